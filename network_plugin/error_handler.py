@@ -1,0 +1,42 @@
+"""The one place where failures become a ` !     ` line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from network_plugin.output import warn
+
+
+class PluginError(Exception):
+    """A failure the user should read: its message is printed as is."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def run(action: Callable[[list[str]], int], args: list[str]) -> int:
+    """Run `action(args)`; turn every exception into one stderr line and an exit code."""
+    try:
+        exit_code = action(args)
+        sys.stdout.flush()
+        return exit_code
+    except PluginError as error:
+        warn(error.message)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): silence the final flush at exit too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        warn(f"{error.strerror or error}{where}")
+        return 1
+    except Exception as error:  # noqa: BLE001 - no traceback may reach a user
+        warn(f"Unexpected error: {type(error).__name__}: {error}")
+        return 1

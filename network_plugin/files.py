@@ -1,0 +1,107 @@
+"""Reading and atomically writing the plugin's small files.
+
+A write goes to a temp file in the same folder, is fsynced, then renamed over
+the target: a reader sees the old content or the new one, never a torn file.
+Callers hold the app's lock (see `file_lock`) while writing.
+"""
+
+from __future__ import annotations
+
+import os
+
+FILE_MODE = 0o600
+DIR_MODE = 0o755
+
+
+def read_value(path: str) -> str:
+    """A property-style value: the file's content without surrounding whitespace, '' if absent."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+
+
+def read_first_line(path: str) -> str:
+    value = read_value(path)
+    return value.split("\n", 1)[0].strip()
+
+
+def dokku_owner() -> tuple[int, int] | None:
+    """(uid, gid) files should belong to: the Dokku user, when we run as root and it exists."""
+    if os.geteuid() != 0:
+        return None
+    import grp
+    import pwd
+
+    try:
+        uid = pwd.getpwnam(os.environ.get("DOKKU_SYSTEM_USER") or "dokku").pw_uid
+        gid = grp.getgrnam(os.environ.get("DOKKU_SYSTEM_GROUP") or "dokku").gr_gid
+    except KeyError:
+        return None
+    return uid, gid
+
+
+def ensure_dir(path: str) -> str:
+    """Create `path` (and missing parents) as 0755 folders owned by the Dokku user."""
+    if os.path.isdir(path):
+        return path
+    parent = os.path.dirname(path)
+    if parent and parent != path:
+        ensure_dir(parent)
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        return path
+    owner = dokku_owner()
+    if owner:
+        os.chown(path, *owner)
+    return path
+
+
+def write_atomic(path: str, content: str) -> bool:
+    """Replace `path` with `content` (mode 0600); False when it already held exactly that."""
+    data = content.encode("utf-8")
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(data) + 1) == data:
+                return False
+    except (FileNotFoundError, IsADirectoryError):
+        pass
+    directory, name = os.path.split(path)
+    temp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    descriptor = os.open(temp, flags, FILE_MODE)
+    try:
+        try:
+            os.fchmod(descriptor, FILE_MODE)
+            owner = dokku_owner()
+            if owner:
+                os.fchown(descriptor, *owner)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temp, path)
+    except BaseException:
+        remove_file(temp)
+        raise
+    _fsync_dir(directory)
+    return True
+
+
+def remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_dir(directory: str) -> None:
+    descriptor = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

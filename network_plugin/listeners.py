@@ -1,0 +1,97 @@
+"""The app's per-container network files: `IP.<proc>.<n>` and `PORT.<proc>.<n>`.
+
+Proxy plugins read these (through `network-get-listeners`) to route traffic,
+so every value written is checked first and every write is atomic.
+"""
+
+from __future__ import annotations
+
+import os
+
+from network_plugin.error_handler import PluginError
+from network_plugin.file_lock import app_lock
+from network_plugin.files import read_first_line, remove_file, write_atomic
+from network_plugin.paths import app_root, container_file
+from network_plugin.properties import STATIC_WEB_LISTENER, get
+from network_plugin.validation import (
+    is_container_index,
+    is_ip_address,
+    is_port,
+    looks_like_ip,
+    verify_container_index,
+    verify_process_type,
+)
+
+DEFAULT_PORT = "5000"
+CONFIG_KINDS = ("IP", "PORT")
+
+
+def static_web_listener(app: str) -> str:
+    return get(app, STATIC_WEB_LISTENER)
+
+
+def write_ipaddr(app: str, process_type: str, index: str, ip: str) -> bool:
+    """Write `IP.<proc>.<n>`; True when the content changed."""
+    verify_process_type(process_type)
+    verify_container_index(index)
+    if not is_ip_address(ip):
+        raise PluginError(f"Invalid IP address specified: {ip}")
+    with app_lock(app):
+        return write_atomic(container_file(app, "IP", process_type, index), ip)
+
+
+def write_port(app: str, process_type: str, index: str, port: str) -> bool:
+    """Write `PORT.<proc>.<n>`; True when the content changed."""
+    verify_process_type(process_type)
+    verify_container_index(index)
+    if not is_port(port):
+        raise PluginError(f"Invalid port specified, must be between 1 and 65535: {port}")
+    with app_lock(app):
+        return write_atomic(container_file(app, "PORT", process_type, index), port)
+
+
+def _app_file_names(app: str) -> list[str]:
+    try:
+        return os.listdir(app_root(app))
+    except FileNotFoundError:
+        return []
+
+
+def clear_config(app: str) -> None:
+    """Remove every `IP.*` and `PORT.*` file of the app."""
+    root = app_root(app)
+    with app_lock(app):
+        for name in _app_file_names(app):
+            if name.split(".", 1)[0] in CONFIG_KINDS:
+                remove_file(os.path.join(root, name))
+
+
+def config_exists(app: str) -> bool:
+    if static_web_listener(app):
+        return True
+    return all(os.path.isfile(container_file(app, kind, "web", "1")) for kind in CONFIG_KINDS)
+
+
+def _indexes(app: str, process_type: str) -> list[str]:
+    """Container indexes that have an IP file, in numeric order."""
+    prefix = f"IP.{process_type}."
+    names = _app_file_names(app)
+    suffixes = [name[len(prefix) :] for name in names if name.startswith(prefix)]
+    return sorted((suffix for suffix in suffixes if is_container_index(suffix)), key=int)
+
+
+def get_listeners(app: str, process_type: str) -> list[str]:
+    """`ip:port` of every container of the process type, in container index order."""
+    if process_type == "web":
+        static = static_web_listener(app)
+        if static:
+            return [static]
+    listeners = []
+    for index in _indexes(app, process_type):
+        ip = read_first_line(container_file(app, "IP", process_type, index))
+        if not looks_like_ip(ip):
+            continue  # empty or foreign content must never reach a proxy's config
+        port = read_first_line(container_file(app, "PORT", process_type, index))
+        host = f"[{ip}]" if ":" in ip else ip
+        listeners.append(f"{host}:{port if is_port(port) else DEFAULT_PORT}")
+    return listeners

@@ -1,0 +1,56 @@
+"""Entry point of every executable: dispatch on the program's own name.
+
+`$PLUGIN/<trigger>` links to `triggers/<trigger>`; `$PLUGIN/commands` and
+`$PLUGIN/subcommands/<cmd>` reach the command line. Only the module of the
+trigger being run is imported.
+"""
+
+from __future__ import annotations
+
+import os
+
+from network_plugin.error_handler import run
+
+# trigger name -> "module:function"
+TRIGGERS = {
+    "install": "triggers:install",
+    "post-create": "triggers:post_create",
+    "post-delete": "triggers:post_delete",
+    "post-app-clone-setup": "triggers:post_app_clone_setup",
+    "post-app-rename-setup": "triggers:post_app_rename_setup",
+    "docker-args-process-build": "triggers:docker_args_process_build",
+    "docker-args-process-deploy": "triggers:docker_args_process_deploy",
+    "docker-args-process-run": "triggers:docker_args_process_deploy",
+    "network-clear-config": "triggers:network_clear_config",
+    "network-config-exists": "triggers:network_config_exists",
+    "network-get-listeners": "triggers:network_get_listeners",
+    "network-get-property": "triggers:network_get_property",
+    "network-get-static-listeners": "triggers:network_get_static_listeners",
+    "network-write-ipaddr": "triggers:network_write_ipaddr",
+    "network-write-port": "triggers:network_write_port",
+    "report": "triggers:report",
+    "post-container-create": "docker_triggers:post_container_create",
+    "post-deploy": "docker_triggers:post_deploy",
+    "core-post-deploy": "docker_triggers:post_deploy",
+    "network-build-config": "docker_triggers:network_build_config",
+    "network-get-ipaddr": "docker_triggers:network_get_ipaddr",
+}
+COMMANDS_PROGRAM = "commands"
+COMMANDS_TARGET = "commands:main"
+
+
+def target_for(program_path: str) -> str | None:
+    program = os.path.basename(program_path)
+    in_subcommands = os.path.basename(os.path.dirname(program_path)) == "subcommands"
+    if program == COMMANDS_PROGRAM or in_subcommands:
+        return COMMANDS_TARGET
+    return TRIGGERS.get(program)
+
+
+def main(argv: list[str]) -> int:
+    target = target_for(argv[0] if argv else "")
+    if target is None:
+        return 0  # plugn only runs triggers we link; any other name is not ours to handle
+    module_name, function_name = target.split(":")
+    module = __import__(f"network_plugin.{module_name}", fromlist=[function_name])
+    return run(getattr(module, function_name), argv[1:])

@@ -1,0 +1,48 @@
+"""Dokku's output conventions: `----->` info, `=====>` sections, `!` on stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+INFO_PREFIX = "-----> "
+SECTION_PREFIX = "=====> "
+DETAIL_PREFIX = "       "
+WARN_PREFIX = " !     "
+
+
+def is_quiet() -> bool:
+    return bool(os.environ.get("DOKKU_QUIET_OUTPUT"))
+
+
+def info(message: str) -> None:
+    """An info line; hidden under --quiet."""
+    if not is_quiet():
+        print(f"{INFO_PREFIX}{message}")
+
+
+def section(message: str) -> None:
+    """A section header; hidden under --quiet."""
+    if not is_quiet():
+        print(f"{SECTION_PREFIX}{message}")
+
+
+def detail(message: str) -> None:
+    print(f"{DETAIL_PREFIX}{message}")
+
+
+def detail_unless_quiet(message: str) -> None:
+    if not is_quiet():
+        detail(message)
+
+
+def one_line(text: str) -> str:
+    """Escape control characters so user input can never add lines to our output."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def warn(message: str) -> None:
+    sys.stdout.flush()
+    print(f"{WARN_PREFIX}{one_line(message)}", file=sys.stderr)

@@ -1,0 +1,38 @@
+"""Every path the plugin touches, derived from Dokku's environment variables."""
+
+from __future__ import annotations
+
+import os
+
+PLUGIN_NAME = "network"
+GLOBAL_APP = "--global"
+
+
+def dokku_root() -> str:
+    return os.environ.get("DOKKU_ROOT") or "/home/dokku"
+
+
+def lib_root() -> str:
+    return os.environ.get("DOKKU_LIB_ROOT") or "/var/lib/dokku"
+
+
+def app_root(app: str) -> str:
+    return os.path.join(dokku_root(), app)
+
+
+def properties_root() -> str:
+    return os.path.join(lib_root(), "config", PLUGIN_NAME)
+
+
+def property_dir(app: str) -> str:
+    """Folder holding one file per property of `app` (or of `--global`)."""
+    return os.path.join(properties_root(), app)
+
+
+def scheduler_file(app: str) -> str:
+    return os.path.join(lib_root(), "config", "scheduler", app, "selected")
+
+
+def container_file(app: str, kind: str, process_type: str, index: str) -> str:
+    """`<app root>/<kind>.<proc>.<n>`, kind being CONTAINER, IP or PORT."""
+    return os.path.join(app_root(app), f"{kind}.{process_type}.{index}")

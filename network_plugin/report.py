@@ -1,0 +1,101 @@
+"""`network:report`: the fields, their values, and the stdout/json layouts Dokku uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from network_plugin import properties
+from network_plugin.error_handler import PluginError
+from network_plugin.listeners import get_listeners
+from network_plugin.output import detail, section
+from network_plugin.paths import GLOBAL_APP
+
+FIELD_PREFIX = "network-"
+MIN_LABEL_WIDTH = 31
+
+Field = Callable[[str], str]
+
+
+def _app_value(key: str) -> Field:
+    return lambda app: properties.get(app, key)
+
+
+def _computed_value(key: str) -> Field:
+    return lambda app: properties.computed(app, key)
+
+
+def _global_value(key: str) -> Field:
+    return lambda app: properties.get_global(key)
+
+
+def _web_listeners(app: str) -> str:
+    return " ".join(get_listeners(app, "web"))
+
+
+def _global_fields() -> dict[str, Field]:
+    fields: dict[str, Field] = {}
+    for key in sorted(properties.GLOBAL_KEYS):
+        fields[f"computed-{key}"] = _computed_value(key)
+        fields[f"global-{key}"] = _global_value(key)
+    return fields
+
+
+def _app_fields() -> dict[str, Field]:
+    fields = _global_fields()
+    for key in properties.DEFAULTS:
+        fields[key] = _app_value(key)
+    fields["web-listeners"] = _web_listeners
+    return fields
+
+
+def fields_for(app: str) -> dict[str, Field]:
+    """Report fields (without the `network-` prefix) for an app, or for `--global`."""
+    return _global_fields() if app == GLOBAL_APP else _app_fields()
+
+
+def collect(app: str) -> dict[str, str]:
+    """`network-<field>` -> value, sorted by field name."""
+    fields = fields_for(app)
+    return {f"{FIELD_PREFIX}{name}": fields[name](app) for name in sorted(fields)}
+
+
+def _label(flag_name: str) -> str:
+    words = flag_name.replace("-", " ")
+    return f"{words[:1].upper()}{words[1:]}:"
+
+
+def print_stdout(app: str, values: dict[str, str]) -> None:
+    width = max([MIN_LABEL_WIDTH] + [len(f"--{name}") for name in values])
+    section(f"{app} network information")
+    for name, value in values.items():
+        detail(f"{_label(name).ljust(width)}{value}")
+
+
+def print_json(values: dict[str, str]) -> None:
+    import json
+
+    document: dict[str, str] = {}
+    for name, value in values.items():
+        document[name] = value
+        document[name[len(FIELD_PREFIX) :]] = value
+    print(json.dumps(document, sort_keys=True))
+
+
+def verify_format(output_format: str) -> None:
+    if output_format not in ("stdout", "json"):
+        raise PluginError("Invalid format specified, use either stdout or json")
+
+
+def report(app: str, output_format: str = "stdout", info_flag: str = "") -> None:
+    """Print the report of one app (or `--global`): all fields, or only `info_flag`'s value."""
+    values = collect(app)
+    if info_flag:
+        name = info_flag[2:] if info_flag.startswith("--") else ""
+        if name not in values:
+            valid = ", ".join(f"--{flag}" for flag in values)
+            raise PluginError(f"Invalid flag passed, valid flags: {valid}")
+        print(values[name])
+    elif output_format == "json":
+        print_json(values)
+    else:
+        print_stdout(app, values)

@@ -1,0 +1,140 @@
+"""One function per file-only trigger: `(args) -> exit code`.
+
+plugn calls `$PLUGIN/<trigger> <args...>`; `main` maps the program name to the
+function here. Triggers that talk to Docker live in `docker_triggers`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from network_plugin import listeners, properties
+from network_plugin.apps import list_apps, verify_app
+from network_plugin.arguments import arg
+from network_plugin.error_handler import PluginError
+from network_plugin.output import detail_unless_quiet, warn
+from network_plugin.report import report as print_report
+from network_plugin.validation import is_network_name, verify_app_name
+
+
+def install(args: list[str]) -> int:
+    """Link the entry points, prepare the property store, default every app's bind-all-interfaces."""
+    from network_plugin.packaging import link_entry_points
+
+    link_entry_points()
+    properties.setup()
+    for app in list_apps():
+        if not properties.exists(app, properties.BIND_ALL_INTERFACES):
+            detail_unless_quiet("Setting network property 'bind-all-interfaces' to false")
+            properties.write(app, properties.BIND_ALL_INTERFACES, "false")
+    return 0
+
+
+def post_create(args: list[str]) -> int:
+    app = arg(args, 0)
+    verify_app(app)
+    properties.write(app, properties.BIND_ALL_INTERFACES, "false")
+    return 0
+
+
+def post_delete(args: list[str]) -> int:
+    properties.remove_all(arg(args, 0))
+    return 0
+
+
+def post_app_clone_setup(args: list[str]) -> int:
+    old_app, new_app = arg(args, 0), arg(args, 1)
+    verify_app_name(old_app)
+    verify_app(new_app)
+    listeners.clear_config(new_app)
+    properties.copy_all(old_app, new_app)
+    return 0
+
+
+def post_app_rename_setup(args: list[str]) -> int:
+    post_app_clone_setup(args)
+    properties.remove_all(arg(args, 0))
+    return 0
+
+
+def _pass_docker_args(args: list[str], add_network: bool) -> int:
+    """Echo the docker args on stdin, prefixed by ` --network=<initial-network> ` when set."""
+    app = arg(args, 0)
+    stdin = "" if sys.stdin.isatty() else sys.stdin.read()
+    verify_app(app)
+    network = properties.computed(app, properties.INITIAL_NETWORK) if add_network else ""
+    if network and not is_network_name(network):
+        # The value lands on a docker command line: refuse anything hand-edited into the store.
+        raise PluginError(f"Invalid initial-network stored for {app}: {network}")
+    sys.stdout.write(f" --network={network} {stdin}" if network else stdin)
+    return 0
+
+
+def docker_args_process_build(args: list[str]) -> int:
+    # A Dockerfile build runs `docker build`, which takes no --network of an app network.
+    return _pass_docker_args(args, add_network=arg(args, 1) != "dockerfile")
+
+
+def docker_args_process_deploy(args: list[str]) -> int:
+    return _pass_docker_args(args, add_network=True)
+
+
+def network_clear_config(args: list[str]) -> int:
+    app = arg(args, 0)
+    verify_app(app)
+    listeners.clear_config(app)
+    return 0
+
+
+def network_config_exists(args: list[str]) -> int:
+    app = arg(args, 0)
+    verify_app(app)
+    print("true" if listeners.config_exists(app) else "false")
+    return 0
+
+
+def network_get_listeners(args: list[str]) -> int:
+    app, process_type = arg(args, 0), arg(args, 1)
+    verify_app(app)
+    if not process_type:
+        warn("Deprecated: Please specify a processType argument for the network-get-listeners plugin trigger")
+        process_type = "web"
+    print(" ".join(listeners.get_listeners(app, process_type)))
+    return 0
+
+
+def network_get_property(args: list[str]) -> int:
+    app, key = arg(args, 0), arg(args, 1)
+    verify_app(app)
+    if key not in properties.DEFAULTS:
+        raise PluginError(f"Invalid network property specified: {key}")
+    print(properties.computed(app, key))
+    return 0
+
+
+def network_get_static_listeners(args: list[str]) -> int:
+    app = arg(args, 0)
+    verify_app(app)
+    print(listeners.static_web_listener(app))
+    return 0
+
+
+def network_write_ipaddr(args: list[str]) -> int:
+    app, process_type, index, ip = (arg(args, i) for i in range(4))
+    verify_app(app)
+    listeners.write_ipaddr(app, process_type, index, ip)
+    return 0
+
+
+def network_write_port(args: list[str]) -> int:
+    app, process_type, index, port = (arg(args, i) for i in range(4))
+    verify_app(app)
+    listeners.write_port(app, process_type, index, port)
+    return 0
+
+
+def report(args: list[str]) -> int:
+    app = arg(args, 0)
+    verify_app(app)
+    print_report(app)
+    return 0

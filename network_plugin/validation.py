@@ -1,0 +1,109 @@
+"""Name and value rules, checked before anything reaches a path or a command line.
+
+Checks use character sets rather than regular expressions: `re` costs a few
+milliseconds to import, and `$` in a regex would let a trailing newline through.
+"""
+
+from __future__ import annotations
+
+from network_plugin.error_handler import PluginError
+
+_DIGITS = frozenset("0123456789")
+_LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz") | _DIGITS
+_ALNUM = _LOWER_ALNUM | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_HEX_IP = frozenset("0123456789abcdefABCDEF.:")
+
+# Older Dokku apps may contain `_`; new names may not, but both must keep working.
+_APP_NAME_REST = _LOWER_ALNUM | frozenset("._-")
+_PROCESS_TYPE_REST = _ALNUM | frozenset("_-")
+_NETWORK_NAME_REST = _ALNUM | frozenset("_.-")
+_DNS_LABEL_REST = _LOWER_ALNUM | frozenset("-")
+
+APP_NAME_ERROR = (
+    "App name must begin with lowercase alphanumeric character,"
+    " and may only contain lowercase alphanumerics, dots, and hyphens"
+)
+
+
+def _matches(value: str, first: frozenset[str], rest: frozenset[str]) -> bool:
+    return bool(value) and value[0] in first and rest.issuperset(value[1:])
+
+
+def is_app_name(value: str) -> bool:
+    return _matches(value, _LOWER_ALNUM, _APP_NAME_REST)
+
+
+def is_process_type(value: str) -> bool:
+    return _matches(value, _ALNUM, _PROCESS_TYPE_REST)
+
+
+def is_container_index(value: str) -> bool:
+    return bool(value) and _DIGITS.issuperset(value)
+
+
+def is_network_name(value: str) -> bool:
+    return _matches(value, _ALNUM, _NETWORK_NAME_REST)
+
+
+def is_dns_name(value: str) -> bool:
+    """Lower-case DNS name: dot-separated labels, no label starting or ending with `-`."""
+    return bool(value) and all(
+        _matches(label, _LOWER_ALNUM, _DNS_LABEL_REST) and not label.endswith("-")
+        for label in value.split(".")
+    )
+
+
+def is_port(value: str) -> bool:
+    return is_container_index(value) and len(value) <= 5 and 1 <= int(value) <= 65535
+
+
+def looks_like_ip(value: str) -> bool:
+    """Cheap shape check for values read back from disk (no `ipaddress` import)."""
+    return bool(value) and _HEX_IP.issuperset(value)
+
+
+def is_ip_address(value: str) -> bool:
+    if not looks_like_ip(value):
+        return False
+    import ipaddress  # only writers and setters pay for it
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_listener(value: str) -> bool:
+    """`static-web-listener`: an IP address, or `host:port` (IPv6 as `[addr]:port`)."""
+    if is_ip_address(value):
+        return True
+    host, separator, port = value.rpartition(":")
+    if not separator or not is_port(port):
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        return ":" in host and is_ip_address(host[1:-1])
+    return is_ip_address(host) or is_dns_name(host.lower())
+
+
+def listener_host(value: str) -> str:
+    """The address part of a static listener: `10.0.0.1:5000` -> `10.0.0.1`."""
+    if is_ip_address(value):
+        return value
+    host = value.rpartition(":")[0]
+    return host[1:-1] if host.startswith("[") else host
+
+
+def verify_app_name(app: str) -> None:
+    if not is_app_name(app):
+        raise PluginError(APP_NAME_ERROR)
+
+
+def verify_process_type(process_type: str) -> None:
+    if not is_process_type(process_type):
+        raise PluginError(f"Invalid process type specified: {process_type}")
+
+
+def verify_container_index(index: str) -> None:
+    if not is_container_index(index):
+        raise PluginError(f"Invalid container index specified: {index}")
