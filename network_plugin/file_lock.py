@@ -3,36 +3,48 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from network_plugin.files import FILE_MODE, dokku_owner, ensure_dir
 from network_plugin.paths import property_dir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 LOCK_NAME = ".lock"
 _held: set[str] = set()
 
 
-@contextmanager
-def app_lock(app: str) -> Iterator[None]:
-    """Hold the app's lock (`<property dir>/.lock`) for the block; re-entrant in one process.
+class AppLock:
+    """Hold the app's lock (`<property dir>/.lock`) for a `with` block; re-entrant in one process.
 
     Re-entrance lets one operation (e.g. a rebuild) hold the lock around many
-    single writes that each take it too, without deadlocking on itself.
+    single writes that each take it too, without deadlocking on itself. A plain
+    class rather than contextlib keeps the import cheap for triggers that only read.
     """
-    if app in _held:
-        yield
-        return
-    from filelock import FileLock  # writers only; readers never pay for the import
 
-    path = os.path.join(ensure_dir(property_dir(app)), LOCK_NAME)
-    with FileLock(path, mode=FILE_MODE):
+    def __init__(self, app: str) -> None:
+        self.app = app
+        self.lock: FileLock | None = None
+
+    def __enter__(self) -> None:
+        if self.app in _held:
+            return
+        from filelock import FileLock  # writers only; readers never pay for the import
+
+        path = os.path.join(ensure_dir(property_dir(self.app)), LOCK_NAME)
+        lock = FileLock(path, mode=FILE_MODE)
+        lock.acquire()
+        self.lock = lock
+        _held.add(self.app)
         owner = dokku_owner()
         if owner and os.path.exists(path):
             # So that a later trigger running as the Dokku user can take it too.
             os.chown(path, *owner)
-        _held.add(app)
-        try:
-            yield
-        finally:
-            _held.discard(app)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.lock is None:
+            return
+        _held.discard(self.app)
+        self.lock.release()
+        self.lock = None

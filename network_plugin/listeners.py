@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from network_plugin.error_handler import PluginError
-from network_plugin.file_lock import app_lock
+from network_plugin.file_lock import AppLock
 from network_plugin.files import read_first_line, remove_file, write_atomic
 from network_plugin.paths import app_root, container_file
 from network_plugin.properties import STATIC_WEB_LISTENER, get
@@ -36,7 +36,7 @@ def write_ipaddr(app: str, process_type: str, index: str, ip: str) -> bool:
     verify_container_index(index)
     if not is_ip_address(ip):
         raise PluginError(f"Invalid IP address specified: {ip}")
-    with app_lock(app):
+    with AppLock(app):
         return write_atomic(container_file(app, "IP", process_type, index), ip)
 
 
@@ -46,7 +46,7 @@ def write_port(app: str, process_type: str, index: str, port: str) -> bool:
     verify_container_index(index)
     if not is_port(port):
         raise PluginError(f"Invalid port specified, must be between 1 and 65535: {port}")
-    with app_lock(app):
+    with AppLock(app):
         return write_atomic(container_file(app, "PORT", process_type, index), port)
 
 
@@ -60,7 +60,7 @@ def _app_file_names(app: str) -> list[str]:
 def clear_config(app: str) -> None:
     """Remove every `IP.*` and `PORT.*` file of the app."""
     root = app_root(app)
-    with app_lock(app):
+    with AppLock(app):
         for name in _app_file_names(app):
             if name.split(".", 1)[0] in CONFIG_KINDS:
                 remove_file(os.path.join(root, name))

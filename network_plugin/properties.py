@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from network_plugin.error_handler import PluginError
-from network_plugin.file_lock import app_lock
+from network_plugin.file_lock import AppLock
 from network_plugin.files import ensure_dir, read_value, remove_file, write_atomic
 from network_plugin.paths import GLOBAL_APP, property_dir
 from network_plugin.validation import (
@@ -67,12 +67,12 @@ def exists(app: str, key: str) -> bool:
 
 
 def write(app: str, key: str, value: str) -> None:
-    with app_lock(app):
+    with AppLock(app):
         write_atomic(property_path(app, key), value)
 
 
 def delete(app: str, key: str) -> None:
-    with app_lock(app):
+    with AppLock(app):
         remove_file(property_path(app, key))
 
 
@@ -119,7 +119,7 @@ def _validated_attach(app: str, key: str, values: list[str]) -> str:
 def copy_all(source_app: str, target_app: str) -> None:
     """Give `target_app` every property `source_app` has (clone and rename)."""
     values = {key: get(source_app, key) for key in DEFAULTS if exists(source_app, key)}
-    with app_lock(target_app):
+    with AppLock(target_app):
         for key, value in values.items():
             write_atomic(property_path(target_app, key), value)
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from network_plugin import properties
 from network_plugin.error_handler import PluginError
 from network_plugin.listeners import get_listeners
 from network_plugin.output import detail, section
 from network_plugin.paths import GLOBAL_APP
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Field = Callable[[str], str]
+
 FIELD_PREFIX = "network-"
 MIN_LABEL_WIDTH = 31
-
-Field = Callable[[str], str]
 
 
 def _app_value(key: str) -> Field:
