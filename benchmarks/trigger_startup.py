@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import clean_env, copy_repository
+from tests.host import clean_env, install_plugin
 
 APP = "bench-app"
 # trigger -> arguments; stdin is fed to every run (docker-args-* read it)
@@ -33,13 +33,6 @@ FILE_ONLY_TRIGGERS = {
     "network-config-exists": [APP],
 }
 DOCKER_ARGS_STDIN = " --restart=on-failure:10 -e FOO=bar "
-
-
-def install_plugin(workdir: Path, env: dict[str, str]) -> Path:
-    plugin = workdir / "plugins" / "available" / "network"
-    copy_repository(plugin)
-    subprocess.run([str(plugin / "install")], env=env, check=True, capture_output=True)
-    return plugin
 
 
 def prepare_app(env: dict[str, str], plugin: Path) -> None:
@@ -81,7 +74,7 @@ def main(argv: list[str]) -> int:
             "DOKKU_LIB_ROOT": str(workdir / "lib"),
             "PLUGIN_PATH": str(workdir / "plugins"),
         }
-        plugin = install_plugin(workdir, env)
+        plugin = install_plugin(workdir / "plugins", env)
         prepare_app(env, plugin)
         # The interpreter the plugin runs on, without its venv: the fairest "bare python".
         interpreter = os.path.realpath(plugin / ".venv" / "bin" / "python3")

@@ -1,0 +1,115 @@
+"""A Dokku-like host in a folder: the plugin installed the way `plugin:install` does it.
+
+Shared by the test fixtures, the benchmarks and the demo: clone the work tree
+into `$PLUGIN_PATH/available/network`, link `enabled/network`, run `install`,
+then call `$PLUGIN/<trigger>`, `$PLUGIN/subcommands/<cmd>` and `$PLUGIN/commands`
+as plugn and Dokku do.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Variables of the developer's shell that must not leak into the plugin under test.
+LEAKY_VARIABLES = ("DOKKU_QUIET_OUTPUT", "DOKKU_APPS_FORCE_DELETE", "PYTHONPATH", "PYTHONHOME")
+
+
+def repository_files() -> list[str]:
+    """Files git tracks plus new ones it does not ignore: what a clone of this work would hold."""
+    listing = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    return [name for name in listing.split("\0") if name and (REPO_ROOT / name).exists()]
+
+
+def copy_repository(target: Path) -> None:
+    for name in repository_files():
+        source = REPO_ROOT / name
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, destination, follow_symlinks=False)
+
+
+def clean_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key not in LEAKY_VARIABLES}
+
+
+def install_plugin(plugin_path: Path, env: dict[str, str]) -> Path:
+    """Install this work tree as plugin `network` under `plugin_path`; return the enabled folder."""
+    available = plugin_path / "available" / "network"
+    copy_repository(available)
+    (plugin_path / "enabled").mkdir(parents=True, exist_ok=True)
+    enabled = plugin_path / "enabled" / "network"
+    enabled.symlink_to(available)
+    result = subprocess.run(
+        [str(available / "install")],
+        env=env | {"PLUGIN_PATH": str(plugin_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"install failed ({result.returncode}): {result.stderr}")
+    return enabled
+
+
+@dataclass
+class DokkuHost:
+    """A throw-away Dokku host: DOKKU_ROOT, DOKKU_LIB_ROOT and the installed plugin."""
+
+    plugin_dir: Path
+    dokku_root: Path
+    lib_root: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def properties_root(self) -> Path:
+        return self.lib_root / "config" / "network"
+
+    def create_app(self, app: str) -> Path:
+        root = self.dokku_root / app
+        root.mkdir(parents=True)
+        return root
+
+    def property_file(self, app: str, key: str) -> Path:
+        return self.properties_root / app / key
+
+    def run(
+        self, program: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(program), *args],
+            input=stdin if stdin is not None else "",
+            env=self.env | (env or {}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def trigger(
+        self, name: str, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`plugn trigger <name> <args>`: run `$PLUGIN/<name>`."""
+        return self.run(self.plugin_dir / name, *args, stdin=stdin, env=env)
+
+    def command(
+        self, name: str, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`dokku network:<name> <args>`: run `$PLUGIN/subcommands/<name> network:<name> <args>`."""
+        program = self.plugin_dir / "subcommands" / name
+        return self.run(program, f"network:{name}", *args, stdin=stdin, env=env)
+
+    def commands(
+        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`$PLUGIN/commands <args>`, as Dokku calls it for help and unknown commands."""
+        return self.run(self.plugin_dir / "commands", *args, stdin=stdin, env=env)

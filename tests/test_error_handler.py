@@ -1,0 +1,43 @@
+"""Every failure becomes one ` !     ` line and an exit code, never a traceback."""
+
+import pytest
+
+from network_plugin.error_handler import PluginError, run
+
+
+def test_plugin_error_prints_message_and_uses_its_exit_code(capsys):
+    def action(args):
+        raise PluginError("App nope does not exist", 20)
+
+    assert run(action, []) == 20
+    assert capsys.readouterr().err == " !     App nope does not exist\n"
+
+
+def test_control_characters_in_messages_stay_on_one_line(capsys):
+    def action(args):
+        raise PluginError("Invalid network name specified: a\nb\x1b[31m")
+
+    assert run(action, []) == 1
+    assert capsys.readouterr().err == " !     Invalid network name specified: a\\nb\\x1b[31m\n"
+
+
+def test_os_error_names_the_file(capsys):
+    def action(args):
+        raise PermissionError(13, "Permission denied", "/var/lib/dokku/config/network/app/tld")
+
+    assert run(action, []) == 1
+    assert capsys.readouterr().err == " !     Permission denied: /var/lib/dokku/config/network/app/tld\n"
+
+
+def test_unexpected_exception_is_one_line_without_traceback(capsys):
+    def action(args):
+        raise KeyError("boom")
+
+    assert run(action, []) == 1
+    error = capsys.readouterr().err
+    assert error == " !     Unexpected error: KeyError: 'boom'\n"
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_exit_code_of_the_action_is_returned(code):
+    assert run(lambda args: code, []) == code

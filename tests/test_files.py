@@ -1,0 +1,85 @@
+"""Atomic writes: a reader sees the old content or the new one, never a torn or empty file."""
+
+import os
+import stat
+
+import pytest
+
+from network_plugin import files
+
+
+def test_write_atomic_creates_file_with_exact_content_and_mode(tmp_path):
+    target = tmp_path / "IP.web.1"
+    assert files.write_atomic(str(target), "172.17.0.2") is True
+    assert target.read_bytes() == b"172.17.0.2"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert os.listdir(tmp_path) == ["IP.web.1"]
+
+
+def test_write_atomic_skips_unchanged_content(tmp_path):
+    target = tmp_path / "tld"
+    files.write_atomic(str(target), "svc.local")
+    inode = target.stat().st_ino
+    assert files.write_atomic(str(target), "svc.local") is False
+    assert target.stat().st_ino == inode
+
+
+def test_write_atomic_replaces_a_longer_value(tmp_path):
+    target = tmp_path / "tld"
+    files.write_atomic(str(target), "a-much-longer.value")
+    assert files.write_atomic(str(target), "short") is True
+    assert target.read_text() == "short"
+
+
+def test_failed_write_keeps_old_content_and_leaves_no_temp_file(tmp_path, mocker):
+    target = tmp_path / "IP.web.1"
+    target.write_text("10.0.0.1")
+    mocker.patch("network_plugin.files.os.fsync", side_effect=OSError(5, "Input/output error"))
+    with pytest.raises(OSError, match="Input/output error"):
+        files.write_atomic(str(target), "10.0.0.2")
+    assert target.read_text() == "10.0.0.1"
+    assert os.listdir(tmp_path) == ["IP.web.1"]
+
+
+def test_write_atomic_does_not_follow_a_planted_temp_symlink(tmp_path, monkeypatch):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    monkeypatch.setattr(os, "getpid", lambda: 4242)
+    (tmp_path / ".IP.web.1.4242.tmp").symlink_to(victim)
+    with pytest.raises(OSError):
+        files.write_atomic(str(tmp_path / "IP.web.1"), "10.0.0.1")
+    assert victim.read_text() == "precious"
+
+
+def test_read_value_strips_what_older_plugins_appended(tmp_path):
+    (tmp_path / "tld").write_text("svc.local\n")
+    assert files.read_value(str(tmp_path / "tld")) == "svc.local"
+    assert files.read_value(str(tmp_path / "missing")) == ""
+
+
+def test_ensure_dir_creates_parents_with_0755(tmp_path):
+    target = tmp_path / "config" / "network" / "app"
+    files.ensure_dir(str(target))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o755
+
+
+def test_files_belong_to_the_dokku_user_when_written_as_root(tmp_path, mocker):
+    if os.geteuid() != 0:
+        pytest.skip("ownership is only changed when running as root")
+    mocker.patch("network_plugin.files.dokku_owner", return_value=(4321, 4322))
+    folder = tmp_path / "config"
+    files.ensure_dir(str(folder))
+    files.write_atomic(str(folder / "tld"), "svc.local")
+    assert (folder.stat().st_uid, folder.stat().st_gid) == (4321, 4322)
+    assert ((folder / "tld").stat().st_uid, (folder / "tld").stat().st_gid) == (4321, 4322)
+
+
+def test_dokku_owner_follows_dokku_system_user(monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("only root changes ownership")
+    monkeypatch.setenv("DOKKU_SYSTEM_USER", "root")
+    monkeypatch.setenv("DOKKU_SYSTEM_GROUP", "root")
+    assert files.dokku_owner() == (0, 0)
+    monkeypatch.setenv("DOKKU_SYSTEM_USER", "no-such-user-here")
+    assert files.dokku_owner() is None

@@ -1,0 +1,85 @@
+"""`main` picks the trigger from the program's own name; entry points exist for each."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from network_plugin.commands import SUBCOMMANDS
+from network_plugin.main import TRIGGERS, target_for
+from network_plugin.packaging import generated_links
+
+REPO = Path(__file__).resolve().parent.parent
+SPEC_TRIGGERS = {
+    "install", "post-create", "post-delete", "post-app-clone-setup", "post-app-rename-setup",
+    "docker-args-process-build", "docker-args-process-deploy", "docker-args-process-run",
+    "post-container-create", "post-deploy", "core-post-deploy", "network-build-config",
+    "network-clear-config", "network-config-exists", "network-get-ipaddr", "network-get-listeners",
+    "network-get-property", "network-get-static-listeners", "network-write-ipaddr",
+    "network-write-port", "report",
+}  # fmt: skip
+FILE_ONLY_TRIGGERS = [
+    ("docker-args-process-deploy", ["app", "herokuish"]),
+    ("network-get-property", ["app", "tld"]),
+    ("network-get-listeners", ["app", "web"]),
+    ("network-config-exists", ["app"]),
+    ("network-get-static-listeners", ["app", "web"]),
+    ("network-write-ipaddr", ["app", "web", "1", "10.0.0.1"]),
+    ("network-write-port", ["app", "web", "1", "5000"]),
+    ("report", ["app"]),
+    ("post-create", ["app"]),
+]
+HEAVY_MODULES = ("docker", "typer", "rich", "requests", "click")
+
+
+def test_every_spec_trigger_is_dispatched():
+    assert set(TRIGGERS) == SPEC_TRIGGERS
+
+
+def test_every_trigger_has_an_executable_entry_point():
+    for name in [*TRIGGERS, "commands"]:
+        entry = REPO / "triggers" / name
+        assert entry.is_file(), name
+        assert os.access(entry, os.X_OK), name
+
+
+def test_subcommands_and_commands_reach_the_command_line():
+    assert target_for("/plugins/network/commands") == "commands:main"
+    assert target_for("/plugins/network/subcommands/set") == "commands:main"
+    assert target_for("/plugins/network/report") == "triggers:report"
+    assert target_for("/plugins/network/not-a-trigger") is None
+
+
+def test_generated_links_cover_triggers_commands_and_subcommands():
+    links = generated_links()
+    assert "install" not in links  # a real file: plugn runs it before links exist
+    assert {f"subcommands/{name}" for name in SUBCOMMANDS} <= set(links)
+    assert links["commands"] == "triggers/commands"
+    assert set(SUBCOMMANDS) == {
+        "create", "destroy", "exists", "info", "list", "rebuild", "rebuildall", "report", "set",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(("trigger", "args"), FILE_ONLY_TRIGGERS)
+def test_file_only_triggers_never_import_heavy_modules(tmp_path, trigger, args):
+    (tmp_path / "home" / "app").mkdir(parents=True)
+    script = (
+        "import sys\n"
+        "from network_plugin.main import main\n"
+        f"code = main([{trigger!r}, *{args!r}])\n"
+        f"heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]\n"
+        "print('HEAVY', heavy, code, file=sys.stderr)\n"
+    )
+    env = os.environ | {"DOKKU_ROOT": str(tmp_path / "home"), "DOKKU_LIB_ROOT": str(tmp_path / "lib")}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        input="",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "HEAVY [] 0" in result.stderr, result.stderr
