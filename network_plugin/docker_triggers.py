@@ -1,46 +1,54 @@
-"""Triggers that talk to the Docker engine (attach, rebuild, IP lookup).
-
-Placeholders until the Docker engine support lands: each does the
-property-only part it can, and fails clearly where the engine is needed.
-"""
+"""Triggers that talk to the Docker engine: attach at the right phase, rebuild, IP lookup."""
 
 from __future__ import annotations
 
 from network_plugin import properties
 from network_plugin.apps import verify_app
 from network_plugin.arguments import arg
-from network_plugin.error_handler import PluginError
-
-NOT_YET = "requires Docker engine support, which this version of the plugin does not have yet"
-
-
-def _needs_engine(trigger: str) -> PluginError:
-    return PluginError(f"{trigger} {NOT_YET}")
+from network_plugin.validation import verify_process_type
 
 
 def post_container_create(args: list[str]) -> int:
-    container_type, app = arg(args, 0), arg(args, 2)
+    """`post-container-create <type> <container-id> <app> <phase> [<proc>]`."""
+    container_type, container_id, app, phase, process_type = (arg(args, i) for i in range(5))
     if container_type != "app":
         return 0
     verify_app(app)
     if not properties.computed(app, properties.ATTACH_POST_CREATE):
-        return 0
-    raise _needs_engine("post-container-create")
+        return 0  # the common case: answered without loading the docker SDK
+    from network_plugin import attach
+
+    attach.attach_after_create(container_id, app, phase, process_type)
+    return 0
 
 
 def post_deploy(args: list[str]) -> int:
+    """`post-deploy` / `core-post-deploy <app> [...]`: the same idempotent work."""
     app = arg(args, 0)
     verify_app(app)
     if not properties.computed(app, properties.ATTACH_POST_DEPLOY):
         return 0
-    raise _needs_engine("post-deploy")
+    from network_plugin import attach
+
+    attach.attach_after_deploy(app)
+    return 0
 
 
 def network_build_config(args: list[str]) -> int:
-    verify_app(arg(args, 0))
-    raise _needs_engine("network-build-config")
+    """`network-build-config <app>`: exit status = containers whose IP could not be found."""
+    app = arg(args, 0)
+    verify_app(app)
+    from network_plugin.network_config import rebuild
+
+    return rebuild([app])
 
 
 def network_get_ipaddr(args: list[str]) -> int:
-    verify_app(arg(args, 0))
-    raise _needs_engine("network-get-ipaddr")
+    """`network-get-ipaddr <app> <proc> <container-id>`: print the container's IP."""
+    app, process_type, container_id = arg(args, 0), arg(args, 1), arg(args, 2)
+    verify_app(app)
+    verify_process_type(process_type)
+    from network_plugin.network_config import container_ip_of
+
+    print(container_ip_of(app, process_type, container_id))
+    return 0

@@ -24,6 +24,10 @@ from network_plugin.validation import (
 
 DEFAULT_PORT = "5000"
 CONFIG_KINDS = ("IP", "PORT")
+INVALID_VALUE_MESSAGES = {
+    "IP": "Invalid IP address specified",
+    "PORT": "Invalid port specified, must be between 1 and 65535",
+}
 
 
 def static_web_listener(app: str) -> str:
@@ -31,26 +35,34 @@ def static_web_listener(app: str) -> str:
 
 
 def write_ipaddr(app: str, process_type: str, index: str, ip: str) -> bool:
-    """Write `IP.<proc>.<n>`; True when the content changed."""
-    verify_process_type(process_type)
-    verify_container_index(index)
-    if not is_ip_address(ip):
-        raise PluginError(f"Invalid IP address specified: {ip}")
-    with AppLock(app):
-        return write_atomic(container_file(app, "IP", process_type, index), ip)
+    """Write `IP.<proc>.<n>`; True when the content changed. No IP (``) removes the file."""
+    return _write_container_value(app, "IP", process_type, index, ip, valid=is_ip_address(ip))
 
 
 def write_port(app: str, process_type: str, index: str, port: str) -> bool:
-    """Write `PORT.<proc>.<n>`; True when the content changed."""
+    """Write `PORT.<proc>.<n>`; True when the content changed. No port (``) removes the file."""
+    return _write_container_value(app, "PORT", process_type, index, port, valid=is_port(port))
+
+
+def _write_container_value(
+    app: str, kind: str, process_type: str, index: str, value: str, *, valid: bool
+) -> bool:
     verify_process_type(process_type)
     verify_container_index(index)
-    if not is_port(port):
-        raise PluginError(f"Invalid port specified, must be between 1 and 65535: {port}")
+    if value and not valid:
+        raise PluginError(f"{INVALID_VALUE_MESSAGES[kind]}: {value}")
+    path = container_file(app, kind, process_type, index)
     with AppLock(app):
-        return write_atomic(container_file(app, "PORT", process_type, index), port)
+        if not value:
+            # A container without an address (e.g. `--network none`) has no listener;
+            # the reference plugin would write an empty file here.
+            remove_file(path)
+            return True
+        return write_atomic(path, value)
 
 
-def _app_file_names(app: str) -> list[str]:
+def app_file_names(app: str) -> list[str]:
+    """Names of the files in the app root ([] when it has none)."""
     try:
         return os.listdir(app_root(app))
     except FileNotFoundError:
@@ -61,7 +73,7 @@ def clear_config(app: str) -> None:
     """Remove every `IP.*` and `PORT.*` file of the app."""
     root = app_root(app)
     with AppLock(app):
-        for name in _app_file_names(app):
+        for name in app_file_names(app):
             if name.split(".", 1)[0] in CONFIG_KINDS:
                 remove_file(os.path.join(root, name))
 
@@ -75,7 +87,7 @@ def config_exists(app: str) -> bool:
 def _indexes(app: str, process_type: str) -> list[str]:
     """Container indexes that have an IP file, in numeric order."""
     prefix = f"IP.{process_type}."
-    names = _app_file_names(app)
+    names = app_file_names(app)
     suffixes = [name[len(prefix) :] for name in names if name.startswith(prefix)]
     return sorted((suffix for suffix in suffixes if is_container_index(suffix)), key=int)
 

@@ -76,6 +76,77 @@ def report_command(
         report(app, output_format, info_flag)
 
 
+NetworkArgument = Annotated[str, typer.Argument(help="network name")]
+TextFormatOption = Annotated[str, typer.Option("--format", help="text or json")]
+
+
+@cli.command("network:create")
+def create_command(network: NetworkArgument = "") -> None:
+    """Creates an attachable docker network."""
+    from network_plugin import networks
+
+    networks.create(network)
+
+
+@cli.command("network:destroy")
+def destroy_command(
+    network: NetworkArgument = "",
+    force: Annotated[bool, typer.Option("--force", help="skip the confirmation")] = False,
+) -> None:
+    """Destroys a docker network."""
+    from network_plugin import networks
+
+    networks.destroy(network, force)
+
+
+@cli.command("network:exists")
+def exists_command(network: NetworkArgument = "") -> None:
+    """Checks if a docker network exists."""
+    from network_plugin import networks
+
+    networks.exists(network)
+
+
+@cli.command("network:info")
+def info_command(network: NetworkArgument = "", output_format: TextFormatOption = "text") -> None:
+    """Outputs information about a docker network."""
+    from network_plugin import networks
+
+    networks.show_info(network, output_format)
+
+
+@cli.command("network:list")
+def list_command(
+    output_format: TextFormatOption = "text",
+    dokku_managed: Annotated[bool, typer.Option("--dokku-managed", help="only Dokku's networks")] = False,
+) -> None:
+    """Lists all docker networks."""
+    from network_plugin import networks
+
+    networks.show_list(output_format, dokku_managed)
+
+
+@cli.command("network:rebuild")
+def rebuild_command(app: Annotated[str, typer.Argument(help="app name")] = "") -> int:
+    """Rebuilds network settings for an app; exit status = containers that failed."""
+    verify_app(app)
+    from network_plugin.network_config import rebuild
+
+    return rebuild([app])
+
+
+@cli.command("network:rebuildall")
+def rebuildall_command() -> int:
+    """Rebuild network settings for all apps; exit status = containers that failed."""
+    apps = list_apps()
+    if not apps:
+        warn(NO_APPS_MESSAGE)
+        return 0
+    from network_plugin.network_config import rebuild
+
+    return rebuild(apps)
+
+
 def run(args: list[str]) -> int:
     """Run `network:<cmd> <args...>`; errors propagate to the caller's error handler."""
     try:

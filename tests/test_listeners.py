@@ -81,7 +81,7 @@ def test_clear_config_removes_ip_and_port_files_only(app_root):
         ("web", "1", "10.0.0.1; rm -rf /"),
         ("web/x", "1", "10.0.0.1"),
         ("web", "", "10.0.0.1"),
-        ("web", "1", ""),
+        ("web", "1", " "),
     ],
 )
 def test_write_ipaddr_refuses_bad_input_and_writes_nothing(app_root, process_type, index, ip):
@@ -91,8 +91,17 @@ def test_write_ipaddr_refuses_bad_input_and_writes_nothing(app_root, process_typ
     assert list(app_root.parent.iterdir()) == [app_root]
 
 
-@pytest.mark.parametrize("port", ["0", "65536", "http", "80 ", ""])
+@pytest.mark.parametrize("port", ["0", "65536", "http", "80 ", " "])
 def test_write_port_refuses_out_of_range(app_root, port):
     with pytest.raises(PluginError, match="must be between 1 and 65535"):
         listeners.write_port("node-js-app", "web", "1", port)
     assert list(app_root.iterdir()) == []
+
+
+def test_empty_value_means_no_address_and_removes_the_file(app_root):
+    listeners.write_ipaddr("node-js-app", "worker", "1", "10.0.0.1")
+    listeners.write_port("node-js-app", "worker", "1", "5000")
+    listeners.write_ipaddr("node-js-app", "worker", "1", "")
+    listeners.write_port("node-js-app", "worker", "1", "")
+    assert list(app_root.iterdir()) == []
+    assert listeners.get_listeners("node-js-app", "worker") == []

@@ -1,0 +1,90 @@
+"""Attaching app containers to networks (SPEC §7), at container creation or after a deploy.
+
+Attaching is idempotent: a container already on the network is left alone,
+so rescaling or running a trigger twice never fails with "endpoint already exists".
+"""
+
+from __future__ import annotations
+
+import docker.errors
+
+from network_plugin import docker_engine, properties
+from network_plugin.error_handler import PluginError
+from network_plugin.output import info
+from network_plugin.validation import is_network_name
+
+DEPLOY_PHASE = "deploy"
+
+
+def configured_networks(app: str, key: str) -> list[str]:
+    """Networks of the app's computed `attach-*` value; a hand-edited bad name is refused."""
+    names = properties.networks(properties.computed(app, key))
+    for name in names:
+        if not is_network_name(name):
+            raise PluginError(f"Invalid network name stored in {key} for {app}: {name}")
+    return names
+
+
+def existing_network(found: dict[str, dict], name: str) -> dict:
+    if name not in found:
+        raise PluginError(f"Network {name} does not exist")
+    return found[name]
+
+
+def aliases(app: str, process_type: str, hostname: str) -> list[str]:
+    """`<app>.<proc>` and `<hostname>.<app>.<proc>`, each with `.<tld>` when a tld is set."""
+    names = [f"{app}.{process_type}", f"{hostname}.{app}.{process_type}"]
+    tld = properties.computed(app, properties.TLD)
+    return [f"{name}.{tld}" for name in names] if tld else names
+
+
+def attach(container_id: str, network: dict, app: str, phase: str, process_type: str) -> bool:
+    """Connect the container to `network` unless it already is; True when it was connected now."""
+    container = docker_engine.inspect_container(container_id)
+    if container is None:
+        raise PluginError(f"Container {container_id[:12]} does not exist")
+    endpoints = (container.get("NetworkSettings") or {}).get("Networks") or {}
+    if network["Name"] in endpoints:
+        return False
+    process_type = process_type or (container["Config"].get("Labels") or {}).get(
+        docker_engine.PROCESS_TYPE_LABEL, ""
+    )
+    names = []
+    if phase == DEPLOY_PHASE and process_type:
+        names = aliases(app, process_type, container["Config"].get("Hostname") or container_id[:12])
+    try:
+        docker_engine.api().connect_container_to_network(container_id, network["Id"], aliases=names or None)
+    except docker.errors.NotFound as error:
+        # Removed between the lookup and the connect: say which of the two went away.
+        if docker_engine.inspect_container(container_id) is None:
+            raise PluginError(f"Container {container_id[:12]} does not exist") from error
+        raise PluginError(f"Network {network['Name']} does not exist") from error
+    except docker.errors.APIError as error:
+        if "already exists" in str(error.explanation or error):
+            return False  # attached meanwhile by a concurrent trigger
+        raise
+    return True
+
+
+def attach_after_create(container_id: str, app: str, phase: str, process_type: str) -> None:
+    """`post-container-create`: every network of computed attach-post-create."""
+    names = configured_networks(app, properties.ATTACH_POST_CREATE)
+    if not names:
+        return
+    found = docker_engine.networks_by_name(names)
+    for name in names:
+        attach(container_id, existing_network(found, name), app, phase, process_type)
+
+
+def attach_after_deploy(app: str) -> None:
+    """`post-deploy`: every running deploy container of the app joins every attach-post-deploy network."""
+    names = configured_networks(app, properties.ATTACH_POST_DEPLOY)
+    if not names:
+        return
+    found = docker_engine.networks_by_name(names)
+    containers = docker_engine.running_app_containers(app)
+    for name in names:
+        info(f"Associating app with network {name}")
+        network = existing_network(found, name)
+        for container in containers:
+            attach(container.id, network, app, DEPLOY_PHASE, container.process_type)

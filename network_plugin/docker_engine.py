@@ -1,0 +1,112 @@
+"""The Docker engine, through the docker SDK's low-level API over its socket.
+
+Imported only by the code paths that talk to the engine: the SDK (and
+requests under it) cost ~100 ms to import. Calls are batched: one container
+listing answers for every container a rebuild needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+
+from network_plugin.error_handler import PluginError
+
+APP_LABEL = "com.dokku.app-name"
+PROCESS_TYPE_LABEL = "com.dokku.process-type"
+CONTAINER_TYPE_LABEL = "com.dokku.container-type"
+NETWORK_NAME_LABEL = "com.dokku.network-name"
+# Container ids per listing call: keeps the query string small however many there are.
+IDS_PER_LISTING = 100
+
+_client: docker.APIClient | None = None
+
+
+def api() -> docker.APIClient:
+    """The engine's API client (DOCKER_HOST or the local socket), made once per process."""
+    global _client  # noqa: PLW0603 - one connection pool per process
+    if _client is None:
+        try:
+            _client = docker.APIClient(**docker.utils.kwargs_from_env())
+        except docker.errors.DockerException as error:
+            raise PluginError(f"Unable to reach the Docker engine: {error}") from error
+    return _client
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What a rebuild or an attach needs to know of one container, from one listing."""
+
+    id: str
+    name: str
+    running: bool
+    network_mode: str
+    labels: dict[str, str]
+    networks: dict[str, str]  # network name -> IP address ('' when none)
+
+    @property
+    def app(self) -> str:
+        return self.labels.get(APP_LABEL, "")
+
+    @property
+    def process_type(self) -> str:
+        return self.labels.get(PROCESS_TYPE_LABEL, "")
+
+
+def _state(summary: dict) -> ContainerState:
+    settings = (summary.get("NetworkSettings") or {}).get("Networks") or {}
+    names = summary.get("Names") or [""]
+    return ContainerState(
+        id=summary["Id"],
+        name=names[0].lstrip("/"),
+        running=summary.get("State") == "running",
+        network_mode=(summary.get("HostConfig") or {}).get("NetworkMode", ""),
+        labels=summary.get("Labels") or {},
+        networks={name: (endpoint or {}).get("IPAddress") or "" for name, endpoint in settings.items()},
+    )
+
+
+def list_containers(filters: dict[str, object]) -> list[ContainerState]:
+    return [_state(summary) for summary in api().containers(all=True, filters=filters)]
+
+
+def containers_by_id(container_ids: list[str]) -> dict[str, ContainerState]:
+    """State of every given container (full or short ids) that still exists, keyed by the id asked for."""
+    wanted = sorted(set(container_ids))
+    found: dict[str, ContainerState] = {}
+    for start in range(0, len(wanted), IDS_PER_LISTING):
+        for state in list_containers({"id": wanted[start : start + IDS_PER_LISTING]}):
+            for container_id in wanted:
+                if state.id.startswith(container_id):
+                    found[container_id] = state
+    return found
+
+
+def running_app_containers(app: str) -> list[ContainerState]:
+    """The app's running deploy containers (one-off `dokku run` containers excluded)."""
+    states = list_containers({"label": f"{APP_LABEL}={app}", "status": "running"})
+    return [state for state in states if state.labels.get(CONTAINER_TYPE_LABEL, "deploy") == "deploy"]
+
+
+def inspect_container(container_id: str) -> dict | None:
+    try:
+        return api().inspect_container(container_id)
+    except docker.errors.NotFound:
+        return None
+
+
+def networks_by_name(names: list[str]) -> dict[str, dict]:
+    """The networks among `names` that exist (exact names; Docker's filter matches substrings)."""
+    if not names:
+        return {}
+    listed = api().networks(names=list(names))
+    return {network["Name"]: network for network in listed if network["Name"] in names}
+
+
+def inspect_network(name: str) -> dict | None:
+    found = networks_by_name([name])
+    if name not in found:
+        return None
+    return api().inspect_network(found[name]["Id"])

@@ -1,0 +1,192 @@
+"""Docker networks as Dokku sees them: create, destroy, exists, info, list.
+
+Descriptions are built from a constant number of engine calls however many
+networks and containers there are: one network listing (or inspect), one
+container listing, and one pass over the property store.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from network_plugin import docker_engine, properties
+from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState
+from network_plugin.error_handler import PluginError
+from network_plugin.output import detail, info, section, warn
+from network_plugin.paths import properties_root
+from network_plugin.validation import is_app_name, is_network_name
+
+NETWORK_PROPERTIES = (
+    properties.ATTACH_POST_CREATE,
+    properties.ATTACH_POST_DEPLOY,
+    properties.INITIAL_NETWORK,
+)
+INFO_LABEL_WIDTH = 15
+
+
+def verify_network_name(name: str) -> None:
+    if not name:
+        raise PluginError("No network name specified")
+    if not is_network_name(name):
+        raise PluginError(f"Invalid network name specified: {name}")
+
+
+def _require(name: str) -> dict:
+    verify_network_name(name)
+    network = docker_engine.inspect_network(name)
+    if network is None:
+        raise PluginError(f"Network {name} does not exist")
+    return network
+
+
+def apps_using_networks() -> dict[str, list[str]]:
+    """Network name -> apps (and `--global`) whose attach/initial properties name it."""
+    using: dict[str, list[str]] = {}
+    try:
+        owners = sorted(os.listdir(properties_root()))
+    except FileNotFoundError:
+        return using
+    for owner in owners:
+        if not (is_app_name(owner) or owner == "--global"):
+            continue
+        names = {
+            name for key in NETWORK_PROPERTIES for name in properties.networks(properties.get(owner, key))
+        }
+        for name in names:
+            using.setdefault(name, []).append(owner)
+    return using
+
+
+def describe(network: dict, containers: list[ContainerState], apps: list[str]) -> dict:
+    """The JSON object of a network (the reference plugin's keys, plus ours)."""
+    labels = network.get("Labels") or {}
+    ipam = (network.get("IPAM") or {}).get("Config") or []
+    name = network["Name"]
+    return {
+        "Apps": apps,
+        "Attachable": bool(network.get("Attachable")),
+        "Containers": [
+            {
+                "App": container.app,
+                "ID": container.id,
+                "IP": container.networks.get(name, ""),
+                "Name": container.name,
+                "ProcessType": container.process_type,
+            }
+            for container in containers
+            if name in container.networks
+        ],
+        "CreatedAt": network.get("Created", ""),
+        "DokkuManaged": NETWORK_NAME_LABEL in labels,
+        "Driver": network.get("Driver", ""),
+        "Gateways": [entry["Gateway"] for entry in ipam if entry.get("Gateway")],
+        "ID": network["Id"],
+        "IPv6": bool(network.get("EnableIPv6")),
+        "Internal": bool(network.get("Internal")),
+        "Labels": labels,
+        "Name": name,
+        "Scope": network.get("Scope", ""),
+        "Subnets": [entry["Subnet"] for entry in ipam if entry.get("Subnet")],
+    }
+
+
+def _print_json(document: object) -> None:
+    import json
+
+    print(json.dumps(document, sort_keys=True))
+
+
+def _verify_format(output_format: str) -> None:
+    if output_format not in ("text", "json"):
+        raise PluginError("Invalid format specified, use either text or json")
+
+
+def create(name: str) -> None:
+    verify_network_name(name)
+    if docker_engine.networks_by_name([name]):
+        raise PluginError(f"Network {name} already exists")
+    info(f"Creating network {name}")
+    docker_engine.api().create_network(
+        name, driver="bridge", attachable=True, labels={NETWORK_NAME_LABEL: name}
+    )
+
+
+def _confirm_destroy(name: str) -> None:
+    warn("WARNING: Potentially Destructive Action")
+    warn(f"This command will destroy network {name}.")
+    warn(f'To proceed, type "{name}"')
+    print()
+    print("> ", end="", flush=True)
+    answer = sys.stdin.readline()
+    if answer.strip() != name:
+        raise PluginError(f"Confirmation did not match {name}. Aborted.")
+
+
+def destroy(name: str, force: bool) -> None:
+    network = _require(name)
+    attached = sorted(
+        (endpoint or {}).get("Name") or container_id[:12]
+        for container_id, endpoint in (network.get("Containers") or {}).items()
+    )
+    if attached:
+        raise PluginError(f"Network {name} has containers attached: {', '.join(attached)}")
+    if not (force or os.environ.get("DOKKU_APPS_FORCE_DELETE") == "1"):
+        _confirm_destroy(name)
+    info(f"Destroying network {name}")
+    docker_engine.api().remove_network(network["Id"])
+
+
+def exists(name: str) -> None:
+    if not is_network_name(name) or not docker_engine.networks_by_name([name]):
+        raise PluginError("Network does not exist")
+    info("Network exists")
+
+
+def show_info(name: str, output_format: str) -> None:
+    _verify_format(output_format)
+    network = _require(name)
+    containers = docker_engine.list_containers({"network": [network["Id"]]})
+    described = describe(network, containers, apps_using_networks().get(name, []))
+    if output_format == "json":
+        _print_json(described)
+        return
+    section(f"{name} network information")
+    rows = [
+        ("ID", described["ID"]),
+        ("Name", described["Name"]),
+        ("Driver", described["Driver"]),
+        ("Scope", described["Scope"]),
+        ("Dokku managed", _yes_no(described["DokkuManaged"])),
+        ("Internal", _yes_no(described["Internal"])),
+        ("Attachable", _yes_no(described["Attachable"])),
+        ("IPv6", _yes_no(described["IPv6"])),
+        ("Subnets", " ".join(described["Subnets"])),
+        ("Gateways", " ".join(described["Gateways"])),
+        ("Apps", " ".join(described["Apps"])),
+        ("Containers", str(len(described["Containers"]))),
+    ]
+    for label, value in rows:
+        detail(f"{label + ':':<{INFO_LABEL_WIDTH}}{value}")
+    for container in described["Containers"]:
+        owner = f"{container['App']}.{container['ProcessType']}" if container["App"] else "-"
+        detail(f"  {container['Name']} {owner} {container['IP'] or '-'}")
+
+
+def _yes_no(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def show_list(output_format: str, dokku_managed: bool) -> None:
+    _verify_format(output_format)
+    networks = sorted(docker_engine.api().networks(), key=lambda network: network["Name"])
+    if dokku_managed:
+        networks = [network for network in networks if NETWORK_NAME_LABEL in (network.get("Labels") or {})]
+    if output_format == "json":
+        containers = docker_engine.list_containers({})
+        using = apps_using_networks()
+        _print_json([describe(network, containers, using.get(network["Name"], [])) for network in networks])
+        return
+    section("Networks")
+    for network in networks:
+        print(network["Name"])
