@@ -36,10 +36,20 @@ def run(action: Callable[[list[str]], int], args: list[str]) -> int:
         # The reader went away (e.g. `| head`): silence the final flush at exit too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except OSError as error:
-        where = f": {error.filename}" if error.filename else ""
-        warn(f"{error.strerror or error}{where}")
-        return 1
     except Exception as error:  # noqa: BLE001 - no traceback may reach a user
-        warn(f"Unexpected error: {type(error).__name__}: {error}")
+        warn(describe(error))
         return 1
+
+
+def describe(error: Exception) -> str:
+    """One line for an exception nobody translated; engine faults get Dokku's wording."""
+    module = type(error).__module__
+    # Checked before OSError: the SDK's and requests' errors derive from it.
+    if module.startswith(("requests", "urllib3")):
+        return f"Unable to reach the Docker engine: {error}"
+    if module.startswith("docker"):
+        return f"Docker engine error: {getattr(error, 'explanation', None) or error}"
+    if isinstance(error, OSError):
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror or error}{where}"
+    return f"Unexpected error: {type(error).__name__}: {error}"

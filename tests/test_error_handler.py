@@ -41,3 +41,23 @@ def test_unexpected_exception_is_one_line_without_traceback(capsys):
 @pytest.mark.parametrize("code", [0, 3])
 def test_exit_code_of_the_action_is_returned(code):
     assert run(lambda args: code, []) == code
+
+
+def test_engine_connection_errors_are_named_as_such(capsys):
+    requests = pytest.importorskip("requests")
+
+    def action(args):
+        raise requests.exceptions.ConnectionError("Connection aborted.")
+
+    assert run(action, []) == 1
+    assert capsys.readouterr().err == " !     Unable to reach the Docker engine: Connection aborted.\n"
+
+
+def test_engine_api_errors_show_the_engine_explanation(capsys):
+    docker_errors = pytest.importorskip("docker.errors")
+
+    def action(args):
+        raise docker_errors.APIError("500 Server Error", explanation="conflict: network busy")
+
+    assert run(action, []) == 1
+    assert capsys.readouterr().err == " !     Docker engine error: conflict: network busy\n"
