@@ -53,6 +53,7 @@ def ensure_dir(path: str) -> str:
         os.mkdir(path, DIR_MODE)
     except FileExistsError:
         return path
+    os.chmod(path, DIR_MODE)  # mkdir's mode is filtered by the caller's umask
     owner = dokku_owner()
     if owner:
         os.chown(path, *owner)

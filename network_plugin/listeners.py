@@ -74,7 +74,8 @@ def clear_config(app: str) -> None:
     root = app_root(app)
     with AppLock(app):
         for name in app_file_names(app):
-            if name.split(".", 1)[0] in CONFIG_KINDS:
+            kind, dot, _ = name.partition(".")
+            if dot and kind in CONFIG_KINDS:
                 remove_file(os.path.join(root, name))
 
 

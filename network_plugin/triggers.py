@@ -60,13 +60,14 @@ def post_app_rename_setup(args: list[str]) -> int:
 def _pass_docker_args(args: list[str], add_network: bool) -> int:
     """Echo the docker args on stdin, prefixed by ` --network=<initial-network> ` when set."""
     app = arg(args, 0)
-    stdin = "" if sys.stdin.isatty() else sys.stdin.read()
+    # Bytes in, bytes out: Dokku's args may hold any encoding, and are not ours to decode.
+    stdin = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
     verify_app(app)
     network = properties.computed(app, properties.INITIAL_NETWORK) if add_network else ""
     if network and not is_network_name(network):
         # The value lands on a docker command line: refuse anything hand-edited into the store.
         raise PluginError(f"Invalid initial-network stored for {app}: {network}")
-    sys.stdout.write(f" --network={network} {stdin}" if network else stdin)
+    sys.stdout.buffer.write(f" --network={network} ".encode() + stdin if network else stdin)
     return 0
 
 

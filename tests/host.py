@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,26 @@ class DokkuHost:
 
     def property_file(self, app: str, key: str) -> Path:
         return self.properties_root / app / key
+
+    def write_property(self, app: str, key: str, value: str) -> None:
+        """Write a property file by hand, as the reference plugin or an operator would."""
+        path = self.property_file(app, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(value)
+
+    def snapshot(self) -> dict[str, tuple[int, int, bytes | None]]:
+        """Every path under the host's folder, with its type, mode and content."""
+        root = self.dokku_root.parent
+        state = {}
+        for path in sorted(root.rglob("*")):
+            info = path.lstat()
+            content = path.read_bytes() if stat.S_ISREG(info.st_mode) else None
+            state[str(path.relative_to(root))] = (
+                stat.S_IFMT(info.st_mode),
+                stat.S_IMODE(info.st_mode),
+                content,
+            )
+        return state
 
     def run(
         self, program: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
