@@ -10,10 +10,17 @@ import docker.errors
 
 from network_plugin import docker_engine, properties
 from network_plugin.error_handler import PluginError
-from network_plugin.output import info
+from network_plugin.output import info, warn
 from network_plugin.validation import is_network_name
 
 DEPLOY_PHASE = "deploy"
+
+
+class ContainerGone(PluginError):
+    """The container disappeared (removed by a concurrent deploy or by hand)."""
+
+    def __init__(self, container_id: str) -> None:
+        super().__init__(f"Container {container_id[:12]} does not exist")
 
 
 def configured_networks(app: str, key: str) -> list[str]:
@@ -42,7 +49,7 @@ def attach(container_id: str, network: dict, app: str, phase: str, process_type:
     """Connect the container to `network` unless it already is; True when it was connected now."""
     container = docker_engine.inspect_container(container_id)
     if container is None:
-        raise PluginError(f"Container {container_id[:12]} does not exist")
+        raise ContainerGone(container_id)
     endpoints = (container.get("NetworkSettings") or {}).get("Networks") or {}
     if network["Name"] in endpoints:
         return False
@@ -57,12 +64,22 @@ def attach(container_id: str, network: dict, app: str, phase: str, process_type:
     except docker.errors.NotFound as error:
         # Removed between the lookup and the connect: say which of the two went away.
         if docker_engine.inspect_container(container_id) is None:
-            raise PluginError(f"Container {container_id[:12]} does not exist") from error
+            raise ContainerGone(container_id) from error
         raise PluginError(f"Network {network['Name']} does not exist") from error
     except docker.errors.APIError as error:
         if "already exists" in str(error.explanation or error):
             return False  # attached meanwhile by a concurrent trigger
         raise
+    running = (container.get("State") or {}).get("Running")
+    if (
+        not running
+        and docker_engine.networks_by_name([network["Name"]]).get(network["Name"], {}).get("Id")
+        != network["Id"]
+    ):
+        # The engine does not check networks when connecting a created container: one removed
+        # since the lookup would only make its start fail later, so undo the connect now.
+        docker_engine.api().disconnect_container_from_network(container_id, network["Id"], force=True)
+        raise PluginError(f"Network {network['Name']} does not exist")
     return True
 
 
@@ -87,4 +104,8 @@ def attach_after_deploy(app: str) -> None:
         info(f"Associating app with network {name}")
         network = existing_network(found, name)
         for container in containers:
-            attach(container.id, network, app, DEPLOY_PHASE, container.process_type)
+            try:
+                attach(container.id, network, app, DEPLOY_PHASE, container.process_type)
+            except ContainerGone as gone:
+                # Retired by a concurrent deploy or by hand: nothing left to attach.
+                warn(f"{gone.message}, skipped")

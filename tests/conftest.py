@@ -16,6 +16,9 @@ from tests.host import LEAKY_VARIABLES, DokkuHost, clean_env, install_plugin
 
 __all__ = ["DokkuHost"]
 
+# The real engine: docker_client, test_image, docker_resources.
+pytest_plugins = ["tests.docker_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -55,3 +58,10 @@ def dokku(plugin_dir: Path, plugin_path: Path, host_paths: tuple[Path, Path]) ->
         "PLUGIN_PATH": str(plugin_path),
     }
     return DokkuHost(plugin_dir=plugin_dir, dokku_root=dokku_root, lib_root=lib_root, env=env)
+
+
+@pytest.fixture
+def app(dokku: DokkuHost) -> str:
+    """An app that exists on the host (its DOKKU_ROOT folder), named as Dokku's examples name it."""
+    dokku.create_app("node-js-app")
+    return "node-js-app"

@@ -1,0 +1,177 @@
+"""network:create / destroy / exists / info / list against the real engine (SPEC §4)."""
+
+import json
+import uuid
+
+import pytest
+
+from tests.host import DokkuHost
+
+pytestmark = pytest.mark.usefixtures("docker_client")
+
+
+@pytest.fixture
+def network_name(docker_client):
+    name = f"dnt-{uuid.uuid4().hex[:10]}"
+    yield name
+    for network in docker_client.networks.list(names=[name]):
+        network.remove()
+
+
+def test_create_makes_an_attachable_labelled_bridge(dokku: DokkuHost, docker_client, network_name):
+    result = dokku.command("create", network_name)
+
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"-----> Creating network {network_name}\n",
+        "",
+    )
+    attrs = docker_client.networks.get(network_name).attrs
+    assert (attrs["Driver"], attrs["Attachable"]) == ("bridge", True)
+    assert attrs["Labels"] == {"com.dokku.network-name": network_name}
+
+
+def test_create_twice_fails(dokku: DokkuHost, network_name):
+    dokku.command("create", network_name)
+    again = dokku.command("create", network_name)
+    assert (again.returncode, again.stderr) == (1, f" !     Network {network_name} already exists\n")
+
+
+@pytest.mark.parametrize("bad", ["", "-x", "a/b", "a b", "$(id)"])
+def test_create_refuses_invalid_names(dokku: DokkuHost, bad):
+    result = dokku.command("create", bad)
+    assert result.returncode == 1
+    assert result.stderr.startswith(" !     ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_exists(dokku: DokkuHost, network_name):
+    missing = dokku.command("exists", network_name)
+    assert (missing.returncode, missing.stderr) == (1, " !     Network does not exist\n")
+    dokku.command("create", network_name)
+    present = dokku.command("exists", network_name)
+    assert (present.returncode, present.stdout) == (0, "-----> Network exists\n")
+
+
+def test_destroy_asks_for_confirmation(dokku: DokkuHost, docker_client, network_name):
+    dokku.command("create", network_name)
+
+    refused = dokku.command("destroy", network_name, stdin="something-else\n")
+
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        " !     WARNING: Potentially Destructive Action",
+        f" !     This command will destroy network {network_name}.",
+        f' !     To proceed, type "{network_name}"',
+        f" !     Confirmation did not match {network_name}. Aborted.",
+    ]
+    assert refused.stdout == "\n> "
+    assert docker_client.networks.list(names=[network_name])
+
+    accepted = dokku.command("destroy", network_name, stdin=f"{network_name}\n")
+
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.endswith(f"-----> Destroying network {network_name}\n")
+    assert not docker_client.networks.list(names=[network_name])
+
+
+@pytest.mark.parametrize("how", ["--force", "env"])
+def test_destroy_forced_skips_the_prompt(dokku: DokkuHost, docker_client, network_name, how):
+    dokku.command("create", network_name)
+    args, env = (
+        ((network_name, "--force"), None)
+        if how == "--force"
+        else ((network_name,), {"DOKKU_APPS_FORCE_DELETE": "1"})
+    )
+
+    result = dokku.command("destroy", *args, env=env)
+
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"-----> Destroying network {network_name}\n",
+        "",
+    )
+    assert not docker_client.networks.list(names=[network_name])
+
+
+def test_destroy_refuses_missing_network(dokku: DokkuHost, network_name):
+    result = dokku.command("destroy", network_name, "--force")
+    assert (result.returncode, result.stderr) == (1, f" !     Network {network_name} does not exist\n")
+
+
+def test_destroy_refuses_while_containers_are_attached(
+    dokku: DokkuHost, docker_client, docker_resources, test_image
+):
+    network = docker_resources.network()
+    container = docker_resources.app_container("node-js-app", network=network.name)
+
+    result = dokku.command("destroy", network.name, "--force")
+
+    assert result.returncode == 1
+    assert result.stderr == f" !     Network {network.name} has containers attached: {container.name}\n"
+    assert docker_client.networks.list(names=[network.name])
+
+
+def test_info_text_and_json(dokku: DokkuHost, docker_resources, test_image):
+    network = docker_resources.network()
+    dokku.create_app("node-js-app")
+    dokku.command("set", "node-js-app", "attach-post-deploy", network.name)
+    container = docker_resources.app_container("node-js-app", "web", 1, network=network.name)
+    container.reload()
+    ip = container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+
+    text = dokku.command("info", network.name)
+    document = json.loads(dokku.command("info", network.name, "--format", "json").stdout)
+
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"=====> {network.name} network information"
+    assert f"       ID:            {network.id}" in lines
+    assert f"       Name:          {network.name}" in lines
+    assert "       Driver:        bridge" in lines
+    assert "       Scope:         local" in lines
+    assert "       Dokku managed: false" in lines
+    assert "       Apps:          node-js-app" in lines
+    assert "       Containers:    1" in lines
+    assert f"         {container.name} node-js-app.web {ip}" in lines
+    assert {
+        "CreatedAt",
+        "DokkuManaged",
+        "Driver",
+        "ID",
+        "Internal",
+        "IPv6",
+        "Labels",
+        "Name",
+        "Scope",
+    } <= set(document)
+    assert document["Containers"] == [
+        {"App": "node-js-app", "ID": container.id, "IP": ip, "Name": container.name, "ProcessType": "web"}
+    ]
+    assert document["Apps"] == ["node-js-app"]
+    assert document["Subnets"] and document["Gateways"]
+
+
+def test_info_of_missing_network_and_bad_format(dokku: DokkuHost, network_name):
+    missing = dokku.command("info", network_name)
+    assert (missing.returncode, missing.stderr) == (1, f" !     Network {network_name} does not exist\n")
+    dokku.command("create", network_name)
+    bad = dokku.command("info", network_name, "--format", "yaml")
+    assert (bad.returncode, bad.stderr) == (1, " !     Invalid format specified, use either text or json\n")
+
+
+def test_list_text_json_dokku_managed_and_quiet(dokku: DokkuHost, network_name):
+    dokku.command("create", network_name)
+
+    text = dokku.command("list")
+    managed = json.loads(dokku.command("list", "--format", "json", "--dokku-managed").stdout)
+    everything = json.loads(dokku.command("list", "--format", "json").stdout)
+    quiet = dokku.command("list", env={"DOKKU_QUIET_OUTPUT": "1"})
+
+    assert text.stdout.splitlines()[0] == "=====> Networks"
+    assert {"bridge", "host", "none", network_name} <= set(text.stdout.splitlines()[1:])
+    assert network_name in [entry["Name"] for entry in managed]
+    assert all(entry["DokkuManaged"] for entry in managed)
+    assert "bridge" in [entry["Name"] for entry in everything]
+    assert "=====>" not in quiet.stdout
+    assert network_name in quiet.stdout.splitlines()

@@ -1,0 +1,136 @@
+"""IP files rebuilt from the real engine (SPEC §6 network-build-config, §8, §4 rebuild/rebuildall)."""
+
+import pytest
+
+from tests.host import DokkuHost
+
+pytestmark = pytest.mark.usefixtures("test_image")
+
+
+def ip_on(container, network_name):
+    container.reload()
+    return container.attrs["NetworkSettings"]["Networks"][network_name]["IPAddress"]
+
+
+def test_rebuild_writes_the_bridge_ip_of_each_running_container(dokku: DokkuHost, docker_resources):
+    root = dokku.create_app("node-js-app")
+    web1 = docker_resources.app_container("node-js-app", "web", 1, app_root=root)
+    web2 = docker_resources.app_container("node-js-app", "web", 2, app_root=root)
+
+    result = dokku.command("rebuild", "node-js-app")
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "-----> Ensuring network configuration is in sync for node-js-app\n"
+    assert (root / "IP.web.1").read_text() == ip_on(web1, "bridge")
+    assert (root / "IP.web.2").read_text() == ip_on(web2, "bridge")
+
+
+def test_initial_network_decides_which_ip_is_written(dokku: DokkuHost, docker_resources):
+    network = docker_resources.network()
+    root = dokku.create_app("node-js-app")
+    dokku.command("set", "node-js-app", "initial-network", network.name)
+    web = docker_resources.app_container("node-js-app", app_root=root, network=network.name)
+
+    assert dokku.command("rebuild", "node-js-app").returncode == 0
+    assert (root / "IP.web.1").read_text() == ip_on(web, network.name)
+    get_ip = dokku.trigger("network-get-ipaddr", "node-js-app", "web", web.id)
+    assert (get_ip.returncode, get_ip.stdout) == (0, f"{ip_on(web, network.name)}\n")
+
+
+def test_host_network_mode_means_localhost(dokku: DokkuHost, docker_resources):
+    root = dokku.create_app("node-js-app")
+    docker_resources.app_container("node-js-app", "worker", 1, app_root=root, network="host")
+
+    assert dokku.command("rebuild", "node-js-app").returncode == 0
+    assert (root / "IP.worker.1").read_text() == "127.0.0.1"
+
+
+def test_static_web_listener_answers_without_the_engine_and_skips_rebuild(dokku: DokkuHost, docker_resources):
+    root = dokku.create_app("node-js-app")
+    web = docker_resources.app_container("node-js-app", app_root=root)
+    dokku.command("set", "node-js-app", "static-web-listener", "10.9.8.7:8080")
+
+    get_ip = dokku.trigger("network-get-ipaddr", "node-js-app", "web", web.id)
+    rebuild = dokku.command("rebuild", "node-js-app")
+
+    assert (get_ip.returncode, get_ip.stdout) == (0, "10.9.8.7\n")
+    assert (rebuild.returncode, rebuild.stdout) == (0, "")
+    assert not (root / "IP.web.1").exists()
+
+
+def test_exit_status_counts_running_containers_without_ip(dokku: DokkuHost, docker_resources):
+    root = dokku.create_app("node-js-app")
+    docker_resources.app_container("node-js-app", "web", 1, app_root=root)
+    docker_resources.app_container("node-js-app", "worker", 1, app_root=root, network="none")
+    docker_resources.app_container("node-js-app", "worker", 2, app_root=root, network="none")
+    docker_resources.app_container("node-js-app", "worker", 3, app_root=root, start=False)
+    (root / "CONTAINER.worker.4").write_text("0123456789ab" * 5 + "abcd\n")  # long gone
+
+    result = dokku.command("rebuild", "node-js-app")
+
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(" !     Unable to find an IP address for node-js-app.worker.1 (container ")
+    assert lines[0].endswith(") on network bridge")
+    assert (root / "IP.web.1").exists()
+    assert not any((root / f"IP.worker.{n}").exists() for n in (1, 2, 3, 4))
+    build = dokku.trigger("network-build-config", "node-js-app")
+    assert build.returncode == 2
+
+
+def test_rebuild_only_rewrites_changed_files(dokku: DokkuHost, docker_resources):
+    root = dokku.create_app("node-js-app")
+    docker_resources.app_container("node-js-app", app_root=root)
+    assert dokku.command("rebuild", "node-js-app").returncode == 0
+    before = (root / "IP.web.1").stat()
+
+    assert dokku.command("rebuild", "node-js-app").returncode == 0
+
+    after = (root / "IP.web.1").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_stale_ip_is_corrected(dokku: DokkuHost, docker_resources):
+    root = dokku.create_app("node-js-app")
+    web = docker_resources.app_container("node-js-app", app_root=root)
+    (root / "IP.web.1").write_text("10.255.255.1")
+
+    assert dokku.command("rebuild", "node-js-app").returncode == 0
+    assert (root / "IP.web.1").read_text() == ip_on(web, "bridge")
+
+
+def test_rebuildall_covers_every_app_and_sums_failures(dokku: DokkuHost, docker_resources):
+    first, second = dokku.create_app("app-a"), dokku.create_app("app-b")
+    a = docker_resources.app_container("app-a", app_root=first)
+    docker_resources.app_container("app-b", "web", 1, app_root=second, network="none")
+    b2 = docker_resources.app_container("app-b", "web", 2, app_root=second)
+    dokku.create_app("not-deployed")
+
+    result = dokku.command("rebuildall")
+
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "-----> Ensuring network configuration is in sync for app-a",
+        "-----> Ensuring network configuration is in sync for app-b",
+    ]
+    assert (first / "IP.web.1").read_text() == ip_on(a, "bridge")
+    assert (second / "IP.web.2").read_text() == ip_on(b2, "bridge")
+
+
+def test_rebuildall_without_apps(dokku: DokkuHost, docker_client):
+    result = dokku.command("rebuildall")
+    assert (result.returncode, result.stderr) == (0, " !     You haven't deployed any applications yet\n")
+
+
+def test_other_schedulers_are_not_configured(dokku: DokkuHost, docker_resources):
+    root = dokku.create_app("node-js-app")
+    docker_resources.app_container("node-js-app", app_root=root)
+    scheduler = dokku.lib_root / "config" / "scheduler" / "node-js-app"
+    scheduler.mkdir(parents=True)
+    (scheduler / "selected").write_text("k3s\n")
+
+    result = dokku.command("rebuild", "node-js-app")
+
+    assert (result.returncode, result.stdout) == (0, "")
+    assert not (root / "IP.web.1").exists()

@@ -1,0 +1,133 @@
+"""Engine faults: one ` !     ` line, the right exit code, no traceback, no file changed."""
+
+import pytest
+
+from network_plugin import attach, docker_engine, network_config, properties
+from network_plugin.error_handler import run
+from network_plugin.main import main
+from tests.host import DokkuHost
+
+UNREACHABLE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        ("command", "list"),
+        ("command", "rebuild", "node-js-app"),
+        ("command", "create", "dnt-x"),
+        ("trigger", "network-build-config", "node-js-app"),
+        ("trigger", "network-get-ipaddr", "node-js-app", "web", "abc123"),
+        ("trigger", "post-deploy", "node-js-app"),
+        ("trigger", "post-container-create", "app", "abc123", "node-js-app", "deploy", "web"),
+    ],
+)
+def test_unreachable_engine_is_one_line_and_changes_nothing(dokku: DokkuHost, call):
+    root = dokku.create_app("node-js-app")
+    (root / "CONTAINER.web.1").write_text("abc123\n")
+    (root / "IP.web.1").write_text("10.0.0.1")
+    dokku.command("set", "node-js-app", "attach-post-deploy", "dnt-a")
+    dokku.command("set", "node-js-app", "attach-post-create", "dnt-b")
+    kind, name, *args = call
+
+    result = getattr(dokku, kind)(name, *args, env=UNREACHABLE)
+
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(" !     Unable to reach the Docker engine: ")
+    assert (root / "IP.web.1").read_text() == "10.0.0.1"
+
+
+def test_permission_denied_on_the_socket(host_paths, mocker, capsys):
+    docker_errors = pytest.importorskip("docker.errors")
+    (host_paths[0] / "node-js-app").mkdir()
+    mocker.patch.object(docker_engine, "_client", None)
+    fault = "('Connection aborted.', PermissionError(13, 'Permission denied'))"
+    mocker.patch(
+        "docker.APIClient",
+        side_effect=docker_errors.DockerException(f"Error while fetching server API version: {fault}"),
+    )
+    (host_paths[0] / "node-js-app" / "CONTAINER.web.1").write_text("abc\n")
+
+    assert main(["/plugin/subcommands/rebuild", "network:rebuild", "node-js-app"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(
+        " !     Unable to reach the Docker engine: Error while fetching server API version"
+    )
+    assert "Permission denied" in error
+    assert len(error.splitlines()) == 1
+
+
+@pytest.mark.usefixtures("test_image")
+def test_network_removed_between_lookup_and_connect(host_paths, docker_resources, capsys):
+    (host_paths[0] / "node-js-app").mkdir()
+    network = docker_resources.network()
+    container = docker_resources.app_container("node-js-app", start=False)
+    looked_up = docker_engine.networks_by_name([network.name])[network.name]
+    network.remove()
+
+    code = run(lambda args: attach.attach(container.id, looked_up, "node-js-app", "deploy", "web"), [])
+
+    assert code == 1
+    assert capsys.readouterr().err == f" !     Network {network.name} does not exist\n"
+    # The engine accepted the connect of the created container; the plugin undid it,
+    # so the container still starts.
+    container.start()
+    container.reload()
+    assert list(container.attrs["NetworkSettings"]["Networks"]) == ["bridge"]
+
+
+@pytest.mark.usefixtures("test_image")
+def test_container_removed_between_inspect_and_connect(host_paths, docker_resources, mocker, capsys):
+    (host_paths[0] / "node-js-app").mkdir()
+    network = docker_resources.network()
+    container = docker_resources.app_container("node-js-app", start=False)
+    attrs = docker_engine.inspect_container(container.id)
+    container.remove(force=True)
+    mocker.patch.object(docker_engine, "inspect_container", side_effect=[attrs, None])
+    looked_up = docker_engine.networks_by_name([network.name])[network.name]
+
+    code = run(lambda args: attach.attach(container.id, looked_up, "node-js-app", "deploy", "web"), [])
+
+    assert code == 1
+    assert capsys.readouterr().err == f" !     Container {container.id[:12]} does not exist\n"
+
+
+@pytest.mark.usefixtures("test_image")
+def test_post_deploy_skips_a_container_removed_after_listing(host_paths, docker_resources, mocker, capsys):
+    root = host_paths[0] / "node-js-app"
+    root.mkdir()
+    network = docker_resources.network()
+    kept = docker_resources.app_container("node-js-app", "web", 1)
+    gone = docker_resources.app_container("node-js-app", "web", 2)
+    listed = docker_engine.running_app_containers("node-js-app")
+    gone.remove(force=True)
+    mocker.patch.object(docker_engine, "running_app_containers", return_value=listed)
+    properties.write("node-js-app", "attach-post-deploy", network.name)
+
+    assert main(["/plugin/post-deploy", "node-js-app"]) == 0
+
+    captured = capsys.readouterr()
+    assert captured.err == f" !     Container {gone.id[:12]} does not exist, skipped\n"
+    kept.reload()
+    assert network.name in kept.attrs["NetworkSettings"]["Networks"]
+
+
+@pytest.mark.usefixtures("test_image")
+def test_rebuild_asks_the_engine_once_for_all_containers(host_paths, docker_resources, mocker):
+    apps = ["app-a", "app-b", "app-c"]
+    for app in apps:
+        root = host_paths[0] / app
+        root.mkdir()
+        for index in (1, 2):
+            docker_resources.app_container(app, "web", index, app_root=root)
+    client = docker_engine.api()
+    listing = mocker.spy(client, "containers")
+    inspect = mocker.spy(client, "inspect_container")
+
+    assert network_config.build_config(apps) == 0
+
+    assert listing.call_count == 1
+    assert inspect.call_count == 0
+    for app in apps:
+        assert (host_paths[0] / app / "IP.web.2").read_text()
