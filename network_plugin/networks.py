@@ -74,7 +74,8 @@ def describe(network: dict, containers: list[ContainerState], apps: list[str]) -
                 "Name": container.name,
                 "ProcessType": container.process_type,
             }
-            for container in containers
+            # The engine lists newest first; names sort as an operator reads them (web.1, web.2).
+            for container in sorted(containers, key=lambda container: container.name)
             if name in container.networks
         ],
         "CreatedAt": network.get("Created", ""),

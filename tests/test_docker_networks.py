@@ -152,6 +152,19 @@ def test_info_text_and_json(dokku: DokkuHost, docker_resources, test_image):
     assert document["Subnets"] and document["Gateways"]
 
 
+def test_info_lists_containers_by_name(dokku: DokkuHost, docker_resources, test_image):
+    network = docker_resources.network()
+    created = [
+        docker_resources.app_container("node-js-app", "web", n, network=network.name) for n in (1, 2, 3)
+    ]
+
+    text = dokku.command("info", network.name).stdout.splitlines()
+
+    # The engine lists the newest container first; the operator reads web.1 first.
+    names = [line.split()[0] for line in text if line.startswith("         ")]
+    assert names == sorted(container.name for container in created)
+
+
 def test_info_of_missing_network_and_bad_format(dokku: DokkuHost, network_name):
     missing = dokku.command("info", network_name)
     assert (missing.returncode, missing.stderr) == (1, f" !     Network {network_name} does not exist\n")
