@@ -1,0 +1,124 @@
+"""The plugin's main job on the local engine, end to end, in a throw-away Dokku-like root.
+
+Installs the plugin the Dokku way, creates a network, sets the app's attach and tld
+properties, "deploys" two web containers through the plugin's own triggers
+(post-container-create, post-deploy), rebuilds the IP files, shows the report and the
+network info, and resolves `<app>.web.<tld>` from a peer container through Docker's DNS.
+Everything it creates is removed at the end, whatever happens. Exit status 0 when every
+step did what it should.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.docker_fixtures import DockerResources, build_test_image, engine_client, exec_in, sweep
+from tests.host import DokkuHost, clean_env, install_plugin
+
+APP = "node-js-app"
+TLD = "svc.demo"
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def show(title: str, result: subprocess.CompletedProcess[str], expected_exit: int = 0) -> str:
+    """Print a step the way an operator would see it in a terminal; stop on a surprise."""
+    print(f"\n$ {title}")
+    sys.stdout.write(result.stdout)
+    sys.stdout.write(result.stderr)
+    if result.returncode != expected_exit:
+        raise DemoFailed(f"`{title}` exited {result.returncode}, expected {expected_exit}")
+    return result.stdout
+
+
+def deploy_container(dokku: DokkuHost, resources: DockerResources, index: int) -> str:
+    """What Dokku's scheduler does for one web container: create, trigger, start, record."""
+    container = resources.app_container(
+        APP, "web", index, app_root=dokku.dokku_root / APP, hostname=f"web{index}", start=False
+    )
+    show(
+        f"plugn trigger post-container-create app {container.short_id} {APP} deploy web",
+        dokku.trigger("post-container-create", "app", container.id, APP, "deploy", "web"),
+    )
+    container.start()
+    return container.id
+
+
+def run_demo(dokku: DokkuHost, resources: DockerResources, network: str) -> None:
+    dokku.create_app(APP)
+    show(f"plugn trigger post-create {APP}", dokku.trigger("post-create", APP))
+    show(f"dokku network:create {network}", dokku.command("create", network))
+    show(
+        f"dokku network:set {APP} attach-post-create {network}",
+        dokku.command("set", APP, "attach-post-create", network),
+    )
+    show(f"dokku network:set {APP} tld {TLD}", dokku.command("set", APP, "tld", TLD))
+    ids = [deploy_container(dokku, resources, index) for index in (1, 2)]
+    show(f"plugn trigger post-deploy {APP}", dokku.trigger("post-deploy", APP))
+    show(f"dokku network:rebuild {APP}", dokku.command("rebuild", APP))
+    show(f"dokku network:report {APP}", dokku.command("report", APP))
+    show(f"dokku network:info {network}", dokku.command("info", network))
+    listeners = show(
+        f"plugn trigger network-get-listeners {APP} web", dokku.trigger("network-get-listeners", APP, "web")
+    )
+
+    # The IP files must say what the engine says (on the bridge, the container's first network).
+    engine_ips = [
+        resources.client.api.inspect_container(container_id)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        for container_id in ids
+    ]
+    if listeners.split() != [f"{ip}:5000" for ip in engine_ips]:
+        raise DemoFailed(f"listeners {listeners.split()} do not match the engine's IPs {engine_ips}")
+
+    peer = resources.app_container("peer-app", network=network)
+    name = f"{APP}.web.{TLD}"
+    code, output = exec_in(peer, ["nslookup", "-type=a", name, "127.0.0.11"])
+    print(f"\n$ docker exec {peer.name} nslookup -type=a {name}\n{output}", end="")
+    network_ips = {
+        resources.client.api.inspect_container(container_id)["NetworkSettings"]["Networks"][network]["IPAddress"]
+        for container_id in ids
+    }
+    if code != 0 or not all(ip in output for ip in network_ips):
+        raise DemoFailed(f"{name} did not resolve to {sorted(network_ips)} on {network}")
+
+    sweep(resources.client)
+    show(f"dokku network:destroy {network} --force", dokku.command("destroy", network, "--force"))
+
+
+def main() -> int:
+    client = engine_client()
+    build_test_image(client)
+    resources = DockerResources(client)
+    network = f"demo-net-{uuid.uuid4().hex[:6]}"
+    with tempfile.TemporaryDirectory(prefix="dokku-network-demo-") as folder:
+        base = Path(folder)
+        env = clean_env() | {"DOKKU_ROOT": str(base / "home"), "DOKKU_LIB_ROOT": str(base / "lib")}
+        print(f"-----> Installing the plugin into {base}/plugins")
+        dokku = DokkuHost(
+            plugin_dir=install_plugin(base / "plugins", env),
+            dokku_root=base / "home",
+            lib_root=base / "lib",
+            env=env | {"PLUGIN_PATH": str(base / "plugins")},
+        )
+        try:
+            run_demo(dokku, resources, network)
+        except DemoFailed as failure:
+            print(f" !     Demo failed: {failure}", file=sys.stderr)
+            return 1
+        finally:
+            sweep(client)
+            for leftover in client.networks.list(names=[network]):
+                leftover.remove()
+    print("\n-----> Demo done: every step did what it should; everything it created is removed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
