@@ -38,3 +38,17 @@ def scheduler(app: str) -> str:
         or read_first_line(scheduler_file(GLOBAL_APP))
         or DEFAULT_SCHEDULER
     )
+
+
+def proxy_is_enabled(app: str) -> bool:
+    """Ask Dokku's proxy plugin through plugn; without plugn (no Dokku here) assume it is."""
+    import shutil
+    import subprocess  # only `install` asks: readers must not pay for these imports
+
+    plugn = shutil.which("plugn")
+    if plugn is None:
+        return True
+    answer = subprocess.run(
+        [plugn, "trigger", "proxy-is-enabled", app], capture_output=True, text=True, check=False
+    )
+    return answer.stdout.strip() != "false"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from network_plugin import listeners, properties
-from network_plugin.apps import list_apps, verify_app
+from network_plugin.apps import list_apps, proxy_is_enabled, verify_app
 from network_plugin.arguments import arg
 from network_plugin.error_handler import PluginError
 from network_plugin.output import detail_unless_quiet, warn
@@ -25,8 +25,10 @@ def install(args: list[str]) -> int:
     properties.setup()
     for app in list_apps():
         if not properties.exists(app, properties.BIND_ALL_INTERFACES):
-            detail_unless_quiet("Setting network property 'bind-all-interfaces' to false")
-            properties.write(app, properties.BIND_ALL_INTERFACES, "false")
+            # An app served without a proxy must keep listening on every interface.
+            value = "false" if proxy_is_enabled(app) else "true"
+            detail_unless_quiet(f"Setting network property 'bind-all-interfaces' to {value}")
+            properties.write(app, properties.BIND_ALL_INTERFACES, value)
     return 0
 
 

@@ -1,0 +1,124 @@
+"""`plugin:install` the Dokku way, a second install, and entry points that ignore the caller's environment
+(SPEC §6 install, §9)."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from network_plugin.packaging import generated_links
+from tests.host import REPO_ROOT, DokkuHost
+
+
+def install(dokku: DokkuHost, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return dokku.run(dokku.plugin_dir / "install", env=env)
+
+
+def tree(folder: Path) -> dict[str, tuple[float, str | None]]:
+    """Every path below `folder` with its mtime (and link target): what an install may change."""
+    state = {}
+    for path in folder.rglob("*"):
+        if "__pycache__" in path.parts:
+            continue
+        info = path.lstat()
+        target = os.readlink(path) if path.is_symlink() else None
+        state[str(path.relative_to(folder))] = (info.st_mtime, target)
+    return state
+
+
+def fake_plugn(folder: Path, proxy_disabled_app: str) -> Path:
+    """A `plugn` whose proxy-is-enabled says false for one app, as Dokku's proxy plugin would."""
+    folder.mkdir()
+    program = folder / "plugn"
+    program.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1 $2" = "trigger proxy-is-enabled" ] || exit 1\n'
+        f'if [ "$3" = "{proxy_disabled_app}" ]; then echo false; else echo true; fi\n'
+    )
+    program.chmod(0o755)
+    return folder
+
+
+def test_install_defaults_bind_all_interfaces_of_apps_without_it(dokku: DokkuHost):
+    for app in ("app-a", "app-b"):
+        dokku.create_app(app)
+    dokku.write_property("app-b", "bind-all-interfaces", "true")
+
+    result = install(dokku)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "       Setting network property 'bind-all-interfaces' to false\n"
+    assert dokku.property_file("app-a", "bind-all-interfaces").read_text() == "false"
+    assert dokku.property_file("app-b", "bind-all-interfaces").read_text() == "true"
+    assert (dokku.properties_root / "--global").is_dir()
+
+
+def test_install_keeps_apps_without_proxy_on_all_interfaces(dokku: DokkuHost, tmp_path: Path):
+    for app in ("proxied-app", "direct-app"):
+        dokku.create_app(app)
+    bin_dir = fake_plugn(tmp_path / "bin", proxy_disabled_app="direct-app")
+
+    result = install(dokku, env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "       Setting network property 'bind-all-interfaces' to true",
+        "       Setting network property 'bind-all-interfaces' to false",
+    ]
+    assert dokku.property_file("direct-app", "bind-all-interfaces").read_text() == "true"
+    assert dokku.property_file("proxied-app", "bind-all-interfaces").read_text() == "false"
+
+
+def test_second_install_changes_nothing(dokku: DokkuHost, app: str):
+    assert install(dokku).returncode == 0
+    plugin_before, host_before = tree(dokku.plugin_dir.resolve()), dokku.snapshot()
+
+    again = install(dokku)
+
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    assert tree(dokku.plugin_dir.resolve()) == plugin_before  # no venv rebuilt, no link remade
+    assert dokku.snapshot() == host_before
+
+
+def test_install_repairs_a_missing_link(dokku: DokkuHost):
+    link = dokku.plugin_dir / "network-get-property"
+    target = os.readlink(link)
+    link.unlink()
+    try:
+        assert install(dokku).returncode == 0
+    finally:
+        if not link.is_symlink():
+            link.symlink_to(target)
+    assert os.readlink(link) == "triggers/network-get-property"
+
+
+def test_every_generated_link_is_ignored_by_git():
+    names = sorted(generated_links())
+    check = ["git", "check-ignore", "--no-index", *names]
+    ignored = subprocess.run(check, cwd=REPO_ROOT, capture_output=True, text=True, check=False).stdout.split()
+    assert ignored == names
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        {"PATH": "/nonexistent"},
+        {"VIRTUAL_ENV": "/nonexistent", "PYTHONPATH": "/nonexistent", "PYTHONHOME": "/nonexistent"},
+    ],
+    ids=["bare-path", "foreign-virtualenv"],
+)
+def test_entry_points_ignore_the_callers_environment(dokku: DokkuHost, app: str, hostile: dict[str, str]):
+    dokku.write_property(app, "tld", "svc.local")
+    program = dokku.plugin_dir / "network-get-property"
+    result = subprocess.run(
+        [str(program), app, "tld"],
+        env=dokku.env | hostile,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "svc.local\n", "")
+    command = dokku.command("report", app, "--network-tld", env=hostile)
+    assert (command.returncode, command.stdout, command.stderr) == (0, "svc.local\n", "")
