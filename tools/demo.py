@@ -51,6 +51,12 @@ def deploy_container(dokku: DokkuHost, resources: DockerResources, index: int) -
     return container.id
 
 
+def ip_on(resources: DockerResources, container_id: str, network: str) -> str:
+    """The container's address on `network`, as the engine reports it."""
+    endpoints = resources.client.api.inspect_container(container_id)["NetworkSettings"]["Networks"]
+    return endpoints[network]["IPAddress"]
+
+
 def run_demo(dokku: DokkuHost, resources: DockerResources, network: str) -> None:
     dokku.create_app(APP)
     show(f"plugn trigger post-create {APP}", dokku.trigger("post-create", APP))
@@ -70,10 +76,7 @@ def run_demo(dokku: DokkuHost, resources: DockerResources, network: str) -> None
     )
 
     # The IP files must say what the engine says (on the bridge, the container's first network).
-    engine_ips = [
-        resources.client.api.inspect_container(container_id)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
-        for container_id in ids
-    ]
+    engine_ips = [ip_on(resources, container_id, "bridge") for container_id in ids]
     if listeners.split() != [f"{ip}:5000" for ip in engine_ips]:
         raise DemoFailed(f"listeners {listeners.split()} do not match the engine's IPs {engine_ips}")
 
@@ -81,10 +84,7 @@ def run_demo(dokku: DokkuHost, resources: DockerResources, network: str) -> None
     name = f"{APP}.web.{TLD}"
     code, output = exec_in(peer, ["nslookup", "-type=a", name, "127.0.0.11"])
     print(f"\n$ docker exec {peer.name} nslookup -type=a {name}\n{output}", end="")
-    network_ips = {
-        resources.client.api.inspect_container(container_id)["NetworkSettings"]["Networks"][network]["IPAddress"]
-        for container_id in ids
-    }
+    network_ips = {ip_on(resources, container_id, network) for container_id in ids}
     if code != 0 or not all(ip in output for ip in network_ips):
         raise DemoFailed(f"{name} did not resolve to {sorted(network_ips)} on {network}")
 
