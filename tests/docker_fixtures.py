@@ -11,7 +11,7 @@ import io
 import os
 import tarfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -22,8 +22,11 @@ from docker.models.networks import Network
 
 IMAGE = "dokku-network-test/busybox:latest"
 BUSYBOX = Path(os.environ.get("NETWORK_TEST_BUSYBOX", "/bin/busybox"))
-# Everything tests or the demo create carries this label, so leftovers of a killed run can be swept.
+# Everything tests, benchmarks or the demo create carry this label, valued with the pid of the
+# process that made it: each run removes its own, and leftovers of runs that died, never those
+# of a run still going on the same engine.
 RESOURCE_LABEL = "com.dokku.network-test"
+OWNER = str(os.getpid())
 DOCKERFILE = b"""FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
@@ -48,9 +51,7 @@ def build_test_image(client: docker.DockerClient) -> str:
             member.size, member.mode = len(data), mode
             archive.addfile(member, io.BytesIO(data))
     context.seek(0)
-    client.images.build(
-        fileobj=context, custom_context=True, tag=IMAGE, rm=True, labels={RESOURCE_LABEL: "1"}
-    )
+    client.images.build(fileobj=context, custom_context=True, tag=IMAGE, rm=True)
     return IMAGE
 
 
@@ -60,12 +61,29 @@ def exec_in(container: Container, command: list[str]) -> tuple[int, str]:
     return result.exit_code, result.output.decode(errors="replace")
 
 
-def sweep(client: docker.DockerClient) -> None:
-    """Remove every container, then every network, that a test or demo run created."""
+def _process_is_gone(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError):
+        return not pid.isdigit()
+    return False
+
+
+def sweep(client: docker.DockerClient, owners: Callable[[str], bool] = OWNER.__eq__) -> None:
+    """Remove the containers, then the networks, made by the owners `owners` accepts (this process)."""
     for container in client.containers.list(all=True, filters={"label": RESOURCE_LABEL}):
-        container.remove(force=True)
+        if owners(container.labels.get(RESOURCE_LABEL, "")):
+            container.remove(force=True)
     for network in client.networks.list(filters={"label": RESOURCE_LABEL}):
-        network.remove()
+        if owners((network.attrs.get("Labels") or {}).get(RESOURCE_LABEL, "")):
+            network.remove()
+
+
+def sweep_abandoned(client: docker.DockerClient) -> None:
+    """Remove what runs that died (killed, crashed) left behind."""
+    sweep(client, _process_is_gone)
 
 
 class DockerResources:
@@ -80,7 +98,7 @@ class DockerResources:
             name or f"dnt-{uuid.uuid4().hex[:10]}",
             driver="bridge",
             attachable=True,
-            labels={RESOURCE_LABEL: "1"},
+            labels={RESOURCE_LABEL: OWNER},
         )
 
     def app_container(
@@ -105,7 +123,7 @@ class DockerResources:
                 "com.dokku.app-name": app,
                 "com.dokku.process-type": proc,
                 "com.dokku.container-type": "deploy",
-                RESOURCE_LABEL: "1",
+                RESOURCE_LABEL: OWNER,
             },
         )
         if app_root is not None:
@@ -124,7 +142,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true needs the Docker tests to run: {reason}")
         pytest.skip(reason)
-    sweep(client)
+    sweep_abandoned(client)
     yield client
     client.close()
 
