@@ -11,12 +11,13 @@ import os
 
 FILE_MODE = 0o600
 DIR_MODE = 0o755
+_DIGITS = frozenset("0123456789")
 
 
 def read_value(path: str) -> str:
     """A property-style value: the file's content without surrounding whitespace, '' if absent."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
             return handle.read().strip()
     except (FileNotFoundError, NotADirectoryError):
         return ""
@@ -89,8 +90,21 @@ def write_atomic(path: str, content: str) -> bool:
     except BaseException:
         remove_file(temp)
         raise
+    _remove_stale_temps(directory, name)
     _fsync_dir(directory)
     return True
+
+
+def _remove_stale_temps(directory: str, name: str) -> None:
+    """Drop `.<name>.<pid>.tmp` files of writers killed before their rename.
+
+    Every writer holds the app's lock, so no live process owns one of them.
+    """
+    prefix = f".{name}."
+    for entry in os.listdir(directory or "."):
+        pid = entry[len(prefix) : -len(".tmp")]
+        if entry.startswith(prefix) and entry.endswith(".tmp") and pid and _DIGITS.issuperset(pid):
+            remove_file(os.path.join(directory, entry))
 
 
 def remove_file(path: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from network_plugin import properties
 from network_plugin.error_handler import PluginError
 from network_plugin.listeners import get_listeners
-from network_plugin.output import detail, section
+from network_plugin.output import detail, one_line, section
 from network_plugin.paths import GLOBAL_APP
 
 TYPE_CHECKING = False
@@ -70,7 +70,8 @@ def print_stdout(app: str, values: dict[str, str]) -> None:
     width = max([MIN_LABEL_WIDTH] + [len(f"--{name}") for name in values])
     section(f"{app} network information")
     for name, value in values.items():
-        detail(f"{_label(name).ljust(width)}{value}")
+        # A hand-edited value may hold newlines or terminal escapes: keep one line per field.
+        detail(f"{_label(name).ljust(width)}{one_line(value)}")
 
 
 def print_json(values: dict[str, str]) -> None:

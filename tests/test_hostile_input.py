@@ -1,0 +1,603 @@
+"""Hostile arguments and hand-edited files (SPEC §1-§6): the documented result, or one ` !     ` line.
+
+For every command and file trigger, arguments are drawn from nasty alphabets:
+path separators, `..`, newlines, NUL (in-process only: argv cannot carry it),
+shell metacharacters, terminal escapes, unicode, 300-character strings. Each
+example runs on a fresh host folder through `network_plugin.main.main`, as the
+installed entry points do; a few cases also go through the installed plugin.
+
+Whatever happens, nothing is written outside `<DOKKU_LIB_ROOT>/config/network/<app>`
+and `<DOKKU_ROOT>/<app>`, and no value that is not a Docker network name reaches
+`docker-args-*` output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import ipaddress
+import json
+import os
+import re
+import stat
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from network_plugin.main import main
+from tests.host import LEAKY_VARIABLES
+
+APP = "node-js-app"
+WARN = " !     "
+APP_NAME_ERROR = (
+    " !     App name must begin with lowercase alphanumeric character,"
+    " and may only contain lowercase alphanumerics, dots, and hyphens\n"
+)
+KEYS = [
+    "attach-post-create",
+    "attach-post-deploy",
+    "bind-all-interfaces",
+    "initial-network",
+    "static-web-listener",
+    "tld",
+]
+DEFAULTS = dict.fromkeys(KEYS, "") | {"bind-all-interfaces": "false"}
+
+# The contract's own rules (SPEC §1, §3, §6), written independently of network_plugin.validation.
+APP_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+PROCESS_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+INDEX = re.compile(r"[0-9]+")
+NETWORK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+PORT = re.compile(r"[0-9]{1,5}")
+
+PIECES = [
+    "/",
+    "..",
+    ".",
+    "\n",
+    "\r",
+    "\t",
+    " ",
+    "\x00",
+    "$(id)",
+    "`id`",
+    ";",
+    "|",
+    "&&",
+    "'",
+    '"',
+    "*",
+    "~",
+    "-",
+    "--",
+    "\\",
+    "é",
+    "İ",
+    "\u202e",
+    "\u2028",
+    "\u200b",
+    "\U0001f4a5",
+    "\x1b[31m",
+    ":",
+    ",",
+    "%",
+    "[",
+    "]",
+    "{",
+    "}",
+    ">",
+    "=",
+    "a",
+    "Z",
+    "0",
+    "9",
+    "_",
+    "net-a",
+    "web",
+    "10.0.0.1",
+    "::1",
+    APP,
+    "--global",
+    "host",
+    "bridge",
+    "x" * 300,
+]
+SPECIALS = ["", ".", "..", "/", "../x", "a/../../b", "--global", "-", "x" * 300, "--network-tld", "-h"]
+
+
+def nasty(*, nul: bool = True) -> st.SearchStrategy[str]:
+    strategy = st.one_of(
+        st.lists(st.sampled_from(PIECES), max_size=6).map("".join),
+        st.text(max_size=12),
+        st.sampled_from(SPECIALS),
+    )
+    return strategy if nul else strategy.filter(lambda value: "\x00" not in value)
+
+
+def sometimes(value: str, *, nul: bool = True) -> st.SearchStrategy[str]:
+    """Mostly the nasty strategy, often a good value so that later arguments get checked too."""
+    return st.one_of(st.just(value), nasty(nul=nul))
+
+
+HOSTILE = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+# --- the host, the run and the checks ----------------------------------------------------------
+
+
+@dataclass
+class Host:
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def network(self) -> Path:
+        return self.root / "lib" / "config" / "network"
+
+    def property(self, app: str, key: str, content: str) -> None:
+        folder = self.network / app
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / key).write_bytes(content.encode("utf-8", "surrogatepass"))
+
+    def snapshot(self) -> dict[str, tuple[int, int, bytes | None]]:
+        return snapshot(self.root)
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int, bytes | None]]:
+    state = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        content = path.read_bytes() if stat.S_ISREG(info.st_mode) else None
+        state[str(path.relative_to(root))] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), content)
+    return state
+
+
+@contextlib.contextmanager
+def fresh_host() -> Iterator[Host]:
+    """A host with app `node-js-app` and the global property folder, as after `install`."""
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        host = Host(Path(folder))
+        (host.home / APP).mkdir(parents=True)
+        (host.network / "--global").mkdir(parents=True)
+        patch.setenv("DOKKU_ROOT", str(host.home))
+        patch.setenv("DOKKU_LIB_ROOT", str(host.root / "lib"))
+        for name in LEAKY_VARIABLES:
+            patch.delenv(name, raising=False)
+        yield host
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+    changed: set[str]
+
+
+def run(host: Host, capsys, program: str, *args: str, stdin: bytes = b"") -> Outcome:
+    before = host.snapshot()
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        code = main([f"/var/lib/dokku/plugins/enabled/network/{program}", *args])
+    captured = capsys.readouterr()
+    after = host.snapshot()
+    changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+    return Outcome(code, captured.out, captured.err, changed)
+
+
+def assert_one_error_line(outcome: Outcome) -> None:
+    assert outcome.code != 0
+    assert outcome.err.startswith(WARN)
+    assert outcome.err.endswith("\n")
+    assert len(outcome.err.splitlines()) == 1, outcome.err
+
+
+def assert_well_behaved(outcome: Outcome, *, warnings: tuple[str, ...] = ()) -> None:
+    assert "Traceback" not in outcome.out + outcome.err
+    if outcome.code == 0:
+        assert outcome.err in ("", *warnings)
+    else:
+        assert_one_error_line(outcome)
+
+
+def assert_confined(changed: set[str], *apps: str, home: str = "home", lib: str = "lib") -> None:
+    """Every path created, changed or removed lies in a property folder or app root of `apps`."""
+    allowed = []
+    for app in apps:
+        if APP_NAME.fullmatch(app) or app == "--global":
+            allowed.append(f"{lib}/config/network/{app}")
+        if APP_NAME.fullmatch(app):
+            allowed.append(f"{home}/{app}")
+    for path in changed:
+        assert any(path == place or path.startswith(f"{place}/") for place in allowed), (apps, path)
+
+
+def assert_app_refused(outcome: Outcome, app: str) -> bool:
+    """True when `app` is not an existing app, after checking the refusal is the documented one."""
+    if app == APP:
+        return False
+    if APP_NAME.fullmatch(app):
+        assert (outcome.code, outcome.err) == (20, f" !     App {app} does not exist\n")
+    else:
+        assert (outcome.code, outcome.err) == (1, APP_NAME_ERROR)
+    assert outcome.changed == set()
+    return True
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return "%" not in value  # a scoped IPv6 address names a host interface: no proxy can use it
+
+
+def is_port(value: str) -> bool:
+    return bool(PORT.fullmatch(value)) and 1 <= int(value) <= 65535
+
+
+def is_listener(value: str) -> bool:
+    if is_ip(value):
+        return True
+    host, _, port = value.rpartition(":")
+    if not is_port(port) or not host:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        return ":" in host and is_ip(host[1:-1])
+    return is_ip(host) or bool(DNS_NAME.fullmatch(host.lower()))
+
+
+def is_valid_value(key: str, value: str) -> bool:
+    """May `value` be stored for `key` (SPEC §3)?"""
+    if key in ("attach-post-create", "attach-post-deploy"):
+        names = value.split(",")
+        return all(NETWORK_NAME.fullmatch(name) and name not in ("host", "bridge") for name in names)
+    if key == "initial-network":
+        return bool(NETWORK_NAME.fullmatch(value))
+    if key == "tld":
+        return bool(DNS_NAME.fullmatch(value))
+    if key == "bind-all-interfaces":
+        return value in ("true", "false")
+    return is_listener(value)
+
+
+# --- network-write-ipaddr, network-write-port -----------------------------------------------------
+
+
+@HOSTILE
+@given(
+    trigger=st.sampled_from(["network-write-ipaddr", "network-write-port"]),
+    app=sometimes(APP),
+    proc=sometimes("web"),
+    index=sometimes("1"),
+    value=st.one_of(nasty(), st.sampled_from(["10.0.0.2", "fd00::2", "8080", "65535", "65536", "0", ""])),
+)
+def test_write_ipaddr_and_port(capsys, *, trigger, app, proc, index, value):
+    with fresh_host() as host:
+        outcome = run(host, capsys, trigger, app, proc, index, value)
+
+        assert_well_behaved(outcome)
+        assert_confined(outcome.changed, app)
+        if assert_app_refused(outcome, app):
+            return
+        kind = "IP" if trigger == "network-write-ipaddr" else "PORT"
+        valid = is_ip(value) if kind == "IP" else is_port(value)
+        if PROCESS_TYPE.fullmatch(proc) and INDEX.fullmatch(index) and (valid or value == ""):
+            assert (outcome.code, outcome.out, outcome.err) == (0, "", "")
+            target = host.home / APP / f"{kind}.{proc}.{index}"
+            assert (target.read_text() if value else target.exists()) == (value or False)
+        else:
+            assert outcome.code == 1
+            assert outcome.changed == set()
+
+
+# --- network:set -------------------------------------------------------------------------------
+
+
+@HOSTILE
+@given(
+    app=st.one_of(st.sampled_from([APP, "--global"]), nasty()),
+    key=st.one_of(st.sampled_from(KEYS), nasty()),
+    values=st.lists(
+        st.one_of(nasty(), st.sampled_from(["net-a", "net-a,net-b", "svc.local", "true", "10.0.0.1:80"])),
+        max_size=3,
+    ),
+)
+def test_set(capsys, app, key, values):
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/set", "network:set", app, key, *values)
+
+        assert_well_behaved(outcome)
+        assert_confined(outcome.changed, app)
+        # Whatever was asked, what is stored is valid: it reaches docker command lines later.
+        for key_name in KEYS:
+            stored = host.network / app / key_name
+            if (APP_NAME.fullmatch(app) or app == "--global") and os.path.isfile(stored):
+                assert is_valid_value(key_name, stored.read_text()), (key_name, stored.read_text())
+        if any(arg.startswith("-") for arg in [app, key, *values] if arg != "--global"):
+            return  # an option to the command line parser (`--help`, `--`): only the invariants hold
+        if app != "--global" and assert_app_refused(outcome, app):
+            return
+        if key not in KEYS:
+            message = "No property specified" if key == "" else "Invalid property specified, valid properties"
+            assert outcome.code == 1 and outcome.err.startswith(f"{WARN}{message}")
+            assert outcome.changed == set()
+            return
+        if app == "--global" and key == "static-web-listener":
+            assert (outcome.code, outcome.err) == (1, " !     Property cannot be specified globally\n")
+            return
+        if key.startswith("attach-"):
+            names = [name.strip() for value in values for name in value.split(",")]
+            value = ",".join(dict.fromkeys(name for name in names if name))
+        else:
+            value = " ".join(values)
+        target = host.network / app / key
+        if not value:
+            assert (outcome.code, outcome.out, outcome.err) == (0, f"=====> Unsetting {key}\n", "")
+            assert not target.exists()
+        elif is_valid_value(key, value):
+            assert (outcome.code, outcome.out, outcome.err) == (0, f"=====> Setting {key} to {value}\n", "")
+            assert target.read_text() == value
+        else:
+            assert outcome.code == 1
+            assert not target.exists()
+
+
+# --- reading triggers, with hand-edited files ----------------------------------------------------
+
+
+@HOSTILE
+@given(
+    app=sometimes(APP),
+    key=st.one_of(st.sampled_from(KEYS), nasty()),
+    app_value=nasty(),
+    global_value=nasty(),
+)
+def test_get_property_of_hand_edited_files(capsys, app, key, app_value, global_value):
+    with fresh_host() as host:
+        if NETWORK_NAME.fullmatch(key) and len(key) < 256:  # a key with `/` or `..` names no file
+            host.property(APP, key, app_value)
+            host.property("--global", key, global_value)
+        outcome = run(host, capsys, "network-get-property", app, key)
+
+        assert_well_behaved(outcome)
+        assert outcome.changed == set()
+        if assert_app_refused(outcome, app):
+            return
+        if key not in KEYS:
+            assert (outcome.code, outcome.out) == (1, "")
+            assert outcome.err.startswith(f"{WARN}Invalid network property specified: ")
+            return
+        global_part = global_value.strip() if key != "static-web-listener" else ""
+        assert outcome.code == 0
+        assert outcome.out == f"{app_value.strip() or global_part or DEFAULTS[key]}\n"
+
+
+@HOSTILE
+@given(
+    app=sometimes(APP),
+    proc=sometimes("web"),
+    files=st.dictionaries(
+        st.one_of(
+            st.sampled_from(["IP.web.1", "IP.web.2", "PORT.web.1", "IP.web.x", "IP.worker.1"]), nasty()
+        ),
+        st.one_of(nasty(), st.sampled_from(["10.0.0.1", "::1", "5000"])),
+        max_size=4,
+    ),
+)
+def test_get_listeners_never_print_foreign_content(capsys, app, proc, files):
+    with fresh_host() as host:
+        for name, content in files.items():
+            path = host.home / APP / name
+            if "/" in name or "\x00" in name or name in ("", ".", "..") or len(name.encode()) > 255:
+                continue
+            path.write_bytes(content.encode())
+        outcome = run(host, capsys, "network-get-listeners", app, proc)
+
+        deprecated = (
+            f"{WARN}Deprecated: Please specify a processType argument"
+            " for the network-get-listeners plugin trigger\n"
+        )
+        assert_well_behaved(outcome, warnings=(deprecated,))
+        assert outcome.changed == set()
+        if assert_app_refused(outcome, app):
+            return
+        assert outcome.code == 0 and outcome.out.endswith("\n")
+        listeners = outcome.out[:-1].split(" ") if outcome.out != "\n" else []
+        for listener in listeners:
+            # The address is read back with a cheap shape check (hex digits, `.`, `:`): nothing a
+            # proxy's config could mistake for syntax ever gets through.
+            host_part, _, port = listener.rpartition(":")
+            address = host_part[1:-1] if host_part.startswith("[") else host_part
+            assert address and set(address) <= set("0123456789abcdefABCDEF.:"), listener
+            assert is_port(port), listener
+
+
+@HOSTILE
+@given(
+    trigger=st.sampled_from(
+        ["docker-args-process-build", "docker-args-process-deploy", "docker-args-process-run"]
+    ),
+    app=sometimes(APP),
+    source=st.one_of(st.sampled_from(["herokuish", "dockerfile", "pack"]), nasty()),
+    app_value=st.one_of(nasty(), st.just("net-a")),
+    global_value=st.one_of(nasty(), st.just("net-g")),
+    stdin=st.text(max_size=40).map(str.encode),
+)
+def test_docker_args_never_carry_an_invalid_network(
+    capsys, *, trigger, app, source, app_value, global_value, stdin
+):
+    with fresh_host() as host:
+        host.property(APP, "initial-network", app_value)
+        host.property("--global", "initial-network", global_value)
+        outcome = run(host, capsys, trigger, app, source, "tag", "web", "1", stdin=stdin)
+
+        assert_well_behaved(outcome)
+        assert outcome.changed == set()
+        if assert_app_refused(outcome, app):
+            return
+        network = app_value.strip() or global_value.strip()
+        if (trigger == "docker-args-process-build" and source == "dockerfile") or not network:
+            assert (outcome.code, outcome.out) == (0, stdin.decode())
+        elif NETWORK_NAME.fullmatch(network):
+            expected = f" --network={network} {stdin.decode()}"
+            assert (outcome.code, outcome.out) == (0, expected)
+        else:
+            assert (outcome.code, outcome.out) == (1, "")
+            assert outcome.err.startswith(f"{WARN}Invalid initial-network stored for {APP}: ")
+
+
+@HOSTILE
+@given(
+    values=st.dictionaries(st.sampled_from(KEYS), nasty(), min_size=1),
+    global_values=st.dictionaries(st.sampled_from(KEYS), nasty()),
+)
+def test_report_of_hand_edited_properties_keeps_its_layout(capsys, values, global_values):
+    with fresh_host() as host:
+        for key, value in values.items():
+            host.property(APP, key, value)
+        for key, value in global_values.items():
+            host.property("--global", key, value)
+
+        text = run(host, capsys, "subcommands/report", "network:report", APP)
+        document = run(host, capsys, "subcommands/report", "network:report", APP, "--format", "json")
+        trigger = run(host, capsys, "report", APP)
+
+        for outcome in (text, document, trigger):
+            assert (outcome.code, outcome.err, outcome.changed) == (0, "", set())
+        lines = text.out.splitlines()
+        # One line per field, whatever a hand edit put in a value (newlines, escapes).
+        assert lines[0] == "=====> node-js-app network information"
+        assert len(lines) == 18, lines
+        assert all(line.startswith("       ") and line[7:8].isupper() for line in lines[1:])
+        assert trigger.out == text.out
+        parsed = json.loads(document.out)
+        for key, value in values.items():
+            assert parsed[f"network-{key}"] == parsed[key] == value.strip()
+
+
+# --- triggers that take only an app name ----------------------------------------------------------
+
+
+@HOSTILE
+@given(
+    trigger=st.sampled_from(
+        [
+            "post-create",
+            "post-delete",
+            "network-clear-config",
+            "network-config-exists",
+            "report",
+            "network-get-static-listeners",
+            "post-app-clone-setup",
+            "post-app-rename-setup",
+        ]
+    ),
+    app=sometimes(APP),
+    other=sometimes("other-app"),
+)
+def test_app_triggers(capsys, trigger, app, other):
+    with fresh_host() as host:
+        (host.home / "other-app").mkdir()
+        for name in ("IP.web.1", "PORT.web.1", "CONTAINER.web.1"):
+            (host.home / APP / name).write_text("1")
+        host.property(APP, "tld", "svc.local")
+        host.property("--global", "tld", "global.local")
+        outcome = run(host, capsys, trigger, app, other)
+
+        assert_well_behaved(outcome)
+        if trigger in ("post-app-clone-setup", "post-app-rename-setup"):
+            assert_confined(outcome.changed, app, other)
+            names_valid = APP_NAME.fullmatch(app) and APP_NAME.fullmatch(other)
+            if names_valid and os.path.isdir(host.home / other):
+                assert (outcome.code, outcome.err) == (0, "")
+                if (app, other) == (APP, "other-app"):
+                    assert (host.network / other / "tld").read_text() == "svc.local"
+            else:
+                assert outcome.code != 0
+                assert outcome.changed == set()
+            return
+        assert_confined(outcome.changed, app)
+        if trigger == "post-delete":
+            # Dokku already removed the app root; any valid name only drops its own folder.
+            if APP_NAME.fullmatch(app):
+                assert outcome.code == 0
+            else:
+                assert (outcome.code, outcome.err, outcome.changed) == (1, APP_NAME_ERROR, set())
+            assert (host.network / "--global" / "tld").read_text() == "global.local"
+            return
+        if assert_app_refused(outcome, app):
+            return
+        assert outcome.code == 0
+
+
+# --- a few cases through the installed plugin (argv cannot hold NUL) ---------------------------------
+
+
+INSTALLED_CASES = [
+    ("trigger", "network-write-ipaddr", APP, "../../../tmp", "1", "10.0.0.1"),
+    ("trigger", "network-write-ipaddr", "../var-lib-dokku", "web", "1", "10.0.0.1"),
+    ("trigger", "network-write-port", APP, "web", "1/../../x", "80"),
+    ("trigger", "network-write-ipaddr", APP, "web", "1", "10.0.0.1\n--privileged"),
+    ("trigger", "network-get-property", APP, "../../../etc/passwd"),
+    ("trigger", "network-clear-config", ".."),
+    ("trigger", "post-create", "--global"),
+    ("trigger", "post-delete", "../home-dokku"),
+    ("trigger", "docker-args-process-deploy", APP, "$(reboot)", "`id`", "web;rm", "1"),
+    ("command", "set", APP, "initial-network", "net;rm -rf /"),
+    ("command", "set", APP, "attach-post-deploy", "net-a,../b"),
+    ("command", "set", "--global", "tld", "é.example"),
+    ("command", "set", APP, "tld", "x" * 300 + "_"),
+    ("command", "set", "..", "tld", "svc.local"),
+    ("command", "report", "../" * 20),
+    ("command", "report", APP, "--network-tld\n--x"),
+]
+
+
+@pytest.mark.parametrize("case", INSTALLED_CASES, ids=range(len(INSTALLED_CASES)))
+def test_installed_plugin_refuses_hostile_arguments(dokku, app, case):
+    dokku.write_property(app, "initial-network", "net-a;reboot")  # a hand edit
+    (dokku.dokku_root / app / "IP.web.1").write_text("10.0.0.9")
+    before = dokku.snapshot()
+    kind, name, *args = case
+
+    result = getattr(dokku, kind)(name, *args, stdin=" -e A=1")
+
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.returncode != 0
+    assert result.stderr.startswith(WARN) and len(result.stderr.splitlines()) == 1, result.stderr
+    assert "net-a;reboot" not in result.stdout
+    assert dokku.snapshot() == before
+
+
+def test_installed_listeners_of_a_hostile_process_type_are_empty(dokku, app):
+    (dokku.dokku_root / app / "IP.web.1").write_text("10.0.0.9")
+    before = dokku.snapshot()
+    for proc in ["web/../..", "../node-js-app/IP", "*", "web.1", "$(id)"]:
+        result = dokku.trigger("network-get-listeners", app, proc)
+        assert (result.returncode, result.stdout, result.stderr) == (0, "\n", "")
+    assert dokku.snapshot() == before
+
+
+def test_installed_docker_args_refuse_hand_edited_network_with_shell_syntax(dokku, app):
+    for value in ["net-a --privileged", "net-a\n--privileged", "$(reboot)", "net-a;id", "-net", "é"]:
+        dokku.write_property(app, "initial-network", value)
+        result = dokku.trigger("docker-args-process-deploy", app, "herokuish", stdin=" -e A=1")
+        assert (result.returncode, result.stdout) == (1, "")
+        assert result.stderr.startswith(f"{WARN}Invalid initial-network stored for {app}: ")
+        assert len(result.stderr.splitlines()) == 1
