@@ -58,8 +58,14 @@ def is_port(value: str) -> bool:
 
 
 def looks_like_ip(value: str) -> bool:
-    """Cheap shape check for values read back from disk (no `ipaddress` import)."""
-    return bool(value) and _HEX_IP.issuperset(value)
+    """Shape check for values read back from disk, without the `ipaddress` import:
+    a dotted quad of 0-255, or hex groups with at least two colons (IPv6)."""
+    if not value or not _HEX_IP.issuperset(value):
+        return False
+    if ":" in value:
+        return value.count(":") >= 2
+    parts = value.split(".")
+    return len(parts) == 4 and all(part.isdigit() and len(part) <= 3 and int(part) <= 255 for part in parts)
 
 
 def is_ip_address(value: str) -> bool:

@@ -42,7 +42,9 @@ def test_foreign_content_never_reaches_a_listener(app_root):
     (app_root / "IP.web.3").write_text("10.0.0.3\n")
     (app_root / "PORT.web.3").write_text("not-a-port")
     (app_root / "IP.web.x").write_text("10.0.0.4")
-    assert listeners.get_listeners("node-js-app", "web") == ["10.0.0.3:5000"]
+    for index, shaped_like_hex in enumerate(["deadbeef", "1.2.3", "1.2.3.256", "::", "1:2", "1..2.3"], 4):
+        (app_root / f"IP.web.{index}").write_text(shaped_like_hex)
+    assert listeners.get_listeners("node-js-app", "web") == ["10.0.0.3:5000", "[::]:5000"]
 
 
 def test_static_web_listener_replaces_web_listeners_only(app_root):
