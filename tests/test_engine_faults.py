@@ -131,3 +131,26 @@ def test_rebuild_asks_the_engine_once_for_all_containers(host_paths, docker_reso
     assert inspect.call_count == 0
     for app in apps:
         assert (host_paths[0] / app / "IP.web.2").read_text()
+
+
+@pytest.mark.usefixtures("test_image")
+def test_engine_stopping_mid_rebuildall_changes_no_file(host_paths, docker_resources, mocker, capsys):
+    requests_exceptions = pytest.importorskip("requests.exceptions")
+    for app in ("app-a", "app-b"):
+        root = host_paths[0] / app
+        root.mkdir()
+        docker_resources.app_container(app, app_root=root)
+        (root / "IP.web.1").write_text("10.0.0.1")
+    client = docker_engine.api()
+    client.version()  # the engine answered once...
+    gone = requests_exceptions.ConnectionError("('Connection aborted.', FileNotFoundError(2, 'No file'))")
+    mocker.patch.object(client, "containers", side_effect=gone)  # ...then went away
+
+    code = main(["/plugin/subcommands/rebuildall", "network:rebuildall"])
+
+    assert code == 1
+    error = capsys.readouterr().err
+    assert error.startswith(" !     Unable to reach the Docker engine: ('Connection aborted.'")
+    assert len(error.splitlines()) == 1
+    for app in ("app-a", "app-b"):
+        assert (host_paths[0] / app / "IP.web.1").read_text() == "10.0.0.1"
