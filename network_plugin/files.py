@@ -107,6 +107,26 @@ def _remove_stale_temps(directory: str, name: str) -> None:
             remove_file(os.path.join(directory, entry))
 
 
+def remove_tree(path: str) -> None:
+    """`rm -rf` of one of our folders without shutil's import cost; never follows a link."""
+    if os.path.islink(path):
+        remove_file(path)
+        return
+    for folder, folders, files in os.walk(path, topdown=False):
+        for name in files:
+            remove_file(os.path.join(folder, name))
+        for name in folders:
+            entry = os.path.join(folder, name)
+            if os.path.islink(entry):
+                remove_file(entry)
+            else:
+                os.rmdir(entry)
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+
+
 def remove_file(path: str) -> None:
     try:
         os.unlink(path)

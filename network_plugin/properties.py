@@ -10,7 +10,7 @@ import os
 
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock
-from network_plugin.files import ensure_dir, read_value, remove_file, write_atomic
+from network_plugin.files import ensure_dir, read_value, remove_file, remove_tree, write_atomic
 from network_plugin.paths import GLOBAL_APP, property_dir
 from network_plugin.validation import (
     is_dns_name,
@@ -126,10 +126,8 @@ def copy_all(source_app: str, target_app: str) -> None:
 
 def remove_all(app: str) -> None:
     """Drop the app's property folder (post-delete, rename)."""
-    import shutil
-
     verify_app_name(app)  # never let a crafted name turn this into rm -rf elsewhere
-    shutil.rmtree(property_dir(app), ignore_errors=True)
+    remove_tree(property_dir(app))
 
 
 def setup() -> None:

@@ -65,13 +65,20 @@ def looks_like_ip(value: str) -> bool:
     if ":" in value:
         return value.count(":") >= 2
     parts = value.split(".")
-    return len(parts) == 4 and all(part.isdigit() and len(part) <= 3 and int(part) <= 255 for part in parts)
+    return len(parts) == 4 and all(_is_octet(part) for part in parts)
+
+
+def _is_octet(part: str) -> bool:
+    """0-255 without leading zeros (which some tools read as octal)."""
+    return part.isdigit() and len(part) <= 3 and int(part) <= 255 and (part == "0" or part[0] != "0")
 
 
 def is_ip_address(value: str) -> bool:
     if not looks_like_ip(value):
         return False
-    import ipaddress  # only writers and setters pay for it
+    if ":" not in value:
+        return True  # looks_like_ip checked every octet of the dotted quad
+    import ipaddress  # IPv6 only: the module costs milliseconds at start-up
 
     try:
         ipaddress.ip_address(value)

@@ -83,3 +83,31 @@ def test_dokku_owner_follows_dokku_system_user(monkeypatch):
     assert files.dokku_owner() == (0, 0)
     monkeypatch.setenv("DOKKU_SYSTEM_USER", "no-such-user-here")
     assert files.dokku_owner() is None
+
+
+def test_remove_tree_removes_the_folder_but_never_what_a_link_points_to(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    folder = tmp_path / "props" / "node-js-app"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "tld").write_text("svc.local")
+    (folder / "nested" / "deep").write_text("x")
+    (folder / "to-outside").symlink_to(outside)
+    (folder / "to-file").symlink_to(outside / "keep")
+
+    files.remove_tree(str(folder))
+    files.remove_tree(str(folder))  # already gone: nothing to do
+
+    assert not folder.exists()
+    assert (outside / "keep").read_text() == "x"
+
+
+def test_remove_tree_of_a_link_removes_only_the_link(tmp_path):
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    (tmp_path / "link").symlink_to(target)
+    files.remove_tree(str(tmp_path / "link"))
+    assert not (tmp_path / "link").exists()
+    assert (target / "keep").read_text() == "x"
