@@ -1,0 +1,53 @@
+"""What the benchmarks share: a throw-away Dokku host with the plugin installed the
+Dokku way, and side-by-side timing (interleaved runs, so machine noise hits every
+contender alike; the median is reported)."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.host import DokkuHost, clean_env, install_plugin
+
+
+def plugin_host(folder: Path) -> DokkuHost:
+    """DOKKU_ROOT, DOKKU_LIB_ROOT and PLUGIN_PATH under `folder`, the plugin installed."""
+    env = clean_env() | {
+        "DOKKU_ROOT": str(folder / "home"),
+        "DOKKU_LIB_ROOT": str(folder / "lib"),
+        "PLUGIN_PATH": str(folder / "plugins"),
+    }
+    (folder / "home").mkdir(parents=True)
+    plugin_dir = install_plugin(folder / "plugins", env)
+    return DokkuHost(plugin_dir=plugin_dir, dokku_root=folder / "home", lib_root=folder / "lib", env=env)
+
+
+def wall_time(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def run_checked(command: list[str], env: dict[str, str], stdin: str = "") -> None:
+    """Run a command to completion; a failure stops the benchmark (timing a failure means nothing)."""
+    subprocess.run(command, env=env, input=stdin, text=True, capture_output=True, check=True)
+
+
+def interleaved_medians(
+    contenders: dict[str, Callable[[], object]],
+    runs: int,
+    reset: Callable[[], object] | None = None,
+) -> dict[str, float]:
+    """Median wall time (s) of each contender; `reset` (untimed) runs before every timed run."""
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(runs + 1):  # the first round only warms caches
+        for name, action in contenders.items():
+            if reset is not None:
+                reset()
+            samples[name].append(wall_time(action))
+    return {name: statistics.median(times[1:]) for name, times in samples.items()}
