@@ -51,3 +51,20 @@ def interleaved_medians(
                 reset()
             samples[name].append(wall_time(action))
     return {name: statistics.median(times[1:]) for name, times in samples.items()}
+
+
+def goals_result(missed: list[str]) -> int:
+    """Print each missed goal after the table; exit status 1 when any was missed."""
+    sys.stdout.flush()  # the table first, when both streams go to one file
+    for message in missed:
+        print(f" !     Goal missed: {message}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+def run_benchmark(main: Callable[[list[str]], int]) -> None:
+    """Exit with `main`'s status; Ctrl-C exits 130 once main's own clean-up has run."""
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        print(" !     Interrupted: the containers and networks it made are removed", file=sys.stderr)
+        sys.exit(130)

@@ -4,7 +4,9 @@ Installs the plugin the Dokku way into a temp folder, prepares an app with
 properties and IP/PORT files, then times each trigger and `python3 -c pass`
 (the plugin's own interpreter) side by side and prints the median wall time of
 each and its ratio to the bare interpreter. Writers write the same value every
-run, as a redeploy does; post-create and post-delete run on an app of their own.
+run, as a redeploy does; post-create and post-delete run on an app of their own,
+post-app-rename-setup on properties restored (untimed) before every run. The engine
+triggers are timed in their common case, an app with no attach-* property.
 
     python3 benchmarks/trigger_startup.py [--runs 21] [--max-ratio 1.5]
 
@@ -25,6 +27,8 @@ from network_plugin.main import TRIGGERS
 
 APP = "bench-app"
 SCRATCH_APP = "scratch-app"  # created and deleted by post-create / post-delete
+CLONE_APP = "clone-app"  # post-app-clone-setup copies APP's properties here
+RENAMED_FROM, RENAMED_TO = "renamed-from", "renamed-to"  # post-app-rename-setup moves properties
 DOCKER_ARGS_STDIN = " --restart=on-failure:10 -e FOO=bar "
 # trigger -> arguments, for every trigger that only reads or writes files
 FILE_ONLY_TRIGGERS = {
@@ -38,12 +42,19 @@ FILE_ONLY_TRIGGERS = {
     "network-get-static-listeners": [APP, "web"],
     "network-write-ipaddr": [APP, "web", "1", "172.17.0.5"],
     "network-write-port": [APP, "web", "1", "5000"],
+    "post-app-clone-setup": [APP, CLONE_APP],
+    "post-app-rename-setup": [RENAMED_FROM, RENAMED_TO],
     "post-create": [SCRATCH_APP],
     "post-delete": [SCRATCH_APP],
     "report": [APP],
+    # Engine triggers in their common case, run at every deploy: APP sets no attach-* property,
+    # so they answer from files alone (with attach-post-create set: engine_triggers.py).
+    "post-container-create": ["app", "0123456789ab", APP, "deploy", "web"],
+    "post-deploy": [APP, "5000", "172.17.0.5", "latest"],
+    "core-post-deploy": [APP, "5000", "172.17.0.5", "latest"],
 }
-# Not timed here: install (builds links, runs once per plugin:install), the clone and rename
-# triggers (they move an app), and the triggers that talk to the engine (engine_triggers.py).
+# Not timed here: install (builds the venv and links, runs once per plugin:install), and the
+# engine triggers doing engine work (engine_triggers.py, rebuild_scale.py).
 BASELINE = "python3 -c pass"
 
 
@@ -60,8 +71,14 @@ def main(argv: list[str]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="dokku-network-bench-") as temp:
         dokku = plugin_host(Path(temp))
-        for app in (APP, SCRATCH_APP):
+        for app in (APP, SCRATCH_APP, CLONE_APP, RENAMED_TO):
             dokku.create_app(app)
+
+        def restore_renamed_app() -> None:
+            """Untimed, before every run: post-app-rename-setup removed the old app's properties."""
+            if not dokku.property_file(RENAMED_FROM, "bind-all-interfaces").exists():
+                dokku.write_property(RENAMED_FROM, "bind-all-interfaces", "false")
+
         for trigger, *args in (
             ["post-create", APP],
             ["network-write-ipaddr", APP, "web", "1", "172.17.0.5"],
@@ -90,6 +107,7 @@ def main(argv: list[str]) -> int:
                 for name, command in commands.items()
             },
             options.runs,
+            reset=restore_renamed_app,
         )
 
     baseline = medians[BASELINE]
