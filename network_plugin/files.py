@@ -109,6 +109,8 @@ def _remove_stale_temps(directory: str, name: str) -> None:
 
 def remove_tree(path: str) -> None:
     """`rm -rf` of one of our folders without shutil's import cost; never follows a link."""
+    if not os.path.lexists(path):
+        return  # also a name too long to exist on this filesystem
     if os.path.islink(path):
         remove_file(path)
         return

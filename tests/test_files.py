@@ -103,6 +103,10 @@ def test_remove_tree_removes_the_folder_but_never_what_a_link_points_to(tmp_path
     assert (outside / "keep").read_text() == "x"
 
 
+def test_remove_tree_of_a_name_too_long_to_exist_is_a_no_op(tmp_path):
+    files.remove_tree(str(tmp_path / ("x" * 300)))
+
+
 def test_remove_tree_of_a_link_removes_only_the_link(tmp_path):
     target = tmp_path / "target"
     target.mkdir()
