@@ -7,14 +7,22 @@ through subprocesses, as plugn and Dokku do.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.host import LEAKY_VARIABLES, DokkuHost, clean_env, install_plugin
 
 __all__ = ["DokkuHost"]
+
+# CI explores the same examples every run: a red CI must be reproducible, not a lucky draw.
+# By hand, hypothesis draws new examples each time (and keeps failures in its database).
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 # The real engine: docker_client, test_image, docker_resources.
 pytest_plugins = ["tests.docker_fixtures"]
