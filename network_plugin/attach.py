@@ -9,18 +9,12 @@ from __future__ import annotations
 import docker.errors
 
 from network_plugin import docker_engine, properties
+from network_plugin.docker_engine import ContainerGone, NetworkGone
 from network_plugin.error_handler import PluginError
 from network_plugin.output import info, warn
 from network_plugin.validation import is_network_name
 
 DEPLOY_PHASE = "deploy"
-
-
-class ContainerGone(PluginError):
-    """The container disappeared (removed by a concurrent deploy or by hand)."""
-
-    def __init__(self, container_id: str) -> None:
-        super().__init__(f"Container {container_id[:12]} does not exist")
 
 
 def configured_networks(app: str, key: str) -> list[str]:
@@ -34,7 +28,7 @@ def configured_networks(app: str, key: str) -> list[str]:
 
 def existing_network(found: dict[str, dict], name: str) -> dict:
     if name not in found:
-        raise PluginError(f"Network {name} does not exist")
+        raise NetworkGone(name)
     return found[name]
 
 
@@ -45,11 +39,13 @@ def aliases(app: str, process_type: str, hostname: str) -> list[str]:
     return [f"{name}.{tld}" for name in names] if tld else names
 
 
-def attach(container_id: str, network: dict, app: str, phase: str, process_type: str) -> bool:
-    """Connect the container to `network` unless it already is; True when it was connected now."""
-    container = docker_engine.inspect_container(container_id)
-    if container is None:
-        raise ContainerGone(container_id)
+def attach(container: dict, network: dict, app: str, phase: str, process_type: str) -> bool:
+    """Connect the inspected `container` to `network` unless it already is; True when connected now.
+
+    The caller inspects each container once, whatever the number of networks: joining
+    one network does not change whether the container is on another.
+    """
+    container_id = container["Id"]
     endpoints = (container.get("NetworkSettings") or {}).get("Networks") or {}
     if network["Name"] in endpoints:
         return False
@@ -63,9 +59,8 @@ def attach(container_id: str, network: dict, app: str, phase: str, process_type:
         docker_engine.api().connect_container_to_network(container_id, network["Id"], aliases=names or None)
     except docker.errors.NotFound as error:
         # Removed between the lookup and the connect: say which of the two went away.
-        if docker_engine.inspect_container(container_id) is None:
-            raise ContainerGone(container_id) from error
-        raise PluginError(f"Network {network['Name']} does not exist") from error
+        docker_engine.require_container(container_id)
+        raise NetworkGone(network["Name"]) from error
     except docker.errors.APIError as error:
         if "already exists" in str(error.explanation or error):
             return False  # attached meanwhile by a concurrent trigger
@@ -79,7 +74,7 @@ def attach(container_id: str, network: dict, app: str, phase: str, process_type:
         # The engine does not check networks when connecting a created container: one removed
         # since the lookup would only make its start fail later, so undo the connect now.
         docker_engine.api().disconnect_container_from_network(container_id, network["Id"], force=True)
-        raise PluginError(f"Network {network['Name']} does not exist")
+        raise NetworkGone(network["Name"])
     return True
 
 
@@ -89,8 +84,11 @@ def attach_after_create(container_id: str, app: str, phase: str, process_type: s
     if not names:
         return
     found = docker_engine.networks_by_name(names)
+    container = None
     for name in names:
-        attach(container_id, existing_network(found, name), app, phase, process_type)
+        network = existing_network(found, name)
+        container = container or docker_engine.require_container(container_id)
+        attach(container, network, app, phase, process_type)
 
 
 def attach_after_deploy(app: str) -> None:
@@ -100,12 +98,15 @@ def attach_after_deploy(app: str) -> None:
         return
     found = docker_engine.networks_by_name(names)
     containers = docker_engine.running_app_containers(app)
+    inspected: dict[str, dict] = {}  # one inspect per container, whatever the number of networks
     for name in names:
         info(f"Associating app with network {name}")
         network = existing_network(found, name)
-        for container in containers:
+        for state in containers:
             try:
-                attach(container.id, network, app, DEPLOY_PHASE, container.process_type)
+                if state.id not in inspected:
+                    inspected[state.id] = docker_engine.require_container(state.id)
+                attach(inspected[state.id], network, app, DEPLOY_PHASE, state.process_type)
             except ContainerGone as gone:
                 # Retired by a concurrent deploy or by hand: nothing left to attach.
                 warn(f"{gone.message}, skipped")

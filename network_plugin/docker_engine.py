@@ -22,6 +22,18 @@ NETWORK_NAME_LABEL = "com.dokku.network-name"
 _client: docker.APIClient | None = None
 
 
+class ContainerGone(PluginError):
+    """A container that does not exist (any more): removed by a concurrent deploy or by hand."""
+
+    def __init__(self, container_id: str) -> None:
+        super().__init__(f"Container {container_id[:12]} does not exist")
+
+
+class NetworkGone(PluginError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Network {name} does not exist")
+
+
 def api() -> docker.APIClient:
     """The engine's API client (DOCKER_HOST or the local socket), made once per process."""
     global _client  # noqa: PLW0603 - one connection pool per process
@@ -98,6 +110,13 @@ def inspect_container(container_id: str) -> dict | None:
         return api().inspect_container(container_id)
     except docker.errors.NotFound:
         return None
+
+
+def require_container(container_id: str) -> dict:
+    container = inspect_container(container_id)
+    if container is None:
+        raise ContainerGone(container_id)
+    return container
 
 
 def networks_by_name(names: list[str]) -> dict[str, dict]:

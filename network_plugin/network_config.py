@@ -11,8 +11,7 @@ import os
 
 from network_plugin import docker_engine, listeners, properties
 from network_plugin.apps import DEFAULT_SCHEDULER, scheduler
-from network_plugin.docker_engine import ContainerState
-from network_plugin.error_handler import PluginError
+from network_plugin.docker_engine import ContainerGone, ContainerState
 from network_plugin.file_lock import AppLock
 from network_plugin.files import read_first_line
 from network_plugin.output import info, warn
@@ -41,7 +40,7 @@ def container_ip_of(app: str, process_type: str, container_id: str) -> str:
     """`network-get-ipaddr`: the IP of one container, from one listing call."""
     state = docker_engine.containers_by_id([container_id]).get(container_id)
     if state is None:
-        raise PluginError(f"Container {container_id[:12]} does not exist")
+        raise ContainerGone(container_id)
     return container_ip(app, process_type, state)
 
 

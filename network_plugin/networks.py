@@ -11,7 +11,7 @@ import os
 import sys
 
 from network_plugin import docker_engine, properties
-from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState
+from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
 from network_plugin.error_handler import PluginError
 from network_plugin.output import detail, info, section, warn
 from network_plugin.paths import properties_root
@@ -36,7 +36,7 @@ def _require(name: str) -> dict:
     verify_network_name(name)
     network = docker_engine.inspect_network(name)
     if network is None:
-        raise PluginError(f"Network {name} does not exist")
+        raise NetworkGone(name)
     return network
 
 

@@ -64,9 +64,10 @@ def test_network_removed_between_lookup_and_connect(host_paths, docker_resources
     network = docker_resources.network()
     container = docker_resources.app_container("node-js-app", start=False)
     looked_up = docker_engine.networks_by_name([network.name])[network.name]
+    inspected = docker_engine.inspect_container(container.id)
     network.remove()
 
-    code = run(lambda args: attach.attach(container.id, looked_up, "node-js-app", "deploy", "web"), [])
+    code = run(lambda args: attach.attach(inspected, looked_up, "node-js-app", "deploy", "web"), [])
 
     assert code == 1
     assert capsys.readouterr().err == f" !     Network {network.name} does not exist\n"
@@ -78,16 +79,15 @@ def test_network_removed_between_lookup_and_connect(host_paths, docker_resources
 
 
 @pytest.mark.usefixtures("test_image")
-def test_container_removed_between_inspect_and_connect(host_paths, docker_resources, mocker, capsys):
+def test_container_removed_between_inspect_and_connect(host_paths, docker_resources, capsys):
     (host_paths[0] / "node-js-app").mkdir()
     network = docker_resources.network()
     container = docker_resources.app_container("node-js-app", start=False)
     attrs = docker_engine.inspect_container(container.id)
     container.remove(force=True)
-    mocker.patch.object(docker_engine, "inspect_container", side_effect=[attrs, None])
     looked_up = docker_engine.networks_by_name([network.name])[network.name]
 
-    code = run(lambda args: attach.attach(container.id, looked_up, "node-js-app", "deploy", "web"), [])
+    code = run(lambda args: attach.attach(attrs, looked_up, "node-js-app", "deploy", "web"), [])
 
     assert code == 1
     assert capsys.readouterr().err == f" !     Container {container.id[:12]} does not exist\n"
@@ -154,3 +154,18 @@ def test_engine_stopping_mid_rebuildall_changes_no_file(host_paths, docker_resou
     assert len(error.splitlines()) == 1
     for app in ("app-a", "app-b"):
         assert (host_paths[0] / app / "IP.web.1").read_text() == "10.0.0.1"
+
+
+@pytest.mark.usefixtures("test_image")
+def test_attaching_to_several_networks_inspects_the_container_once(host_paths, docker_resources, mocker):
+    (host_paths[0] / "node-js-app").mkdir()
+    first, second = docker_resources.network(), docker_resources.network()
+    container = docker_resources.app_container("node-js-app", start=False)
+    properties.write("node-js-app", "attach-post-create", f"{first.name},{second.name}")
+    inspect = mocker.spy(docker_engine.api(), "inspect_container")
+
+    assert main(["/plugin/post-container-create", "app", container.id, "node-js-app", "deploy", "web"]) == 0
+
+    assert inspect.call_count == 1
+    container.reload()
+    assert {first.name, second.name} <= set(container.attrs["NetworkSettings"]["Networks"])
