@@ -13,9 +13,9 @@ import sys
 from network_plugin import docker_engine, properties
 from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
 from network_plugin.error_handler import PluginError
-from network_plugin.output import detail, info, section, warn
+from network_plugin.output import detail, info, print_json, section, warn
 from network_plugin.paths import properties_root
-from network_plugin.validation import is_app_name, is_network_name
+from network_plugin.validation import is_app_name, is_network_name, verify_format
 
 NETWORK_PROPERTIES = (
     properties.ATTACH_POST_CREATE,
@@ -92,17 +92,6 @@ def describe(network: dict, containers: list[ContainerState], apps: list[str]) -
     }
 
 
-def _print_json(document: object) -> None:
-    import json
-
-    print(json.dumps(document, sort_keys=True))
-
-
-def _verify_format(output_format: str) -> None:
-    if output_format not in ("text", "json"):
-        raise PluginError("Invalid format specified, use either text or json")
-
-
 def create(name: str) -> None:
     verify_network_name(name)
     if docker_engine.networks_by_name([name]):
@@ -145,12 +134,12 @@ def exists(name: str) -> None:
 
 
 def show_info(name: str, output_format: str) -> None:
-    _verify_format(output_format)
+    verify_format(output_format, "text")
     network = _require(name)
     containers = docker_engine.list_containers({"network": [network["Id"]]})
     described = describe(network, containers, apps_using_networks().get(name, []))
     if output_format == "json":
-        _print_json(described)
+        print_json(described)
         return
     section(f"{name} network information")
     rows = [
@@ -179,14 +168,14 @@ def _yes_no(value: bool) -> str:
 
 
 def show_list(output_format: str, dokku_managed: bool) -> None:
-    _verify_format(output_format)
+    verify_format(output_format, "text")
     networks = sorted(docker_engine.api().networks(), key=lambda network: network["Name"])
     if dokku_managed:
         networks = [network for network in networks if NETWORK_NAME_LABEL in (network.get("Labels") or {})]
     if output_format == "json":
         containers = docker_engine.list_containers({})
         using = apps_using_networks()
-        _print_json([describe(network, containers, using.get(network["Name"], [])) for network in networks])
+        print_json([describe(network, containers, using.get(network["Name"], [])) for network in networks])
         return
     section("Networks")
     for network in networks:

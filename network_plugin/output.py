@@ -43,6 +43,13 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def print_json(document: object) -> None:
+    """One JSON document on one line, keys sorted, as Dokku's `--format json` prints."""
+    import json  # only the json formats pay for it
+
+    print(json.dumps(document, sort_keys=True))
+
+
 def warn(message: str) -> None:
     sys.stdout.flush()
     print(f"{WARN_PREFIX}{one_line(message)}", file=sys.stderr)

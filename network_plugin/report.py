@@ -5,7 +5,7 @@ from __future__ import annotations
 from network_plugin import properties
 from network_plugin.error_handler import PluginError
 from network_plugin.listeners import get_listeners
-from network_plugin.output import detail, one_line, section
+from network_plugin.output import detail, one_line, print_json, section
 from network_plugin.paths import GLOBAL_APP
 
 TYPE_CHECKING = False
@@ -74,19 +74,13 @@ def print_stdout(app: str, values: dict[str, str]) -> None:
         detail(f"{_label(name).ljust(width)}{one_line(value)}")
 
 
-def print_json(values: dict[str, str]) -> None:
-    import json
-
+def json_document(values: dict[str, str]) -> dict[str, str]:
+    """Every field under its `network-` key and, for Dokku's newer readers, without the prefix."""
     document: dict[str, str] = {}
     for name, value in values.items():
         document[name] = value
         document[name[len(FIELD_PREFIX) :]] = value
-    print(json.dumps(document, sort_keys=True))
-
-
-def verify_format(output_format: str) -> None:
-    if output_format not in ("stdout", "json"):
-        raise PluginError("Invalid format specified, use either stdout or json")
+    return document
 
 
 def report(app: str, output_format: str = "stdout", info_flag: str = "") -> None:
@@ -99,6 +93,6 @@ def report(app: str, output_format: str = "stdout", info_flag: str = "") -> None
             raise PluginError(f"Invalid flag passed, valid flags: {valid}")
         print(values[name])
     elif output_format == "json":
-        print_json(values)
+        print_json(json_document(values))
     else:
         print_stdout(app, values)

@@ -16,8 +16,8 @@ from network_plugin.apps import list_apps, verify_app
 from network_plugin.error_handler import PluginError
 from network_plugin.output import section, warn
 from network_plugin.paths import GLOBAL_APP
-from network_plugin.report import report, verify_format
-from network_plugin.validation import verify_app_name
+from network_plugin.report import report
+from network_plugin.validation import verify_app_name, verify_format
 
 # Arguments such as `--global` or `--network-tld` are data here, not options.
 PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
@@ -55,7 +55,7 @@ def report_command(
     output_format: FormatOption = "stdout",
 ) -> None:
     """Displays a network report for one or more apps."""
-    verify_format(output_format)
+    verify_format(output_format, "stdout")
     names = [arg for arg in args or [] if arg == GLOBAL_APP or not arg.startswith("--")]
     flags = [arg for arg in args or [] if arg != GLOBAL_APP and arg.startswith("--")]
     if len(flags) > 1:

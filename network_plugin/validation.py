@@ -120,3 +120,9 @@ def verify_process_type(process_type: str) -> None:
 def verify_container_index(index: str) -> None:
     if not is_container_index(index):
         raise PluginError(f"Invalid container index specified: {index}")
+
+
+def verify_format(output_format: str, text_format: str) -> None:
+    """`--format` takes `json` or the command's text layout (`stdout` or `text`)."""
+    if output_format not in (text_format, "json"):
+        raise PluginError(f"Invalid format specified, use either {text_format} or json")
