@@ -133,13 +133,12 @@ def test_killed_writer_leaves_old_content_and_next_write_succeeds(dokku, root, c
     report = dokku.command("report", APP, "--format", "json")
     assert report.returncode == 0 and report.stderr == ""
 
-    # The killed writer's lock died with it: the next write goes through at once.
+    # The killed writer's lock died with it: the next write goes through (a lock left held
+    # would end it with "Timed out ... waiting for the lock", however fast the machine).
     program, args = installed_argv(argv)
-    started = time.monotonic()
     run = dokku.command if "/subcommands/" in argv[0] else dokku.trigger
     result = run(program, *args)
     assert (result.returncode, result.stderr) == (0, "")
-    assert time.monotonic() - started < 10
     assert target.read_text() == new
     assert dokku.trigger(*reader).stdout == after
     # ...and it swept the dead writer's temp file away.
