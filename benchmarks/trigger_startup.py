@@ -26,7 +26,7 @@ from timing import interleaved_medians, plugin_host, run_checked
 from network_plugin.main import TRIGGERS
 
 APP = "bench-app"
-SCRATCH_APP = "scratch-app"  # created and deleted by post-create / post-delete
+SCRATCH_APP = "scratch-app"  # its properties are deleted by post-delete
 CLONE_APP = "clone-app"  # post-app-clone-setup copies APP's properties here
 RENAMED_FROM, RENAMED_TO = "renamed-from", "renamed-to"  # post-app-rename-setup moves properties
 DOCKER_ARGS_STDIN = " --restart=on-failure:10 -e FOO=bar "
@@ -35,7 +35,6 @@ FILE_ONLY_TRIGGERS = {
     "docker-args-process-build": [APP, "herokuish"],
     "docker-args-process-deploy": [APP, "herokuish", "latest"],
     "docker-args-process-run": [APP, "herokuish", "latest"],
-    "network-clear-config": [SCRATCH_APP],
     "network-config-exists": [APP],
     "network-get-listeners": [APP, "web"],
     "network-get-property": [APP, "initial-network"],
@@ -44,13 +43,11 @@ FILE_ONLY_TRIGGERS = {
     "network-write-port": [APP, "web", "1", "5000"],
     "post-app-clone-setup": [APP, CLONE_APP],
     "post-app-rename-setup": [RENAMED_FROM, RENAMED_TO],
-    "post-create": [SCRATCH_APP],
     "post-delete": [SCRATCH_APP],
     "report": [APP],
     # Engine triggers in their common case, run at every deploy: APP sets no attach-* property,
     # so they answer from files alone (with attach-post-create set: engine_triggers.py).
     "post-container-create": ["app", "0123456789ab", APP, "deploy", "web"],
-    "post-deploy": [APP, "5000", "172.17.0.5", "latest"],
     "core-post-deploy": [APP, "5000", "172.17.0.5", "latest"],
 }
 # Not timed here: install (builds the venv and links, runs once per plugin:install), and the
@@ -80,7 +77,6 @@ def main(argv: list[str]) -> int:
                 dokku.write_property(RENAMED_FROM, "bind-all-interfaces", "false")
 
         for trigger, *args in (
-            ["post-create", APP],
             ["network-write-ipaddr", APP, "web", "1", "172.17.0.5"],
             ["network-write-port", APP, "web", "1", "5000"],
             ["network-write-ipaddr", APP, "web", "2", "172.17.0.6"],

@@ -92,21 +92,33 @@ def attach_after_create(container_id: str, app: str, phase: str, process_type: s
 
 
 def attach_after_deploy(app: str) -> None:
-    """`post-deploy`: every running deploy container of the app joins every attach-post-deploy network."""
+    """`core-post-deploy`: the app's deployed containers join every attach-post-deploy network.
+
+    Deployed means named by a `CONTAINER.<proc>.<n>` file and running: Dokku calls this
+    before it stops the retiring containers, which must not get the `<app>.<proc>` aliases.
+    """
     names = configured_networks(app, properties.ATTACH_POST_DEPLOY)
     if not names:
         return
+    from network_plugin.network_config import deployed_containers
+
     found = docker_engine.networks_by_name(names)
-    containers = docker_engine.running_app_containers(app)
+    deployed = deployed_containers(app)
+    states = docker_engine.containers_by_id([container_id for _, _, container_id in deployed])
+    running = [
+        (states[container_id], process_type)
+        for process_type, _, container_id in deployed
+        if container_id in states and states[container_id].running
+    ]
     inspected: dict[str, dict] = {}  # one inspect per container, whatever the number of networks
     for name in names:
         info(f"Associating app with network {name}")
         network = existing_network(found, name)
-        for state in containers:
+        for state, process_type in running:
             try:
                 if state.id not in inspected:
                     inspected[state.id] = docker_engine.require_container(state.id)
-                attach(inspected[state.id], network, app, DEPLOY_PHASE, state.process_type)
+                attach(inspected[state.id], network, app, DEPLOY_PHASE, state.process_type or process_type)
             except ContainerGone as gone:
                 # Retired by a concurrent deploy or by hand: nothing left to attach.
                 warn(f"{gone.message}, skipped")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
-from network_plugin.error_handler import PluginError
+from network_plugin.error_handler import ENGINE_UNREACHABLE, PluginError
 
 APP_LABEL = "com.dokku.app-name"
 PROCESS_TYPE_LABEL = "com.dokku.process-type"
@@ -41,7 +41,7 @@ def api() -> docker.APIClient:
         try:
             _client = docker.APIClient(**docker.utils.kwargs_from_env())
         except docker.errors.DockerException as error:
-            raise PluginError(f"Unable to reach the Docker engine: {error}") from error
+            raise PluginError(f"{ENGINE_UNREACHABLE}: {error}") from error
     return _client
 
 
@@ -97,12 +97,6 @@ def containers_by_id(container_ids: list[str]) -> dict[str, ContainerState]:
             if state.id.startswith(container_id):
                 found[container_id] = state
     return found
-
-
-def running_app_containers(app: str) -> list[ContainerState]:
-    """The app's running deploy containers (one-off `dokku run` containers excluded)."""
-    states = list_containers({"label": f"{APP_LABEL}={app}", "status": "running"})
-    return [state for state in states if state.labels.get(CONTAINER_TYPE_LABEL, "deploy") == "deploy"]
 
 
 def inspect_container(container_id: str) -> dict | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from network_plugin import properties
 from network_plugin.apps import verify_app
 from network_plugin.arguments import arg
+from network_plugin.output import warn
 from network_plugin.validation import verify_process_type
 
 
@@ -22,8 +23,8 @@ def post_container_create(args: list[str]) -> int:
     return 0
 
 
-def post_deploy(args: list[str]) -> int:
-    """`post-deploy` / `core-post-deploy <app> [...]`: the same idempotent work."""
+def core_post_deploy(args: list[str]) -> int:
+    """`core-post-deploy <app> [...]`: the deployed containers join attach-post-deploy networks."""
     app = arg(args, 0)
     verify_app(app)
     if not properties.computed(app, properties.ATTACH_POST_DEPLOY):
@@ -35,12 +36,25 @@ def post_deploy(args: list[str]) -> int:
 
 
 def network_build_config(args: list[str]) -> int:
-    """`network-build-config <app>`: exit status = containers whose IP could not be found."""
+    """`network-build-config <app>`: rewrite the IP files; always exit 0 once the app is valid.
+
+    nginx's proxy-build-config runs it under `set -eo pipefail`: a non-zero exit would stop
+    every proxy build and deploy of the app. Containers without an IP, and an engine out of
+    reach, are warnings here; `network:rebuild` reports them in its exit status.
+    """
     app = arg(args, 0)
     verify_app(app)
-    from network_plugin.network_config import rebuild
+    from network_plugin.error_handler import engine_fault
+    from network_plugin.network_config import build_config
 
-    return rebuild([app])
+    try:
+        build_config([app])
+    except Exception as error:  # only engine faults are let through, as warnings
+        message = engine_fault(error)
+        if not message:
+            raise
+        warn(message)
+    return 0
 
 
 def network_get_ipaddr(args: list[str]) -> int:

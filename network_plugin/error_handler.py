@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
+ENGINE_UNREACHABLE = "Unable to reach the Docker engine"
+
+
 class PluginError(Exception):
     """A failure the user should read: its message is printed as is."""
 
@@ -41,14 +44,24 @@ def run(action: Callable[[list[str]], int], args: list[str]) -> int:
         return 1
 
 
-def describe(error: Exception) -> str:
-    """One line for an exception nobody translated; engine faults get Dokku's wording."""
+def engine_fault(error: Exception) -> str:
+    """The line for a failure of the Docker engine or of the way to it; '' for any other error."""
+    if isinstance(error, PluginError):
+        return error.message if error.message.startswith(ENGINE_UNREACHABLE) else ""
     module = type(error).__module__
-    # Checked before OSError: the SDK's and requests' errors derive from it.
     if module.startswith(("requests", "urllib3")):
-        return f"Unable to reach the Docker engine: {error}"
+        return f"{ENGINE_UNREACHABLE}: {error}"
     if module.startswith("docker"):
         return f"Docker engine error: {getattr(error, 'explanation', None) or error}"
+    return ""
+
+
+def describe(error: Exception) -> str:
+    """One line for an exception nobody translated; engine faults get Dokku's wording."""
+    # Checked before OSError: the SDK's and requests' errors derive from it.
+    fault = engine_fault(error)
+    if fault:
+        return fault
     if isinstance(error, OSError):
         where = f": {error.filename}" if error.filename else ""
         return f"{error.strerror or error}{where}"

@@ -15,7 +15,7 @@ from network_plugin.paths import app_root, container_file
 from network_plugin.properties import STATIC_WEB_LISTENER, get
 from network_plugin.validation import (
     is_container_index,
-    is_ip_address,
+    is_listener_host,
     is_port,
     looks_like_ip,
     verify_container_index,
@@ -25,7 +25,7 @@ from network_plugin.validation import (
 DEFAULT_PORT = "5000"
 CONFIG_KINDS = ("IP", "PORT")
 INVALID_VALUE_MESSAGES = {
-    "IP": "Invalid IP address specified",
+    "IP": "Invalid IP address or host name specified",
     "PORT": "Invalid port specified, must be between 1 and 65535",
 }
 
@@ -36,7 +36,7 @@ def static_web_listener(app: str) -> str:
 
 def write_ipaddr(app: str, process_type: str, index: str, ip: str) -> bool:
     """Write `IP.<proc>.<n>`; True when the content changed. No IP (``) removes the file."""
-    return _write_container_value(app, "IP", process_type, index, ip, valid=is_ip_address(ip))
+    return _write_container_value(app, "IP", process_type, index, ip, valid=is_listener_host(ip))
 
 
 def write_port(app: str, process_type: str, index: str, port: str) -> bool:

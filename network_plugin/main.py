@@ -11,17 +11,21 @@ import os
 
 from network_plugin.error_handler import run
 
-# trigger name -> "module:function"
+# trigger name -> "module:function". Not here, on purpose (plugn skips a plugin without the
+# executable, which costs a deploy nothing): `post-create` (a new app gets no
+# bind-all-interfaces of its own, so a global value reaches it), `post-deploy` (it follows
+# `core-post-deploy` in the same deploy, which attached), `network-clear-config` (nginx calls
+# it on every ps:restore and rebuilds only when network-config-exists says true: removing
+# IP/PORT files there left apps without upstream until the next deploy).
 TRIGGERS = {
     "install": "triggers:install",
-    "post-create": "triggers:post_create",
+    "uninstall": "triggers:uninstall",
     "post-delete": "triggers:post_delete",
     "post-app-clone-setup": "triggers:post_app_clone_setup",
     "post-app-rename-setup": "triggers:post_app_rename_setup",
     "docker-args-process-build": "triggers:docker_args_process_build",
     "docker-args-process-deploy": "triggers:docker_args_process_deploy",
     "docker-args-process-run": "triggers:docker_args_process_deploy",
-    "network-clear-config": "triggers:network_clear_config",
     "network-config-exists": "triggers:network_config_exists",
     "network-get-listeners": "triggers:network_get_listeners",
     "network-get-property": "triggers:network_get_property",
@@ -30,8 +34,7 @@ TRIGGERS = {
     "network-write-port": "triggers:network_write_port",
     "report": "triggers:report",
     "post-container-create": "docker_triggers:post_container_create",
-    "post-deploy": "docker_triggers:post_deploy",
-    "core-post-deploy": "docker_triggers:post_deploy",
+    "core-post-deploy": "docker_triggers:core_post_deploy",
     "network-build-config": "docker_triggers:network_build_config",
     "network-get-ipaddr": "docker_triggers:network_get_ipaddr",
 }

@@ -12,30 +12,35 @@ from network_plugin import listeners, properties
 from network_plugin.apps import list_apps, proxy_is_enabled, verify_app
 from network_plugin.arguments import arg
 from network_plugin.error_handler import PluginError
-from network_plugin.output import detail_unless_quiet, warn
+from network_plugin.output import detail_unless_quiet, info, warn
+from network_plugin.paths import properties_root
 from network_plugin.report import report as print_report
 from network_plugin.validation import is_network_name, verify_app_name
 
 
 def install(args: list[str]) -> int:
-    """Link the entry points, prepare the property store, default every app's bind-all-interfaces."""
-    from network_plugin.packaging import link_entry_points
+    """`install` and `update`: link the entry points, prepare the property store, keep
+    apps served without a proxy reachable. Every other app stays unset, so that a global
+    `bind-all-interfaces` reaches it (Dokku's plugin pins every app to a value here)."""
+    from network_plugin.packaging import link_entry_points, warn_about_core_plugin
 
     link_entry_points()
+    warn_about_core_plugin()
     properties.setup()
     for app in list_apps():
-        if not properties.exists(app, properties.BIND_ALL_INTERFACES):
-            # An app served without a proxy must keep listening on every interface.
-            value = "false" if proxy_is_enabled(app) else "true"
-            detail_unless_quiet(f"Setting network property 'bind-all-interfaces' to {value}")
-            properties.write(app, properties.BIND_ALL_INTERFACES, value)
+        if not properties.exists(app, properties.BIND_ALL_INTERFACES) and not proxy_is_enabled(app):
+            detail_unless_quiet(f"Setting network property 'bind-all-interfaces' to true for {app}")
+            properties.write(app, properties.BIND_ALL_INTERFACES, "true")
     return 0
 
 
-def post_create(args: list[str]) -> int:
-    app = arg(args, 0)
-    verify_app(app)
-    properties.write(app, properties.BIND_ALL_INTERFACES, "false")
+def uninstall(args: list[str]) -> int:
+    """`uninstall <plugin>`: plugin:uninstall runs it in every enabled plugin; act only for ours."""
+    from network_plugin.packaging import plugin_name
+
+    if arg(args, 0) != plugin_name():
+        return 0
+    info(f"Uninstalling the {plugin_name()} plugin: app properties stay in {properties_root()}")
     return 0
 
 
@@ -80,13 +85,6 @@ def docker_args_process_build(args: list[str]) -> int:
 
 def docker_args_process_deploy(args: list[str]) -> int:
     return _pass_docker_args(args, add_network=True)
-
-
-def network_clear_config(args: list[str]) -> int:
-    app = arg(args, 0)
-    verify_app(app)
-    listeners.clear_config(app)
-    return 0
 
 
 def network_config_exists(args: list[str]) -> int:

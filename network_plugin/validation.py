@@ -15,8 +15,11 @@ _HEX_IP = frozenset("0123456789abcdefABCDEF.:")
 
 # Older Dokku apps may contain `_`; new names may not, but both must keep working.
 _APP_NAME_REST = _LOWER_ALNUM | frozenset("._-")
-_PROCESS_TYPE_REST = _ALNUM | frozenset("_-")
-_NETWORK_NAME_REST = _ALNUM | frozenset("_.-")
+# What Dokku's Procfile parser accepts: `[A-Za-z0-9_-]+` (e.g. `_worker`).
+_PROCESS_TYPE_CHARS = _ALNUM | frozenset("_-")
+# Names Docker accepts that are also safe on Dokku's DOCKER_ARGS line (e.g. `_internal`).
+_NETWORK_NAME_FIRST = _ALNUM | frozenset("_")
+_NETWORK_NAME_REST = _ALNUM | frozenset("_.:@-")
 _DNS_LABEL_REST = _LOWER_ALNUM | frozenset("-")
 
 APP_NAME_ERROR = (
@@ -34,7 +37,7 @@ def is_app_name(value: str) -> bool:
 
 
 def is_process_type(value: str) -> bool:
-    return _matches(value, _ALNUM, _PROCESS_TYPE_REST)
+    return _matches(value, _PROCESS_TYPE_CHARS, _PROCESS_TYPE_CHARS)
 
 
 def is_container_index(value: str) -> bool:
@@ -42,7 +45,7 @@ def is_container_index(value: str) -> bool:
 
 
 def is_network_name(value: str) -> bool:
-    return _matches(value, _ALNUM, _NETWORK_NAME_REST)
+    return _matches(value, _NETWORK_NAME_FIRST, _NETWORK_NAME_REST)
 
 
 def is_dns_name(value: str) -> bool:
@@ -96,7 +99,16 @@ def is_listener(value: str) -> bool:
         return False
     if host.startswith("[") and host.endswith("]"):
         return ":" in host and is_ip_address(host[1:-1])
-    return is_ip_address(host) or is_dns_name(host.lower())
+    return is_listener_host(host)
+
+
+def is_listener_host(value: str) -> bool:
+    """What an `IP.<proc>.<n>` file may hold: an IP address, or the DNS host name of a
+    static web listener (`localhost:8080` makes the scheduler write back `localhost`).
+    A name whose last label is all digits (`10.0.0.256`) is a broken address, not a host."""
+    if is_ip_address(value):
+        return True
+    return is_dns_name(value.lower()) and not _DIGITS.issuperset(value.rpartition(".")[2])
 
 
 def listener_host(value: str) -> str:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# `plugn trigger` for tests that replay Dokku's callers (see the script itself).
+PLUGN = REPO_ROOT / "tests" / "plugn"
 # Variables of the developer's shell that must not leak into the plugin under test.
 LEAKY_VARIABLES = ("DOKKU_QUIET_OUTPUT", "DOKKU_APPS_FORCE_DELETE", "PYTHONPATH", "PYTHONHOME")
 
@@ -121,6 +123,13 @@ class DokkuHost:
     ) -> subprocess.CompletedProcess[str]:
         """`plugn trigger <name> <args>`: run `$PLUGIN/<name>`."""
         return self.run(self.plugin_dir / name, *args, stdin=stdin, env=env)
+
+    def plugn_trigger(
+        self, name: str, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`plugn trigger <name> <args>` as plugn dispatches it: run `<plugin>/<name>` of every
+        enabled plugin that has it as an executable file; nothing to run is a success."""
+        return self.run(Path(PLUGN), "trigger", name, *args, stdin=stdin, env=env)
 
     def command(
         self, name: str, *args: str, stdin: str | None = None, env: dict[str, str] | None = None

@@ -95,10 +95,17 @@ def test_report_of_new_app_shows_defaults(dokku, app):
     assert (result.returncode, result.stdout, result.stderr) == (0, expected_report(app), "")
 
 
-def test_report_of_app_after_post_create(dokku, app):
-    dokku.trigger("post-create", app)
-    values = {"network-bind-all-interfaces": "false"}
+def test_global_bind_all_interfaces_reaches_a_new_app(dokku, app):
+    # Dokku 0.38.27 stopped writing `false` at post-create: an app-level false hid a global true.
+    assert dokku.plugn_trigger("post-create", app).returncode == 0
+    assert dokku.command("set", "--global", "bind-all-interfaces", "true").returncode == 0
+    values = {
+        "network-global-bind-all-interfaces": "true",
+        "network-computed-bind-all-interfaces": "true",
+    }
     assert report(dokku, app).stdout == expected_report(app, values)
+    result = dokku.trigger("network-get-property", app, "bind-all-interfaces")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "true\n", "")
 
 
 def test_report_lines_are_padded_to_longest_flag(dokku, app):

@@ -104,8 +104,7 @@ def test_non_app_containers_and_apps_without_networks_are_left_alone(dokku: Dokk
     assert set(endpoints(container)) == before
 
 
-@pytest.mark.parametrize("trigger", ["post-deploy", "core-post-deploy"])
-def test_post_deploy_attaches_every_running_container(dokku: DokkuHost, docker_resources, trigger):
+def test_core_post_deploy_attaches_every_running_deployed_container(dokku: DokkuHost, docker_resources):
     network = docker_resources.network()
     root = dokku.create_app("node-js-app")
     dokku.command("set", "node-js-app", "attach-post-deploy", network.name)
@@ -114,7 +113,7 @@ def test_post_deploy_attaches_every_running_container(dokku: DokkuHost, docker_r
     stopped = docker_resources.app_container("node-js-app", "web", 2, app_root=root, start=False)
     other_app = docker_resources.app_container("other-app")
 
-    result = dokku.trigger(trigger, "node-js-app", "5000", "", "latest")
+    result = dokku.trigger("core-post-deploy", "node-js-app", "5000", "", "latest")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"-----> Associating app with network {network.name}\n"
@@ -122,16 +121,16 @@ def test_post_deploy_attaches_every_running_container(dokku: DokkuHost, docker_r
     assert set(endpoints(worker)[network.name]["Aliases"]) >= {"node-js-app.worker", "k1.node-js-app.worker"}
     assert network.name not in endpoints(stopped)
     assert network.name not in endpoints(other_app)
-    again = dokku.trigger(trigger, "node-js-app")
+    again = dokku.trigger("core-post-deploy", "node-js-app")
     assert again.returncode == 0, again.stderr
 
 
-def test_post_deploy_with_missing_network_fails(dokku: DokkuHost, docker_resources):
+def test_core_post_deploy_with_missing_network_fails(dokku: DokkuHost, docker_resources):
     root = dokku.create_app("node-js-app")
     docker_resources.app_container("node-js-app", app_root=root)
     dokku.command("set", "node-js-app", "attach-post-deploy", "dnt-never-created")
 
-    result = dokku.trigger("post-deploy", "node-js-app")
+    result = dokku.trigger("core-post-deploy", "node-js-app")
 
     assert result.returncode == 1
     assert result.stdout == "-----> Associating app with network dnt-never-created\n"

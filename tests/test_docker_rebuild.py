@@ -75,8 +75,9 @@ def test_exit_status_counts_running_containers_without_ip(dokku: DokkuHost, dock
     assert lines[0].endswith(") on network bridge")
     assert (root / "IP.web.1").exists()
     assert not any((root / f"IP.worker.{n}").exists() for n in (1, 2, 3, 4))
+    # The trigger only warns: nginx runs it under `set -eo pipefail`.
     build = dokku.trigger("network-build-config", "node-js-app")
-    assert build.returncode == 2
+    assert (build.returncode, build.stderr) == (0, result.stderr)
 
 
 def test_rebuild_only_rewrites_changed_files(dokku: DokkuHost, docker_resources):

@@ -16,9 +16,8 @@ UNREACHABLE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
         ("command", "list"),
         ("command", "rebuild", "node-js-app"),
         ("command", "create", "dnt-x"),
-        ("trigger", "network-build-config", "node-js-app"),
         ("trigger", "network-get-ipaddr", "node-js-app", "web", "abc123"),
-        ("trigger", "post-deploy", "node-js-app"),
+        ("trigger", "core-post-deploy", "node-js-app"),
         ("trigger", "post-container-create", "app", "abc123", "node-js-app", "deploy", "web"),
     ],
 )
@@ -33,6 +32,20 @@ def test_unreachable_engine_is_one_line_and_changes_nothing(dokku: DokkuHost, ca
     result = getattr(dokku, kind)(name, *args, env=UNREACHABLE)
 
     assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(" !     Unable to reach the Docker engine: ")
+    assert (root / "IP.web.1").read_text() == "10.0.0.1"
+
+
+def test_network_build_config_warns_and_succeeds_without_an_engine(dokku: DokkuHost):
+    # nginx runs it under `set -eo pipefail`: a failure would stop every proxy build and deploy.
+    root = dokku.create_app("node-js-app")
+    (root / "CONTAINER.web.1").write_text("abc123\n")
+    (root / "IP.web.1").write_text("10.0.0.1")
+
+    result = dokku.trigger("network-build-config", "node-js-app", env=UNREACHABLE)
+
+    assert result.returncode == 0
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(" !     Unable to reach the Docker engine: ")
     assert (root / "IP.web.1").read_text() == "10.0.0.1"
@@ -94,18 +107,20 @@ def test_container_removed_between_inspect_and_connect(host_paths, docker_resour
 
 
 @pytest.mark.usefixtures("test_image")
-def test_post_deploy_skips_a_container_removed_after_listing(host_paths, docker_resources, mocker, capsys):
+def test_core_post_deploy_skips_a_container_removed_after_listing(
+    host_paths, docker_resources, mocker, capsys
+):
     root = host_paths[0] / "node-js-app"
     root.mkdir()
     network = docker_resources.network()
-    kept = docker_resources.app_container("node-js-app", "web", 1)
-    gone = docker_resources.app_container("node-js-app", "web", 2)
-    listed = docker_engine.running_app_containers("node-js-app")
+    kept = docker_resources.app_container("node-js-app", "web", 1, app_root=root)
+    gone = docker_resources.app_container("node-js-app", "web", 2, app_root=root)
+    listed = docker_engine.containers_by_id([kept.id, gone.id])
     gone.remove(force=True)
-    mocker.patch.object(docker_engine, "running_app_containers", return_value=listed)
+    mocker.patch.object(docker_engine, "containers_by_id", return_value=listed)
     properties.write("node-js-app", "attach-post-deploy", network.name)
 
-    assert main(["/plugin/post-deploy", "node-js-app"]) == 0
+    assert main(["/plugin/core-post-deploy", "node-js-app"]) == 0
 
     captured = capsys.readouterr()
     assert captured.err == f" !     Container {gone.id[:12]} does not exist, skipped\n"

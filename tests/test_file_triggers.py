@@ -32,16 +32,12 @@ def root(dokku, app):
 # --- post-create, post-delete -------------------------------------------------------------------
 
 
-def test_post_create_writes_bind_all_interfaces_false(dokku, app):
-    assert outcome(dokku.trigger("post-create", app)) == (0, "", "")
-    path = dokku.property_file(app, "bind-all-interfaces")
-    assert path.read_bytes() == b"false"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_post_create_of_missing_app_is_refused(dokku):
+def test_post_create_writes_nothing(dokku, app):
+    # A new app gets no bind-all-interfaces of its own, so that a global value reaches it;
+    # the plugin has no post-create executable at all (plugn skips it, the deploy pays nothing).
     before = dokku.snapshot()
-    assert outcome(dokku.trigger("post-create", "missing-app")) == (20, "", MISSING_APP_ERROR)
+    assert outcome(dokku.plugn_trigger("post-create", app)) == (0, "", "")
+    assert not (dokku.plugin_dir / "post-create").exists()
     assert dokku.snapshot() == before
 
 
@@ -275,7 +271,8 @@ def test_docker_args_echo_non_utf8_stdin_unchanged(dokku, app, utf8_locale):
 # --- network-clear-config, network-config-exists ------------------------------------------------------
 
 
-def test_clear_config_removes_ip_and_port_files_only(dokku, root):
+def test_clear_config_touches_nothing(dokku, root):
+    # nginx calls it at every ps:restore, then rebuilds only when network-config-exists says true.
     names = [
         "IP.web.1",
         "PORT.web.1",
@@ -287,23 +284,10 @@ def test_clear_config_removes_ip_and_port_files_only(dokku, root):
     ]
     for name in names:
         (root / name).write_text("x")
-    assert outcome(dokku.trigger("network-clear-config", APP)) == (0, "", "")
-    assert sorted(path.name for path in root.iterdir()) == ["CONTAINER.web.1", "DOKKU_SCALE", "ENV"]
-
-
-def test_clear_config_keeps_files_not_matching_ip_or_port_glob(dokku, root):
-    for name in ["IP", "PORT", "IPS", "PORTS.txt", "IP.web.1"]:
-        (root / name).write_text("x")
-    dokku.trigger("network-clear-config", APP)
-    assert sorted(path.name for path in root.iterdir()) == ["IP", "IPS", "PORT", "PORTS.txt"]
-
-
-def test_clear_config_of_app_without_files_succeeds(dokku, app):
-    assert outcome(dokku.trigger("network-clear-config", app)) == (0, "", "")
-
-
-def test_clear_config_of_missing_app_is_refused(dokku):
-    assert outcome(dokku.trigger("network-clear-config", "missing-app")) == (20, "", MISSING_APP_ERROR)
+    before = dokku.snapshot()
+    assert outcome(dokku.plugn_trigger("network-clear-config", APP)) == (0, "", "")
+    assert dokku.snapshot() == before
+    assert outcome(dokku.trigger("network-config-exists", APP)) == (0, "true\n", "")
 
 
 @pytest.mark.parametrize(
@@ -459,7 +443,10 @@ def test_get_property_of_missing_app_is_refused(dokku):
 # --- network-write-ipaddr, network-write-port ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ip", ["10.0.0.1", "172.17.0.2", "fd00::1", "2001:db8::8a2e:370:7334", "::1"])
+@pytest.mark.parametrize(
+    "ip",
+    ["10.0.0.1", "172.17.0.2", "fd00::1", "2001:db8::8a2e:370:7334", "::1", "localhost", "Db-1.internal"],
+)
 def test_write_ipaddr_writes_exact_content(dokku, root, ip):
     assert outcome(dokku.trigger("network-write-ipaddr", APP, "web", "1", ip)) == (0, "", "")
     assert (root / "IP.web.1").read_bytes() == ip.encode()
@@ -504,18 +491,21 @@ def assert_bad_input(dokku, trigger, args, stderr, exit_code=1):
 
 @pytest.mark.parametrize(
     "ip",
-    ["foo", "10.0.0.256", "10.0.0", "10.0.0.1\n", "10.0.0.1 ", "10.0.0.1;id", "1.2.3.4/24", "fe80::1%eth0"],
+    [
+        *["10.0.0.256", "10.0.0", "1.2.3.4.5", "host_name", "-host", "a..b"],
+        *["10.0.0.1\n", "10.0.0.1 ", "10.0.0.1;id", "1.2.3.4/24", "fe80::1%eth0"],
+    ],
 )
 def test_write_ipaddr_refuses_non_ip(dokku, app, ip):
     assert_bad_input(
         dokku,
         "network-write-ipaddr",
         [app, "web", "1", ip],
-        f" !     Invalid IP address specified: {shown(ip)}\n",
+        f" !     Invalid IP address or host name specified: {shown(ip)}\n",
     )
 
 
-@pytest.mark.parametrize("proc", ["web/x", "..", "../web", ".web", "-web", "web.1", "", "web x", "wéb"])
+@pytest.mark.parametrize("proc", ["web/x", "..", "../web", ".web", "web.1", "", "web x", "wéb"])
 @pytest.mark.parametrize("trigger", ["network-write-ipaddr", "network-write-port"])
 def test_write_refuses_bad_process_type(dokku, app, trigger, proc):
     value = "10.0.0.1" if trigger == "network-write-ipaddr" else "5000"
@@ -547,8 +537,6 @@ def test_failed_write_keeps_previous_file(dokku, root):
 
 
 FILE_TRIGGER_CALLS = [
-    ("post-create", []),
-    ("network-clear-config", []),
     ("network-config-exists", []),
     ("network-get-listeners", ["web"]),
     ("network-get-property", ["tld"]),
@@ -582,7 +570,7 @@ def test_writes_stay_in_app_root_and_property_folder(dokku, app):
     before = set(dokku.snapshot())
     dokku.trigger("network-write-ipaddr", app, "web", "1", "10.0.0.1")
     dokku.trigger("network-write-port", app, "web", "1", "5000")
-    dokku.trigger("post-create", app)
+    dokku.command("set", app, "tld", "svc.local")
     base = dokku.dokku_root.parent
     property_dir = dokku.properties_root / app
     allowed_folders = {

@@ -51,9 +51,9 @@ DEFAULTS = dict.fromkeys(KEYS, "") | {"bind-all-interfaces": "false"}
 
 # The contract's own rules (SPEC §1, §3, §6), written independently of network_plugin.validation.
 APP_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-PROCESS_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+PROCESS_TYPE = re.compile(r"[A-Za-z0-9_-]+")
 INDEX = re.compile(r"[0-9]+")
-NETWORK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+NETWORK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@-]*")
 DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 PORT = re.compile(r"[0-9]{1,5}")
 
@@ -251,6 +251,13 @@ def is_port(value: str) -> bool:
     return bool(PORT.fullmatch(value)) and 1 <= int(value) <= 65535
 
 
+def is_host(value: str) -> bool:
+    """An IP address, or a host name (whose last label is not all digits: that is a broken IP)."""
+    if is_ip(value):
+        return True
+    return bool(DNS_NAME.fullmatch(value.lower())) and not value.rpartition(".")[2].isdigit()
+
+
 def is_listener(value: str) -> bool:
     if is_ip(value):
         return True
@@ -259,7 +266,7 @@ def is_listener(value: str) -> bool:
         return False
     if host.startswith("[") and host.endswith("]"):
         return ":" in host and is_ip(host[1:-1])
-    return is_ip(host) or bool(DNS_NAME.fullmatch(host.lower()))
+    return is_host(host)
 
 
 def is_valid_value(key: str, value: str) -> bool:
@@ -296,7 +303,7 @@ def test_write_ipaddr_and_port(capsys, *, trigger, app, proc, index, value):
         if assert_app_refused(outcome, app):
             return
         kind = "IP" if trigger == "network-write-ipaddr" else "PORT"
-        valid = is_ip(value) if kind == "IP" else is_port(value)
+        valid = is_host(value) if kind == "IP" else is_port(value)
         if PROCESS_TYPE.fullmatch(proc) and INDEX.fullmatch(index) and (valid or value == ""):
             assert (outcome.code, outcome.out, outcome.err) == (0, "", "")
             target = host.home / APP / f"{kind}.{proc}.{index}"
@@ -498,9 +505,7 @@ def test_report_of_hand_edited_properties_keeps_its_layout(capsys, values, globa
 @given(
     trigger=st.sampled_from(
         [
-            "post-create",
             "post-delete",
-            "network-clear-config",
             "network-config-exists",
             "report",
             "network-get-static-listeners",
@@ -555,8 +560,8 @@ INSTALLED_CASES = [
     ("trigger", "network-write-port", APP, "web", "1/../../x", "80"),
     ("trigger", "network-write-ipaddr", APP, "web", "1", "10.0.0.1\n--privileged"),
     ("trigger", "network-get-property", APP, "../../../etc/passwd"),
-    ("trigger", "network-clear-config", ".."),
-    ("trigger", "post-create", "--global"),
+    ("trigger", "network-config-exists", ".."),
+    ("trigger", "report", "--global"),
     ("trigger", "post-delete", "../home-dokku"),
     ("trigger", "docker-args-process-deploy", APP, "$(reboot)", "`id`", "web;rm", "1"),
     ("command", "set", APP, "initial-network", "net;rm -rf /"),

@@ -12,11 +12,12 @@ from network_plugin.main import TRIGGERS, target_for
 from network_plugin.packaging import generated_links
 
 REPO = Path(__file__).resolve().parent.parent
+# post-create, post-deploy and network-clear-config do nothing: no executable, nothing to run.
 SPEC_TRIGGERS = {
-    "install", "post-create", "post-delete", "post-app-clone-setup", "post-app-rename-setup",
+    "install", "uninstall", "post-delete", "post-app-clone-setup", "post-app-rename-setup",
     "docker-args-process-build", "docker-args-process-deploy", "docker-args-process-run",
-    "post-container-create", "post-deploy", "core-post-deploy", "network-build-config",
-    "network-clear-config", "network-config-exists", "network-get-ipaddr", "network-get-listeners",
+    "post-container-create", "core-post-deploy", "network-build-config",
+    "network-config-exists", "network-get-ipaddr", "network-get-listeners",
     "network-get-property", "network-get-static-listeners", "network-write-ipaddr",
     "network-write-port", "report",
 }  # fmt: skip
@@ -29,7 +30,7 @@ FILE_ONLY_TRIGGERS = [
     ("network-write-ipaddr", ["app", "web", "1", "10.0.0.1"]),
     ("network-write-port", ["app", "web", "1", "5000"]),
     ("report", ["app"]),
-    ("post-create", ["app"]),
+    ("post-delete", ["app"]),
 ]
 HEAVY_MODULES = ("docker", "typer", "rich", "requests", "click")
 
@@ -55,6 +56,7 @@ def test_subcommands_and_commands_reach_the_command_line():
 def test_generated_links_cover_triggers_commands_and_subcommands():
     links = generated_links()
     assert "install" not in links  # a real file: plugn runs it before links exist
+    assert "update" not in links  # committed as a link to install
     assert {f"subcommands/{name}" for name in SUBCOMMANDS} <= set(links)
     assert links["commands"] == "triggers/commands"
     assert set(SUBCOMMANDS) == {

@@ -21,12 +21,12 @@ def test_app_name_refuses_everything_else(name):
     assert not validation.is_app_name(name)
 
 
-@pytest.mark.parametrize("value", ["web", "worker-2", "Clock_1", "W"])
+@pytest.mark.parametrize("value", ["web", "worker-2", "Clock_1", "W", "_worker", "-web"])
 def test_process_type_accepts(value):
     assert validation.is_process_type(value)
 
 
-@pytest.mark.parametrize("value", [*NASTY, "-web", "_web", "web.1"])
+@pytest.mark.parametrize("value", [*NASTY, "web.1", "web:1"])
 def test_process_type_refuses(value):
     assert not validation.is_process_type(value)
 
@@ -63,14 +63,24 @@ def test_ip_address_refuses(value):
     assert not validation.is_ip_address(value)
 
 
-@pytest.mark.parametrize("value", ["my-net", "Net_1", "a.b", "0"])
+@pytest.mark.parametrize("value", ["my-net", "Net_1", "a.b", "0", "_internal", "svc:v1", "net@x"])
 def test_network_name_accepts_docker_names(value):
     assert validation.is_network_name(value)
 
 
-@pytest.mark.parametrize("value", [*NASTY, "-net", "_net", "net,other"])
+@pytest.mark.parametrize("value", [*NASTY, "-net", ".net", "net,other", "net/x"])
 def test_network_name_refuses(value):
     assert not validation.is_network_name(value)
+
+
+@pytest.mark.parametrize("value", ["10.0.0.1", "::1", "localhost", "db-1.internal", "Web.Example.com"])
+def test_listener_host_accepts_addresses_and_host_names(value):
+    assert validation.is_listener_host(value)
+
+
+@pytest.mark.parametrize("value", [*NASTY, "10.0.0.256", "10.0.0", "1.2.3.4.5", "-x", "a_b", "a..b"])
+def test_listener_host_refuses(value):
+    assert not validation.is_listener_host(value)
 
 
 @pytest.mark.parametrize("value", ["svc.cluster.local", "local", "a-b.c0"])

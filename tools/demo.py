@@ -2,7 +2,7 @@
 
 Installs the plugin the Dokku way, creates a network, sets the app's attach and tld
 properties, "deploys" two web containers through the plugin's own triggers
-(post-container-create, post-deploy), rebuilds the IP files, shows the report and the
+(post-container-create, core-post-deploy), rebuilds the IP files, shows the report and the
 network info, and resolves `<app>.web.<tld>` from a peer container through Docker's DNS.
 Everything it creates is removed at the end, whatever happens. Exit status 0 when every
 step did what it should.
@@ -59,7 +59,6 @@ def ip_on(resources: DockerResources, container_id: str, network: str) -> str:
 
 def run_demo(dokku: DokkuHost, resources: DockerResources, network: str) -> None:
     dokku.create_app(APP)
-    show(f"plugn trigger post-create {APP}", dokku.trigger("post-create", APP))
     show(f"dokku network:create {network}", dokku.command("create", network))
     show(
         f"dokku network:set {APP} attach-post-create {network}",
@@ -67,7 +66,7 @@ def run_demo(dokku: DokkuHost, resources: DockerResources, network: str) -> None
     )
     show(f"dokku network:set {APP} tld {TLD}", dokku.command("set", APP, "tld", TLD))
     ids = [deploy_container(dokku, resources, index) for index in (1, 2)]
-    show(f"plugn trigger post-deploy {APP}", dokku.trigger("post-deploy", APP))
+    show(f"plugn trigger core-post-deploy {APP}", dokku.trigger("core-post-deploy", APP))
     show(f"dokku network:rebuild {APP}", dokku.command("rebuild", APP))
     show(f"dokku network:report {APP}", dokku.command("report", APP))
     show(f"dokku network:info {network}", dokku.command("info", network))
