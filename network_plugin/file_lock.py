@@ -1,17 +1,13 @@
 """One lock per app, serialising every write to its properties and IP/PORT files.
 
-An exclusive flock(2) on `<property dir>/.lock`, the same lock the `filelock`
-package takes on Unix, taken with the standard library: filelock's import alone
-(45 ms for 4.x: inspect, logging, secrets, decimal) made every writing trigger
-five times the interpreter's start-up. The kernel drops the lock when its holder
-dies, even by SIGKILL, so a killed writer never blocks the next one.
+A `filelock` lock on `<property dir>/.lock` (an exclusive flock(2) on Unix): the kernel
+drops it when its holder dies, even by SIGKILL, so a killed writer never blocks the next
+one. `filelock` is imported when a lock is first taken, never by a trigger that only reads.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
 
 from network_plugin.error_handler import PluginError
 from network_plugin.files import FILE_MODE, dokku_owner, ensure_dir
@@ -21,8 +17,11 @@ LOCK_NAME = ".lock"
 # A writer holds the lock for milliseconds; minutes mean a hung process, which must not
 # stall every deploy of the app forever.
 LOCK_TIMEOUT_SECONDS = 120.0
-POLL_SECONDS = 0.005
 _held: set[str] = set()
+
+TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 
 class AppLock:
@@ -36,41 +35,30 @@ class AppLock:
     def __init__(self, app: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
         self.app = app
         self.timeout = timeout
-        self.fd: int | None = None
+        self.lock: BaseFileLock | None = None
 
     def __enter__(self) -> None:
         if self.app in _held:
             return
+        from filelock import FileLock, Timeout
+
         path = os.path.join(ensure_dir(property_dir(self.app)), LOCK_NAME)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+        lock = FileLock(path, timeout=self.timeout, mode=FILE_MODE)
         try:
-            self._acquire(fd)
-            owner = dokku_owner()
-            if owner:
-                # So that a later trigger running as the Dokku user can take it too.
-                os.fchown(fd, *owner)
-        except BaseException:
-            os.close(fd)
-            raise
-        self.fd = fd
+            lock.acquire()
+        except Timeout:
+            message = f"Timed out after {self.timeout:g}s waiting for the lock of {self.app}"
+            raise PluginError(message) from None
+        owner = dokku_owner()
+        if owner:
+            # So that a later trigger running as the Dokku user can take it too.
+            os.chown(path, *owner, follow_symlinks=False)
+        self.lock = lock
         _held.add(self.app)
 
-    def _acquire(self, fd: int) -> None:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise PluginError(
-                        f"Timed out after {self.timeout:g}s waiting for the lock of {self.app}"
-                    ) from None
-                time.sleep(POLL_SECONDS)
-
     def __exit__(self, *exc_info: object) -> None:
-        if self.fd is None:
+        if self.lock is None:
             return
         _held.discard(self.app)
-        os.close(self.fd)  # closing the last descriptor releases the flock
-        self.fd = None
+        self.lock.release()
+        self.lock = None

@@ -61,15 +61,21 @@ def ensure_dir(path: str) -> str:
     return path
 
 
-def write_atomic(path: str, content: str) -> bool:
-    """Replace `path` with `content` (mode 0600); False when it already held exactly that."""
+def holds(path: str, content: str) -> bool:
+    """Does the file at `path` hold exactly `content`?"""
     data = content.encode("utf-8")
     try:
         with open(path, "rb") as handle:
-            if handle.read(len(data) + 1) == data:
-                return False
+            return handle.read(len(data) + 1) == data
     except (FileNotFoundError, IsADirectoryError):
-        pass
+        return False
+
+
+def write_atomic(path: str, content: str) -> bool:
+    """Replace `path` with `content` (mode 0600); False when it already held exactly that."""
+    if holds(path, content):
+        return False
+    data = content.encode("utf-8")
     directory, name = os.path.split(path)
     temp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -10,7 +10,7 @@ import os
 
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock
-from network_plugin.files import read_first_line, remove_file, write_atomic
+from network_plugin.files import holds, read_first_line, remove_file, write_atomic
 from network_plugin.paths import app_root, container_file
 from network_plugin.properties import STATIC_WEB_LISTENER, get
 from network_plugin.validation import (
@@ -52,6 +52,10 @@ def _write_container_value(
     if value and not valid:
         raise PluginError(f"{INVALID_VALUE_MESSAGES[kind]}: {value}")
     path = container_file(app, kind, process_type, index)
+    if value and holds(path, value):
+        # A redeploy writing what is there: nothing to serialise, so the lock (and the
+        # import of filelock) is skipped. Linearised at this read, like any later write.
+        return False
     with AppLock(app):
         if not value:
             # A container without an address (e.g. `--network none`) has no listener;

@@ -21,18 +21,21 @@ SPEC_TRIGGERS = {
     "network-get-property", "network-get-static-listeners", "network-write-ipaddr",
     "network-write-port", "report",
 }  # fmt: skip
+# trigger, arguments, the heavy modules it may import (writers take the filelock lock)
 FILE_ONLY_TRIGGERS = [
-    ("docker-args-process-deploy", ["app", "herokuish"]),
-    ("network-get-property", ["app", "tld"]),
-    ("network-get-listeners", ["app", "web"]),
-    ("network-config-exists", ["app"]),
-    ("network-get-static-listeners", ["app", "web"]),
-    ("network-write-ipaddr", ["app", "web", "1", "10.0.0.1"]),
-    ("network-write-port", ["app", "web", "1", "5000"]),
-    ("report", ["app"]),
-    ("post-delete", ["app"]),
+    ("docker-args-process-deploy", ["app", "herokuish"], []),
+    ("network-get-property", ["app", "tld"], []),
+    ("network-get-listeners", ["app", "web"], []),
+    ("network-config-exists", ["app"], []),
+    ("network-get-static-listeners", ["app", "web"], []),
+    ("post-container-create", ["app", "0123456789ab", "app", "deploy", "web"], []),
+    ("core-post-deploy", ["app"], []),
+    ("report", ["app"], []),
+    ("post-delete", ["app"], []),
+    ("network-write-ipaddr", ["app", "web", "1", "10.0.0.1"], ["filelock"]),
+    ("network-write-port", ["app", "web", "1", "5000"], ["filelock"]),
 ]
-HEAVY_MODULES = ("docker", "typer", "rich", "requests", "click")
+HEAVY_MODULES = ("docker", "typer", "rich", "requests", "click", "filelock")
 
 
 def test_every_spec_trigger_is_dispatched():
@@ -64,8 +67,8 @@ def test_generated_links_cover_triggers_commands_and_subcommands():
     }  # fmt: skip
 
 
-@pytest.mark.parametrize(("trigger", "args"), FILE_ONLY_TRIGGERS)
-def test_file_only_triggers_never_import_heavy_modules(tmp_path, trigger, args):
+@pytest.mark.parametrize(("trigger", "args", "allowed"), FILE_ONLY_TRIGGERS)
+def test_file_only_triggers_never_import_heavy_modules(tmp_path, trigger, args, allowed):
     (tmp_path / "home" / "app").mkdir(parents=True)
     script = (
         "import sys\n"
@@ -84,4 +87,21 @@ def test_file_only_triggers_never_import_heavy_modules(tmp_path, trigger, args):
         text=True,
         check=False,
     )
-    assert "HEAVY [] 0" in result.stderr, result.stderr
+    assert f"HEAVY {allowed!r} 0" in result.stderr, result.stderr
+
+
+def test_a_write_of_the_value_already_there_takes_no_lock(tmp_path):
+    """Most redeploys write back the port (and often the IP) a file holds: no filelock import."""
+    (tmp_path / "home" / "app").mkdir(parents=True)
+    (tmp_path / "home" / "app" / "PORT.web.1").write_text("5000")
+    script = (
+        "import sys\n"
+        "from network_plugin.main import main\n"
+        "code = main(['network-write-port', 'app', 'web', '1', '5000'])\n"
+        "print('FILELOCK', 'filelock' in sys.modules, code, file=sys.stderr)\n"
+    )
+    env = os.environ | {"DOKKU_ROOT": str(tmp_path / "home"), "DOKKU_LIB_ROOT": str(tmp_path / "lib")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
+    assert "FILELOCK False 0" in result.stderr, result.stderr
