@@ -27,9 +27,14 @@ def configured_networks(app: str, key: str) -> list[str]:
 
 
 def existing_network(found: dict[str, dict], name: str) -> dict:
-    if name not in found:
-        raise NetworkGone(name)
-    return found[name]
+    """The listed network; on a swarm worker, an unlisted one by name (empty `Id`): a worker's
+    engine lists an attachable overlay network only while one of its containers uses it, yet
+    connects containers to it, and says so when no such network exists."""
+    if name in found:
+        return found[name]
+    if docker_engine.is_swarm_worker():
+        return {"Name": name, "Id": ""}
+    raise NetworkGone(name)
 
 
 def aliases(app: str, process_type: str, hostname: str) -> list[str]:
@@ -55,19 +60,23 @@ def attach(container: dict, network: dict, app: str, phase: str, process_type: s
     names = []
     if phase == DEPLOY_PHASE and process_type:
         names = aliases(app, process_type, container["Config"].get("Hostname") or container_id[:12])
+    target = network["Id"] or network["Name"]
     try:
-        docker_engine.api().connect_container_to_network(container_id, network["Id"], aliases=names or None)
-    except docker.errors.NotFound as error:
-        # Removed between the lookup and the connect: say which of the two went away.
-        docker_engine.require_container(container_id)
-        raise NetworkGone(network["Name"]) from error
+        docker_engine.api().connect_container_to_network(container_id, target, aliases=names or None)
     except docker.errors.APIError as error:
-        if "already exists" in str(error.explanation or error):
+        explanation = str(error.explanation or error)
+        if "already exists" in explanation:
             return False  # attached meanwhile by a concurrent trigger
+        # Removed between the lookup and the connect (a worker's manager answers NotFound
+        # through a 500): say which of the two went away.
+        if isinstance(error, docker.errors.NotFound) or "code = NotFound" in explanation:
+            docker_engine.require_container(container_id)
+            raise NetworkGone(network["Name"]) from error
         raise
     running = (container.get("State") or {}).get("Running")
     if (
         not running
+        and network["Id"]  # unlisted on a worker: its engine checks the name when the container starts
         and docker_engine.networks_by_name([network["Name"]]).get(network["Name"], {}).get("Id")
         != network["Id"]
     ):

@@ -19,7 +19,11 @@ HELP_SUMMARY = "Manage network settings for an app"
 
 # (usage, description) of every subcommand, in help order.
 SUBCOMMAND_HELP = (
-    ("network:create <network>", "Creates an attachable docker network"),
+    (
+        "network:create <network> [<option>...]",
+        "Creates an attachable docker network"
+        " (--driver --subnet --gateway --ip-range --internal --ipv6 --opt --label)",
+    ),
     ("network:destroy <network>", "Destroys a docker network"),
     ("network:exists <network>", "Checks if a docker network exists"),
     ("network:info <network>", "Outputs information about a docker network"),

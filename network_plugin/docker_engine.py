@@ -113,6 +113,18 @@ def require_container(container_id: str) -> dict:
     return container
 
 
+def swarm() -> dict:
+    """The engine's place in a Docker Swarm (`Swarm` of `docker info`)."""
+    return api().info().get("Swarm") or {}
+
+
+def is_swarm_worker() -> bool:
+    """A worker's engine lists an attachable overlay network only while one of its containers
+    uses it, yet connects containers to it by name."""
+    node = swarm()
+    return node.get("LocalNodeState") == "active" and not node.get("ControlAvailable")
+
+
 def networks_by_name(names: list[str]) -> dict[str, dict]:
     """The networks among `names` that exist (exact names; Docker's filter matches substrings)."""
     if not names:

@@ -13,6 +13,7 @@ import sys
 from network_plugin import docker_engine, properties
 from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
 from network_plugin.error_handler import PluginError
+from network_plugin.network_options import OVERLAY, CreateOptions
 from network_plugin.output import detail, info, print_json, section, warn
 from network_plugin.paths import properties_root
 from network_plugin.validation import is_app_name, is_network_name, verify_format
@@ -36,8 +37,18 @@ def _require(name: str) -> dict:
     verify_network_name(name)
     network = docker_engine.inspect_network(name)
     if network is None:
-        raise NetworkGone(name)
+        raise _not_listed(name, NetworkGone(name))
     return network
+
+
+def _not_listed(name: str, error: PluginError) -> PluginError:
+    """`error`, unless a swarm worker's engine may know the network without listing it."""
+    if docker_engine.is_swarm_worker():
+        return PluginError(
+            f"Network {name} is not listed on this swarm worker: its engine lists an overlay network"
+            " only while one of its containers uses it; ask a manager"
+        )
+    return error
 
 
 def apps_using_networks() -> dict[str, list[str]]:
@@ -83,23 +94,60 @@ def describe(network: dict, containers: list[ContainerState], apps: list[str]) -
         "Driver": network.get("Driver", ""),
         "Gateways": [entry["Gateway"] for entry in ipam if entry.get("Gateway")],
         "ID": network["Id"],
+        "IPRanges": [entry["IPRange"] for entry in ipam if entry.get("IPRange")],
         "IPv6": bool(network.get("EnableIPv6")),
         "Internal": bool(network.get("Internal")),
         "Labels": labels,
         "Name": name,
+        "Options": network.get("Options") or {},
         "Scope": network.get("Scope", ""),
         "Subnets": [entry["Subnet"] for entry in ipam if entry.get("Subnet")],
     }
 
 
-def create(name: str) -> None:
-    verify_network_name(name)
+def create(name: str, options: CreateOptions) -> None:
+    """Create `name` as `options` say (checked by network_options.parse), always attachable."""
     if docker_engine.networks_by_name([name]):
         raise PluginError(f"Network {name} already exists")
+    if options.driver == OVERLAY:
+        _verify_swarm_manager()
     info(f"Creating network {name}")
+    from docker.types import IPAMConfig, IPAMPool
+
+    pools = [
+        IPAMPool(subnet=pool.subnet, iprange=pool.ip_range or None, gateway=pool.gateway or None)
+        for pool in options.pools
+    ]
     docker_engine.api().create_network(
-        name, driver="bridge", attachable=True, labels={NETWORK_NAME_LABEL: name}
+        name,
+        driver=options.driver,
+        options=options.options or None,
+        ipam=IPAMConfig(pool_configs=pools) if pools else None,
+        internal=options.internal,
+        labels=options.labels,
+        enable_ipv6=options.ipv6,
+        attachable=True,
     )
+
+
+def _verify_swarm_manager() -> None:
+    """Only a swarm manager creates overlay networks; say why not and what to do instead."""
+    node = docker_engine.swarm()
+    state = node.get("LocalNodeState") or "inactive"
+    if state == "inactive":
+        raise PluginError(
+            "Overlay networks need a Docker Swarm and this engine is in none:"
+            " run `docker swarm init` here (or `docker swarm join` an existing swarm) first"
+        )
+    if state != "active":
+        raise PluginError(
+            f"Overlay networks need an active Docker Swarm; this engine's swarm node is {state}"
+        )
+    if not node.get("ControlAvailable"):
+        raise PluginError(
+            "Overlay networks are created on a swarm manager and this engine is a worker:"
+            " run network:create on a manager; the network then reaches this host"
+        )
 
 
 def _confirm_destroy(name: str) -> None:
@@ -128,8 +176,10 @@ def destroy(name: str, force: bool) -> None:
 
 
 def exists(name: str) -> None:
-    if not is_network_name(name) or not docker_engine.networks_by_name([name]):
+    if not is_network_name(name):
         raise PluginError("Network does not exist")
+    if not docker_engine.networks_by_name([name]):
+        raise _not_listed(name, PluginError("Network does not exist"))
     info("Network exists")
 
 
@@ -153,6 +203,9 @@ def show_info(name: str, output_format: str) -> None:
         ("IPv6", _yes_no(described["IPv6"])),
         ("Subnets", " ".join(described["Subnets"])),
         ("Gateways", " ".join(described["Gateways"])),
+        ("IP ranges", " ".join(described["IPRanges"])),
+        ("Options", _pairs(described["Options"])),
+        ("Labels", _pairs(described["Labels"])),
         ("Apps", " ".join(described["Apps"])),
         ("Containers", str(len(described["Containers"]))),
     ]
@@ -161,6 +214,10 @@ def show_info(name: str, output_format: str) -> None:
     for container in described["Containers"]:
         owner = f"{container['App']}.{container['ProcessType']}" if container["App"] else "-"
         detail(f"  {container['Name']} {owner} {container['IP'] or '-'}")
+
+
+def _pairs(mapping: dict[str, str]) -> str:
+    return " ".join(f"{key}={value}" for key, value in sorted(mapping.items()))
 
 
 def _yes_no(value: bool) -> str:

@@ -7,7 +7,7 @@ Usage errors and failures are reported as ` !     ` lines, never as typer boxes.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, List, Optional  # noqa: UP035 - see Repeated
 
 import typer
 
@@ -80,12 +80,41 @@ NetworkArgument = Annotated[str, typer.Argument(help="network name")]
 TextFormatOption = Annotated[str, typer.Option("--format", help="text or json")]
 
 
-@cli.command("network:create")
-def create_command(network: NetworkArgument = "") -> None:
-    """Creates an attachable docker network."""
-    from network_plugin import networks
+# typer evaluates these annotations at run time: `list[str] | None` fails on Python 3.9.
+Repeated = Optional[List[str]]  # noqa: UP006, UP045
 
-    networks.create(network)
+
+@cli.command("network:create")
+def create_command(
+    network: NetworkArgument = "",
+    *,
+    driver: Annotated[str, typer.Option("--driver", help="bridge, overlay, macvlan or ipvlan")] = "bridge",
+    subnet: Annotated[Repeated, typer.Option("--subnet", help="subnet in CIDR notation")] = None,
+    gateway: Annotated[Repeated, typer.Option("--gateway", help="gateway of a subnet")] = None,
+    ip_range: Annotated[
+        Repeated, typer.Option("--ip-range", help="part of a subnet to allocate from")
+    ] = None,
+    internal: Annotated[bool, typer.Option("--internal", help="no access to the outside")] = False,
+    ipv6: Annotated[bool, typer.Option("--ipv6", help="enable IPv6")] = False,
+    opt: Annotated[Repeated, typer.Option("--opt", help="driver option KEY=VALUE")] = None,
+    label: Annotated[Repeated, typer.Option("--label", help="label KEY=VALUE")] = None,
+) -> None:
+    """Creates an attachable docker network."""
+    from network_plugin import network_options, networks
+
+    networks.verify_network_name(network)
+    options = network_options.parse(
+        network,
+        driver=driver,
+        subnets=subnet or [],
+        gateways=gateway or [],
+        ip_ranges=ip_range or [],
+        internal=internal,
+        ipv6=ipv6,
+        opts=opt or [],
+        labels=label or [],
+    )
+    networks.create(network, options)
 
 
 @cli.command("network:destroy")
