@@ -26,8 +26,8 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None)
 settings.register_profile("by-hand", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "by-hand")
 
-# The real engine: docker_client, test_image, docker_resources.
-pytest_plugins = ["tests.docker_fixtures"]
+# The real engine: docker_client, test_image, docker_resources; two engines in a swarm: two_hosts.
+pytest_plugins = ["tests.docker_fixtures", "tests.two_hosts"]
 
 
 @pytest.fixture(scope="session")

@@ -111,11 +111,12 @@ class DockerResources:
         network: str | None = None,
         hostname: str | None = None,
         start: bool = True,
+        command: list[str] | None = None,
     ) -> Container:
         """A container as Dokku's scheduler creates it; its id lands in `CONTAINER.<proc>.<index>`."""
         container = self.client.containers.create(
             IMAGE,
-            ["sleep", "3600"],
+            command or ["sleep", "3600"],
             name=f"{app}.{proc}.{index}.{self.run_id}.{uuid.uuid4().hex[:4]}",
             hostname=hostname,
             network_mode=network,
