@@ -158,3 +158,12 @@ def docker_resources(docker_client: docker.DockerClient) -> Iterator[DockerResou
     resources = DockerResources(docker_client)
     yield resources
     sweep(docker_client)
+
+
+@pytest.fixture
+def network_name(docker_client: docker.DockerClient) -> Iterator[str]:
+    """A fresh network name for the plugin to create; the network is removed after the test."""
+    name = f"dnt-{uuid.uuid4().hex[:10]}"
+    yield name
+    for network in docker_client.networks.list(names=[name]):
+        network.remove()

@@ -1,21 +1,12 @@
 """network:create / destroy / exists / info / list against the real engine (SPEC §4)."""
 
 import json
-import uuid
 
 import pytest
 
 from tests.host import DokkuHost
 
 pytestmark = pytest.mark.usefixtures("docker_client")
-
-
-@pytest.fixture
-def network_name(docker_client):
-    name = f"dnt-{uuid.uuid4().hex[:10]}"
-    yield name
-    for network in docker_client.networks.list(names=[name]):
-        network.remove()
 
 
 def test_create_makes_an_attachable_labelled_bridge(dokku: DokkuHost, docker_client, network_name):

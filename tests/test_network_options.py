@@ -2,21 +2,12 @@
 the one line a bad value earns before the engine sees anything."""
 
 import json
-import uuid
 
 import pytest
 
 from tests.host import DokkuHost
 
 pytestmark = pytest.mark.usefixtures("docker_client")
-
-
-@pytest.fixture
-def network_name(docker_client):
-    name = f"dnt-{uuid.uuid4().hex[:10]}"
-    yield name
-    for network in docker_client.networks.list(names=[name]):
-        network.remove()
 
 
 def test_create_with_every_option(dokku: DokkuHost, docker_client, network_name):
