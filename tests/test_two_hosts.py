@@ -124,6 +124,10 @@ def test_create_with_options_on_the_manager(host1: DokkuHost, host2: DokkuHost, 
     for command in ("exists", "info"):
         on_worker = host2.command(command, net)
         assert (on_worker.returncode, on_worker.stdout, on_worker.stderr) == (1, "", message)
+    assert net in host1.command("list", "--dokku-managed").stdout.splitlines()
+    destroyed = host1.command("destroy", net, "--force")
+    assert (destroyed.returncode, destroyed.stdout) == (0, f"-----> Destroying network {net}\n")
+    assert not swarm_resources.manager_client.networks.list(names=[net])
 
 
 def test_overlay_is_refused_on_the_worker(host2: DokkuHost, swarm_resources: TwoHosts):
