@@ -25,6 +25,8 @@ NO_APPS_MESSAGE = "You haven't deployed any applications yet"
 
 cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
+# typer evaluates these annotations at run time: `list[str] | None` fails on Python 3.9.
+Repeated = Optional[List[str]]  # noqa: UP006, UP045
 FormatOption = Annotated[str, typer.Option("--format", help="stdout or json")]
 
 
@@ -32,7 +34,7 @@ FormatOption = Annotated[str, typer.Option("--format", help="stdout or json")]
 def set_property(
     app: Annotated[str, typer.Argument(help="app name, or --global")] = "",
     key: Annotated[str, typer.Argument(help="property")] = "",
-    values: Annotated[list[str] | None, typer.Argument(help="value(s); none unsets")] = None,
+    values: Annotated[Repeated, typer.Argument(help="value(s); none unsets")] = None,
 ) -> None:
     """Set or clear a network property for an app."""
     if app != GLOBAL_APP:
@@ -51,7 +53,7 @@ def set_property(
 
 @cli.command("network:report", context_settings=PASS_THROUGH)
 def report_command(
-    args: Annotated[list[str] | None, typer.Argument(help="[<app>|--global] [<flag>]")] = None,
+    args: Annotated[Repeated, typer.Argument(help="[<app>|--global] [<flag>]")] = None,
     output_format: FormatOption = "stdout",
 ) -> None:
     """Displays a network report for one or more apps."""
@@ -78,10 +80,6 @@ def report_command(
 
 NetworkArgument = Annotated[str, typer.Argument(help="network name")]
 TextFormatOption = Annotated[str, typer.Option("--format", help="text or json")]
-
-
-# typer evaluates these annotations at run time: `list[str] | None` fails on Python 3.9.
-Repeated = Optional[List[str]]  # noqa: UP006, UP045
 
 
 @cli.command("network:create")
