@@ -73,9 +73,14 @@ def _process_is_gone(pid: str) -> bool:
 
 def sweep(client: docker.DockerClient, owners: Callable[[str], bool] = OWNER.__eq__) -> None:
     """Remove the containers, then the networks, made by the owners `owners` accepts (this process)."""
-    for container in client.containers.list(all=True, filters={"label": RESOURCE_LABEL}):
-        if owners(container.labels.get(RESOURCE_LABEL, "")):
-            container.remove(force=True)
+    # The low-level listing: the SDK's `containers.list` inspects each container it lists, and
+    # fails when another run on the same engine removes one of its own in between.
+    for summary in client.api.containers(all=True, filters={"label": RESOURCE_LABEL}):
+        if owners((summary.get("Labels") or {}).get(RESOURCE_LABEL, "")):
+            try:
+                client.api.remove_container(summary["Id"], force=True)
+            except docker.errors.NotFound:
+                pass  # gone meanwhile
     for network in client.networks.list(filters={"label": RESOURCE_LABEL}):
         if owners((network.attrs.get("Labels") or {}).get(RESOURCE_LABEL, "")):
             network.remove()
