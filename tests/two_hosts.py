@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -268,6 +269,16 @@ def start_rig(pid: str) -> TwoHosts:
     return TwoHosts(manager, worker, manager_client, worker_client, time.monotonic() - started)
 
 
+def unable_reason() -> str:
+    """Why the two hosts cannot be built here ('' when they can)."""
+    if os.geteuid() != 0:
+        return "two Docker hosts on one machine need root (network namespaces, dockerd)"
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        return f"missing {', '.join(missing)}: install iproute2, util-linux and docker.io"
+    return ""
+
+
 def skip_or_fail(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true needs the two-host tests to run: {reason}")
@@ -277,11 +288,9 @@ def skip_or_fail(reason: str) -> None:
 @pytest.fixture(scope="session")
 def two_hosts(request: pytest.FixtureRequest) -> Iterator[TwoHosts]:
     """A manager and a worker engine in one swarm, for the whole session; removed at its end."""
-    if os.geteuid() != 0:
-        skip_or_fail("two Docker hosts on one machine need root (network namespaces, dockerd)")
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
-        skip_or_fail(f"missing {', '.join(missing)}: install iproute2, util-linux and docker.io")
+    reason = unable_reason()
+    if reason:
+        skip_or_fail(reason)
     sweep_dead_runs()
     try:
         rig = start_rig(OWNER)
@@ -321,3 +330,28 @@ def swarm_resources(two_hosts: TwoHosts) -> Iterator[TwoHosts]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def main(argv: list[str]) -> int:
+    """`tools/two-hosts [command...]`: the two hosts for one command (default: a shell)."""
+    reason = unable_reason()
+    if reason:
+        print(f" !     {reason[0].upper()}{reason[1:]}", file=sys.stderr)
+        return 1
+    sweep_dead_runs()
+    try:
+        rig = start_rig(OWNER)
+        print(f"-----> Two Docker hosts in a swarm, up in {rig.setup_seconds:.1f} s")
+        hosts = {"MANAGER_DOCKER_HOST": rig.manager.docker_host, "WORKER_DOCKER_HOST": rig.worker.docker_host}
+        for name, value in hosts.items():
+            print(f"       {name}={value}")
+        command = argv or [os.environ.get("SHELL") or "/bin/sh"]
+        return subprocess.run(command, env=os.environ | hosts, check=False).returncode
+    finally:
+        started = time.monotonic()
+        remove_rig(OWNER)
+        print(f"-----> Removed in {time.monotonic() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
