@@ -3,13 +3,22 @@
 Dokku calls `$PLUGIN/subcommands/<cmd> network:<cmd> <args...>`; its global
 `--quiet`/`--force` arrive as DOKKU_QUIET_OUTPUT / DOKKU_APPS_FORCE_DELETE.
 Usage errors and failures are reported as ` !     ` lines, never as typer boxes.
+
+Unlike every other module, this one has no `from __future__ import annotations`:
+typer reads its parameters from the annotations, and the typer releases for
+Python 3.9 cannot read them as strings (they take every argument for an option).
+So the annotations here are evaluated, and written as Python 3.9 evaluates them:
+`Optional[list[str]]`, not `list[str] | None`.
 """
 
-from __future__ import annotations
-
-from typing import Annotated, List, Optional  # noqa: UP035 - see Repeated
+from typing import Annotated, Optional
 
 import typer
+
+try:  # typer 0.27+ parses the command line itself; the releases for Python 3.9 use click
+    from typer import TyperException as UsageError
+except ImportError:
+    from click import ClickException as UsageError
 
 from network_plugin import properties
 from network_plugin.apps import list_apps, verify_app
@@ -25,8 +34,8 @@ NO_APPS_MESSAGE = "You haven't deployed any applications yet"
 
 cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
-# typer evaluates these annotations at run time: `list[str] | None` fails on Python 3.9.
-Repeated = Optional[List[str]]  # noqa: UP006, UP045
+# A repeatable argument or option (evaluated at run time: see the module's docstring).
+Repeated = Optional[list[str]]
 FormatOption = Annotated[str, typer.Option("--format", help="stdout or json")]
 
 
@@ -178,7 +187,7 @@ def run(args: list[str]) -> int:
     """Run `network:<cmd> <args...>`; errors propagate to the caller's error handler."""
     try:
         result = cli(args=args, prog_name="dokku", standalone_mode=False)
-    except typer.TyperException as error:  # usage errors: bad option, missing argument
+    except UsageError as error:  # usage errors: bad option, missing argument
         raise PluginError(error.format_message()) from error
     except typer.Abort as error:  # e.g. end of input at a prompt
         raise PluginError("Aborted") from error

@@ -3,6 +3,8 @@ engine calls grew with N. No wall-time goal is asserted here (a slow CI machine 
 defect of the plugin): the start-up property that matters, readers importing nothing heavy,
 is asserted exactly in test_main_dispatch. The full runs are by hand (README, Performance)."""
 
+from __future__ import annotations
+
 import subprocess
 import sys
 

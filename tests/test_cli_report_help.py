@@ -1,5 +1,7 @@
 """`dokku network:report`, `dokku network[:help]`, `dokku help` and the `report` trigger (SPEC §4, §5)."""
 
+from __future__ import annotations
+
 import json
 
 import pytest

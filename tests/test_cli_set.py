@@ -1,5 +1,7 @@
 """`dokku network:set`: what the operator sees, and what lands in the property store (SPEC §2, §3)."""
 
+from __future__ import annotations
+
 import stat
 
 import pytest

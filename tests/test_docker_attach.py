@@ -1,5 +1,7 @@
 """Attaching containers to networks on the real engine (SPEC §6 post-container-create, post-deploy, §7)."""
 
+from __future__ import annotations
+
 import pytest
 
 from tests.docker_fixtures import exec_in

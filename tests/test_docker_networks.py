@@ -1,5 +1,7 @@
 """network:create / destroy / exists / info / list against the real engine (SPEC §4)."""
 
+from __future__ import annotations
+
 import json
 
 import pytest

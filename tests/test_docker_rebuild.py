@@ -1,5 +1,7 @@
 """IP files rebuilt from the real engine (SPEC §6 network-build-config, §8, §4 rebuild/rebuildall)."""
 
+from __future__ import annotations
+
 import pytest
 
 from tests.host import DokkuHost

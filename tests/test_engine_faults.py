@@ -1,5 +1,7 @@
 """Engine faults: one ` !     ` line, the right exit code, no traceback, no file changed."""
 
+from __future__ import annotations
+
 import pytest
 
 from network_plugin import attach, docker_engine, network_config, properties

@@ -1,5 +1,7 @@
 """Every failure becomes one ` !     ` line and an exit code, never a traceback."""
 
+from __future__ import annotations
+
 import pytest
 
 from network_plugin.error_handler import PluginError, run

@@ -1,5 +1,7 @@
 """The per-app lock: exclusive across processes, re-entrant within one, released when its holder dies."""
 
+from __future__ import annotations
+
 import os
 import signal
 import subprocess

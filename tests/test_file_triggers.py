@@ -1,5 +1,7 @@
 """The triggers that only read and write files (SPEC §2, §6), called as plugn calls them."""
 
+from __future__ import annotations
+
 import shutil
 import stat
 import subprocess

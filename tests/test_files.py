@@ -1,5 +1,7 @@
 """Atomic writes: a reader sees the old content or the new one, never a torn or empty file."""
 
+from __future__ import annotations
+
 import os
 import stat
 

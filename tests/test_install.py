@@ -1,6 +1,8 @@
 """`plugin:install` the Dokku way, a second install, and entry points that ignore the caller's environment
 (SPEC §6 install, §9)."""
 
+from __future__ import annotations
+
 import os
 import subprocess
 from pathlib import Path

@@ -1,5 +1,7 @@
 """IP/PORT files and the listeners proxies read (SPEC §2, §6)."""
 
+from __future__ import annotations
+
 import pytest
 
 from network_plugin import listeners, properties

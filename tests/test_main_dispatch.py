@@ -1,5 +1,7 @@
 """`main` picks the trigger from the program's own name; entry points exist for each."""
 
+from __future__ import annotations
+
 import os
 import subprocess
 import sys

@@ -1,6 +1,8 @@
 """`network:create` options against the local engine (SPEC §4, §10): what gets created, and
 the one line a bad value earns before the engine sees anything."""
 
+from __future__ import annotations
+
 import json
 
 import pytest

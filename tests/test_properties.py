@@ -1,5 +1,7 @@
 """The property store: computed values, validation, copy and removal (SPEC §2-§3)."""
 
+from __future__ import annotations
+
 import os
 
 import pytest

@@ -1,5 +1,7 @@
 """The installed plugin answers through the paths plugn and Dokku use."""
 
+from __future__ import annotations
+
 from tests.conftest import DokkuHost
 
 

@@ -1,5 +1,7 @@
 """Name and value rules (SPEC §1, §3, §6 improvements)."""
 
+from __future__ import annotations
+
 import ipaddress
 
 import pytest
