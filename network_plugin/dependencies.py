@@ -1,4 +1,4 @@
-"""The plugin's run-time dependencies: `[project].dependencies` of its pyproject.toml.
+"""The plugin's dependencies: `[project].dependencies` (and extras) of its pyproject.toml.
 
 `install` runs this with the plugin's fresh interpreter, which may be Python 3.9
 or 3.10 (Debian 11, Ubuntu 22.04): those have no `tomllib`, and nothing but the
@@ -14,6 +14,7 @@ import sys
 
 PROJECT_TABLE = "[project]"
 DEPENDENCIES_KEY = "dependencies"
+EXTRAS_TABLE = "[project.optional-dependencies]"
 QUOTES = "\"'"
 
 
@@ -30,8 +31,16 @@ def _without_comment(line: str) -> str:
     return line
 
 
-def project_dependencies(pyproject: str) -> list[str]:
-    """The requirement strings of `[project].dependencies` ([] when the key is absent)."""
+def project_dependencies(pyproject: str, extra: str = "") -> list[str]:
+    """The requirement strings of `[project].dependencies`, or of an extra ([] when absent)."""
+    if extra:
+        return string_array(pyproject, EXTRAS_TABLE, extra)
+    return string_array(pyproject, PROJECT_TABLE, DEPENDENCIES_KEY)
+
+
+def string_array(pyproject: str, wanted_table: str, wanted_key: str) -> list[str]:
+    """The array of strings `wanted_key` of the table `wanted_table` (`[name]`)."""
+    name = f"{wanted_table} {wanted_key}"
     table = ""
     array: list[str] = []
     for raw_line in pyproject.splitlines():
@@ -40,7 +49,7 @@ def project_dependencies(pyproject: str) -> list[str]:
             array.append(line)
         elif line.startswith("["):
             table = line
-        elif table == PROJECT_TABLE and line.partition("=")[0].strip() == DEPENDENCIES_KEY:
+        elif table == wanted_table and line.partition("=")[0].strip() == wanted_key:
             array.append(line.partition("=")[2].strip())  # literal_eval of 3.9 refuses a leading blank
         if array:
             try:
@@ -48,17 +57,17 @@ def project_dependencies(pyproject: str) -> list[str]:
             except SyntaxError:
                 continue  # the array goes on over the next lines
             if not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
-                raise ValueError(f"{PROJECT_TABLE} {DEPENDENCIES_KEY} is not an array of strings")
+                raise ValueError(f"{name} is not an array of strings")
             return value
     if array:
-        raise ValueError(f"{PROJECT_TABLE} {DEPENDENCIES_KEY} is not closed")
+        raise ValueError(f"{name} is not closed")
     return []
 
 
 def main(argv: list[str]) -> int:
-    """`python -m network_plugin.dependencies <pyproject.toml>`: one requirement per line."""
+    """`python -m network_plugin.dependencies <pyproject.toml> [<extra>]`: one requirement per line."""
     with open(argv[1], encoding="utf-8") as handle:
-        print("\n".join(project_dependencies(handle.read())))
+        print("\n".join(project_dependencies(handle.read(), argv[2] if len(argv) > 2 else "")))
     return 0
 
 

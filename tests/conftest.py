@@ -30,9 +30,16 @@ settings.load_profile("ci" if os.environ.get("CI") == "true" else "by-hand")
 pytest_plugins = ["tests.docker_fixtures", "tests.two_hosts"]
 
 
+# A `$PLUGIN_PATH` where the plugin is installed already: tools/platform-test installs it the
+# Dokku way inside a Debian root, and the tests drive that install.
+INSTALLED_PLUGIN_PATH = os.environ.get("NETWORK_TEST_PLUGIN_PATH", "")
+
+
 @pytest.fixture(scope="session")
 def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A `$PLUGIN_PATH` with this plugin installed as `network`, the way `plugin:install` does."""
+    if INSTALLED_PLUGIN_PATH:
+        return Path(INSTALLED_PLUGIN_PATH)
     root = tmp_path_factory.mktemp("plugins")
     empty = tmp_path_factory.mktemp("empty-host")
     env = clean_env() | {"DOKKU_ROOT": str(empty / "home"), "DOKKU_LIB_ROOT": str(empty / "lib")}

@@ -15,21 +15,25 @@ PYPROJECT = (REPO_ROOT / "pyproject.toml").read_text()
 
 def test_reads_what_tomllib_reads_from_the_projects_own_file():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+: the reference parser
-    dependencies = tomllib.loads(PYPROJECT)["project"]["dependencies"]
-    assert dependencies
-    assert project_dependencies(PYPROJECT) == dependencies
+    project = tomllib.loads(PYPROJECT)["project"]
+    assert project["dependencies"]
+    assert project_dependencies(PYPROJECT) == project["dependencies"]
+    for extra, requirements in project["optional-dependencies"].items():
+        assert project_dependencies(PYPROJECT, extra) == requirements
 
 
-def test_prints_one_requirement_per_line_as_install_reads_them():
+@pytest.mark.parametrize("extra", ["", "test"])
+def test_prints_one_requirement_per_line_as_install_reads_them(extra: str):
     result = subprocess.run(
-        [sys.executable, "-m", "network_plugin.dependencies", "pyproject.toml"],
+        [sys.executable, "-m", "network_plugin.dependencies", "pyproject.toml", *([extra] if extra else [])],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         check=False,
     )
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout.splitlines() == project_dependencies(PYPROJECT)
+    assert result.stdout.splitlines() == project_dependencies(PYPROJECT, extra)
+    assert result.stdout.strip()
 
 
 @pytest.mark.parametrize(
@@ -63,3 +67,12 @@ def test_reads_the_array_of_the_project_table(pyproject: str, expected: list[str
 def test_refuses_what_is_not_an_array_of_strings(pyproject: str):
     with pytest.raises(ValueError, match=r"\[project\] dependencies is not"):
         project_dependencies(pyproject)
+
+
+def test_reads_an_extra_of_the_optional_dependencies_table():
+    pyproject = (
+        '[project]\ndependencies = ["a"]\n'
+        '[project.optional-dependencies]\ndocs = ["d"]\ntest = [\n  "t1",\n  "t2",\n]\n'
+    )
+    assert project_dependencies(pyproject, "test") == ["t1", "t2"]
+    assert project_dependencies(pyproject, "none") == []
