@@ -1,4 +1,5 @@
-"""Attaching app containers to networks (SPEC §7), at container creation or after a deploy.
+"""Attaching app containers to networks, at container creation or after a deploy
+(docs/reference.md: Attaching containers to networks).
 
 Attaching is idempotent: a container already on the network is left alone,
 so rescaling or running a trigger twice never fails with "endpoint already exists".

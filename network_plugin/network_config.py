@@ -1,4 +1,4 @@
-"""Which IP a container has (SPEC §8) and the rebuild of an app's IP files.
+"""Which IP a container has (docs/reference.md: The IP of a container) and the rebuild of an app's IP files.
 
 A rebuild reads every `CONTAINER.<proc>.<n>` of the apps it covers, asks the
 engine about all of those containers in one listing, and writes only the IP

@@ -1,4 +1,5 @@
-"""`dokku network:report`, `dokku network[:help]`, `dokku help` and the `report` trigger (SPEC §4, §5)."""
+"""`dokku network:report`, `dokku network[:help]`, `dokku help` and the `report` trigger
+(docs/reference.md: Commands, Report)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def label(field):
 
 
 def expected_report(app, values=None, fields=FIELDS):
-    """The stdout report, built from the SPEC §5 layout rules."""
+    """The stdout report, built from the layout rules of docs/reference.md (Report)."""
     values = DEFAULTS | (values or {})
     width = max(31, *(len(f"--{field}") for field in fields))
     lines = [f"=====> {app} network information"]

@@ -1,4 +1,5 @@
-"""`dokku network:set`: what the operator sees, and what lands in the property store (SPEC §2, §3)."""
+"""`dokku network:set`: what the operator sees, and what lands in the property store
+(docs/reference.md: Properties, Files on disk)."""
 
 from __future__ import annotations
 

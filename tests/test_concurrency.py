@@ -1,4 +1,5 @@
-"""Many triggers at once on one app (SPEC §2): readers never see an empty or half-written value.
+"""Many triggers at once on one app: readers never see an empty or half-written value
+(docs/reference.md: Files on disk).
 
 Writers and readers are real processes running the installed plugin, as plugn
 starts them; threads only launch them and collect what each one printed.

@@ -1,4 +1,4 @@
-"""Attaching containers to networks on the real engine (SPEC §6 post-container-create, post-deploy, §7)."""
+"""Attaching containers to networks on the real engine (docs/reference.md: Triggers, Attaching)."""
 
 from __future__ import annotations
 

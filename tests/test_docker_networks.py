@@ -1,4 +1,4 @@
-"""network:create / destroy / exists / info / list against the real engine (SPEC §4)."""
+"""network:create / destroy / exists / info / list against the real engine (docs/reference.md: Commands)."""
 
 from __future__ import annotations
 

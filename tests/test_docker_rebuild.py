@@ -1,4 +1,5 @@
-"""IP files rebuilt from the real engine (SPEC §6 network-build-config, §8, §4 rebuild/rebuildall)."""
+"""IP files rebuilt from the real engine (docs/reference.md: network-build-config,
+The IP of a container, network:rebuild)."""
 
 from __future__ import annotations
 

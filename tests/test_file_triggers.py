@@ -1,4 +1,5 @@
-"""The triggers that only read and write files (SPEC §2, §6), called as plugn calls them."""
+"""The triggers that only read and write files, called as plugn calls them
+(docs/reference.md: Files on disk, Triggers)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hostile arguments and hand-edited files (SPEC §1-§6): the documented result, or one ` !     ` line.
+"""Hostile arguments and hand-edited files (docs/reference.md): the documented result, or one ` !     ` line.
 
 For every command and file trigger, arguments are drawn from nasty alphabets:
 path separators, `..`, newlines, NUL (in-process only: argv cannot carry it),
@@ -49,7 +49,8 @@ KEYS = [
 ]
 DEFAULTS = dict.fromkeys(KEYS, "") | {"bind-all-interfaces": "false"}
 
-# The contract's own rules (SPEC §1, §3, §6), written independently of network_plugin.validation.
+# The documented rules (docs/reference.md: Apps and names, Properties, Triggers), written
+# independently of network_plugin.validation.
 APP_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 PROCESS_TYPE = re.compile(r"[A-Za-z0-9_-]+")
 INDEX = re.compile(r"[0-9]+")
@@ -270,7 +271,7 @@ def is_listener(value: str) -> bool:
 
 
 def is_valid_value(key: str, value: str) -> bool:
-    """May `value` be stored for `key` (SPEC §3)?"""
+    """May `value` be stored for `key` (docs/reference.md: Properties)?"""
     if key in ("attach-post-create", "attach-post-deploy"):
         names = value.split(",")
         return all(NETWORK_NAME.fullmatch(name) and name not in ("host", "bridge") for name in names)

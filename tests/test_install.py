@@ -1,5 +1,5 @@
 """`plugin:install` the Dokku way, a second install, and entry points that ignore the caller's environment
-(SPEC §6 install, §9)."""
+(docs/reference.md: Install and update; README)."""
 
 from __future__ import annotations
 

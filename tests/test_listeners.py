@@ -1,4 +1,4 @@
-"""IP/PORT files and the listeners proxies read (SPEC §2, §6)."""
+"""IP/PORT files and the listeners proxies read (docs/reference.md: Files on disk, Triggers)."""
 
 from __future__ import annotations
 

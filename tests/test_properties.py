@@ -1,4 +1,4 @@
-"""The property store: computed values, validation, copy and removal (SPEC §2-§3)."""
+"""The property store: computed values, validation, copy and removal (docs/reference.md: Properties)."""
 
 from __future__ import annotations
 

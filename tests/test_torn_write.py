@@ -1,4 +1,5 @@
-"""A writer killed between its temp write and its rename (SPEC §2): the old content stays.
+"""A writer killed between its temp write and its rename: the old content stays
+(docs/reference.md: Files on disk).
 
 The writer is a forked child running the plugin's own entry point; only in that
 child, `os.replace` (the rename `files.write_atomic` does) is swapped for a stall

@@ -1,4 +1,4 @@
-"""Name and value rules (SPEC §1, §3, §6 improvements)."""
+"""Name and value rules (docs/reference.md: Apps and names, Properties, Triggers)."""
 
 from __future__ import annotations
 
