@@ -1,4 +1,5 @@
-"""`network:create` options (SPEC §4, §10), parsed and checked before the engine sees them.
+"""`network:create` options, parsed and checked before the engine sees them
+(docs/reference.md: network:create).
 
 Each bad value is one ` !     ` line naming it: the engine would either refuse it with a
 message about its own internals, or worse, accept it (a subnet with host bits set, an

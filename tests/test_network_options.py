@@ -1,5 +1,5 @@
-"""`network:create` options against the local engine (SPEC §4, §10): what gets created, and
-the one line a bad value earns before the engine sees anything."""
+"""`network:create` options against the local engine: what gets created, and the one line a
+bad value earns before the engine sees anything (docs/reference.md: network:create)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Apps on two Docker hosts joined in a swarm, talking over an overlay network (SPEC §10).
+"""Apps on two Docker hosts joined in a swarm, talking over an overlay network (README: More than one host).
 
 Each "Dokku host" is the installed plugin with its own DOKKU_ROOT, DOKKU_LIB_ROOT and
 DOCKER_HOST: host 1 drives the swarm manager's engine, host 2 the worker's (tests/two_hosts.py).

@@ -1,4 +1,5 @@
-"""Two Docker hosts on one machine, joined in a Docker Swarm (SPEC §10), for the multi-host tests.
+"""Two Docker hosts on one machine, joined in a Docker Swarm, for the multi-host tests
+(README: More than one host).
 
 Each host is a network namespace with its own `dockerd` (own data root, exec root, socket and
 bridge range); one veth pair joins the two namespaces directly (a bridge in the root

@@ -1,0 +1,50 @@
+"""The documentation a clone carries stands on its own: its links resolve, and no file points
+to a document outside the repository."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.host import REPO_ROOT, repository_files
+
+DOCUMENTS = ["README.md", "docs/reference.md"]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^#+ (.+)$", re.MULTILINE)
+EXPLICIT_ANCHOR = re.compile(r'<a id="([^"]+)"></a>')
+# The contract the project was built from is not part of a user's clone.
+OUTSIDE_REFERENCES = ("../shared", "SPEC §", "SPEC.md")
+
+
+def anchors(document: Path) -> set[str]:
+    """GitHub's heading anchors (lower case, punctuation dropped, blanks as `-`), and explicit ones."""
+    text = document.read_text()
+    slugs = {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in HEADING.findall(text)}
+    return slugs | set(EXPLICIT_ANCHOR.findall(text))
+
+
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_every_relative_link_resolves(name: str):
+    document = REPO_ROOT / name
+    broken = []
+    for target in LINK.findall(document.read_text()):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (document.parent / path).resolve() if path else document
+        if not linked.exists() or (anchor and anchor not in anchors(linked)):
+            broken.append(target)
+    assert broken == []
+
+
+def test_no_file_refers_to_documents_outside_the_repository():
+    found = [
+        f"{name}: {reference}"
+        for name in repository_files()
+        if name != "tests/test_docs.py" and (REPO_ROOT / name).is_file()
+        for reference in OUTSIDE_REFERENCES
+        if reference in (REPO_ROOT / name).read_text(errors="replace")
+    ]
+    assert found == []
