@@ -99,6 +99,17 @@ def containers_by_id(container_ids: list[str]) -> dict[str, ContainerState]:
     return found
 
 
+def dokku_containers(apps: list[str] | None = None) -> dict[str, ContainerState]:
+    """Every container Dokku labelled for `apps` (all of Dokku's for several or None), keyed by full id."""
+    label = f"{APP_LABEL}={apps[0]}" if apps and len(apps) == 1 else APP_LABEL
+    return {state.id: state for state in list_containers({"label": label})}
+
+
+def is_deploy_container(labels: dict[str, str]) -> bool:
+    """Not a one-off `dokku run` container (those carry container-type `run`)."""
+    return labels.get(CONTAINER_TYPE_LABEL, "deploy") == "deploy"
+
+
 def inspect_container(container_id: str) -> dict | None:
     try:
         return api().inspect_container(container_id)

@@ -58,6 +58,8 @@ def engine_fault(error: Exception) -> str:
 
 def describe(error: Exception) -> str:
     """One line for an exception nobody translated; engine faults get Dokku's wording."""
+    if isinstance(error, PluginError):
+        return error.message
     # Checked before OSError: the SDK's and requests' errors derive from it.
     fault = engine_fault(error)
     if fault:

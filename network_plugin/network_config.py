@@ -1,20 +1,23 @@
 """Which IP a container has (docs/reference.md: The IP of a container) and the rebuild of an app's IP files.
 
-A rebuild reads every `CONTAINER.<proc>.<n>` of the apps it covers, asks the
-engine about all of those containers in one listing, and writes only the IP
-files whose content changes.
+A rebuild asks the engine about every Dokku container of the apps it covers in
+one listing, then, under each app's lock, reads its `CONTAINER.<proc>.<n>` files
+and writes only the IP files whose content changes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from network_plugin import docker_engine, listeners, properties
 from network_plugin.apps import DEFAULT_SCHEDULER, scheduler
 from network_plugin.docker_engine import ContainerGone, ContainerState
+from network_plugin.error_handler import PluginError, describe
 from network_plugin.file_lock import AppLock
 from network_plugin.files import read_first_line
-from network_plugin.output import info, warn
+from network_plugin.output import detail_unless_quiet, info, warn
 from network_plugin.paths import app_root
 from network_plugin.validation import is_container_index, is_process_type, listener_host
 
@@ -63,21 +66,84 @@ def _needs_config(app: str) -> bool:
     return not listeners.static_web_listener(app) and scheduler(app) == DEFAULT_SCHEDULER
 
 
-def build_config(apps: list[str]) -> int:
-    """Rewrite the IP files of every running container of `apps`; return how many failed."""
-    work = {app: deployed_containers(app) for app in apps if _needs_config(app)}
-    work = {app: containers for app, containers in work.items() if containers}
-    states = docker_engine.containers_by_id([cid for entries in work.values() for _, _, cid in entries])
-    failures = 0
-    for app, containers in work.items():
-        info(f"Ensuring network configuration is in sync for {app}")
-        with AppLock(app):
-            failures += _write_ips(app, containers, states)
-    return failures
+@dataclass
+class BuildResult:
+    """What a rebuild did: containers whose IP could not be found, IP files it rewrote per app,
+    and the apps with a deployed container not running (starting, stopped or gone)."""
+
+    failures: int = 0
+    changed: dict[str, list[str]] = field(default_factory=dict)
+    unsettled: set[str] = field(default_factory=set)
 
 
-def _write_ips(app: str, containers: list[tuple[str, str, str]], states: dict[str, ContainerState]) -> int:
+def build_config(apps: list[str], states: dict[str, ContainerState] | None = None) -> BuildResult:
+    """Rewrite the IP files of every running container of `apps` from one container listing.
+
+    `states` (container id -> state) is a listing the caller already made. An app whose
+    files cannot be read or written is one warning and one failure; the others go on.
+    """
+    result = BuildResult()
+    candidates = [app for app in apps if _guarded(app, result, _needs_build)]
+    if not candidates:
+        return result
+    if states is None:
+        states = docker_engine.dokku_containers(candidates)
+    for app in candidates:
+        _guarded(app, result, lambda app: _build_app(app, states, result))
+    return result
+
+
+def _needs_build(app: str) -> bool:
+    return _needs_config(app) and bool(deployed_containers(app))
+
+
+def _guarded(app: str, result: BuildResult, action: Callable[[str], object]) -> object:
+    """`action(app)`; a file or lock failure of one app is a warning and a failure, not the end."""
+    try:
+        return action(app)
+    except (PluginError, OSError) as error:
+        warn(f"Unable to build the network configuration of {app}: {describe(error)}")
+        result.failures += 1
+        return None
+
+
+def _build_app(app: str, states: dict[str, ContainerState], result: BuildResult) -> None:
+    info(f"Ensuring network configuration is in sync for {app}")
+    with AppLock(app):
+        # Read under the lock: a deploy that wrote a newer CONTAINER file (and its IP) wins.
+        containers = deployed_containers(app)
+        wanted = _states_of([container_id for _, _, container_id in containers], states)
+        failures, changed = _write_ips(app, containers, wanted)
+    result.failures += failures
+    if any(cid not in wanted or not wanted[cid].running for _, _, cid in containers):
+        result.unsettled.add(app)
+    if changed:
+        result.changed[app] = [name for name, _ in changed]
+        # Names the app: the watcher's rebuilds of several apps run side by side.
+        detail_unless_quiet(f"Updated {app}: " + ", ".join(f"{name} ({ip})" for name, ip in changed))
+
+
+def _states_of(container_ids: list[str], states: dict[str, ContainerState]) -> dict[str, ContainerState]:
+    """The listed state of each container id (full or short); one more listing for ids it lacks."""
+    found = {}
+    for container_id in container_ids:
+        state = states.get(container_id) or next(
+            (state for full_id, state in states.items() if full_id.startswith(container_id)), None
+        )
+        if state is not None:
+            found[container_id] = state
+    missing = [container_id for container_id in container_ids if container_id not in found]
+    if missing:  # a container Dokku did not label, or one already gone
+        found.update(docker_engine.containers_by_id(missing))
+    return found
+
+
+def _write_ips(
+    app: str, containers: list[tuple[str, str, str]], states: dict[str, ContainerState]
+) -> tuple[int, list[tuple[str, str]]]:
+    """Write the IP file of each running container; (failures, [(file name, ip) rewritten])."""
     failures = 0
+    changed = []
     for process_type, index, container_id in containers:
         state = states.get(container_id)
         if state is None or not state.running:
@@ -91,10 +157,19 @@ def _write_ips(app: str, containers: list[tuple[str, str, str]], states: dict[st
             )
             failures += 1
             continue
-        listeners.write_ipaddr(app, process_type, index, ip)
-    return failures
+        if listeners.write_ipaddr(app, process_type, index, ip):
+            changed.append((f"IP.{process_type}.{index}", ip))
+    return failures, changed
 
 
 def rebuild(apps: list[str]) -> int:
-    """`network:rebuild(all)`: the exit status is the number of failures, capped for the shell."""
-    return min(build_config(apps), MAX_EXIT_STATUS)
+    """`network:rebuild(all)`: rebuild, refresh the proxy of every app whose IP files changed.
+
+    The exit status is the number of failures, capped for the shell.
+    """
+    from network_plugin import proxy
+
+    result = build_config(apps)
+    for app in sorted(result.changed):
+        proxy.refresh(app)
+    return min(result.failures, MAX_EXIT_STATUS)

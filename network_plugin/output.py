@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import TextIO
+
 INFO_PREFIX = "-----> "
 SECTION_PREFIX = "=====> "
 DETAIL_PREFIX = "       "
@@ -15,20 +19,25 @@ def is_quiet() -> bool:
     return bool(os.environ.get("DOKKU_QUIET_OUTPUT"))
 
 
+def _line(stream: TextIO, text: str) -> None:
+    # One write per line: lines of `network:watch`'s threads never interleave.
+    stream.write(f"{text}\n")
+
+
 def info(message: str) -> None:
     """An info line; hidden under --quiet."""
     if not is_quiet():
-        print(f"{INFO_PREFIX}{message}")
+        _line(sys.stdout, f"{INFO_PREFIX}{message}")
 
 
 def section(message: str) -> None:
     """A section header; hidden under --quiet."""
     if not is_quiet():
-        print(f"{SECTION_PREFIX}{message}")
+        _line(sys.stdout, f"{SECTION_PREFIX}{message}")
 
 
 def detail(message: str) -> None:
-    print(f"{DETAIL_PREFIX}{message}")
+    _line(sys.stdout, f"{DETAIL_PREFIX}{message}")
 
 
 def detail_unless_quiet(message: str) -> None:
@@ -52,4 +61,4 @@ def print_json(document: object) -> None:
 
 def warn(message: str) -> None:
     sys.stdout.flush()
-    print(f"{WARN_PREFIX}{one_line(message)}", file=sys.stderr)
+    _line(sys.stderr, f"{WARN_PREFIX}{one_line(message)}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from tests.host import LEAKY_VARIABLES, DokkuHost, clean_env, install_plugin
+from tests.host import LEAKY_VARIABLES, DokkuHost, clean_env, install_plugin, proxy_recorder
 
 __all__ = ["DokkuHost"]
 
@@ -69,12 +69,17 @@ def host_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
 def dokku(plugin_dir: Path, plugin_path: Path, host_paths: tuple[Path, Path]) -> DokkuHost:
     """A fresh Dokku host driving the installed plugin through subprocesses."""
     dokku_root, lib_root = host_paths
+    refresh, calls = proxy_recorder(dokku_root.parent)
     env = clean_env() | {
         "DOKKU_ROOT": str(dokku_root),
         "DOKKU_LIB_ROOT": str(lib_root),
         "PLUGIN_PATH": str(plugin_path),
+        # No Dokku here: the proxy refresh after a rebuild is a script recording its calls.
+        "DOKKU_NETWORK_PROXY_REFRESH": str(refresh),
     }
-    return DokkuHost(plugin_dir=plugin_dir, dokku_root=dokku_root, lib_root=lib_root, env=env)
+    return DokkuHost(
+        plugin_dir=plugin_dir, dokku_root=dokku_root, lib_root=lib_root, env=env, proxy_calls_file=calls
+    )
 
 
 @pytest.fixture

@@ -64,6 +64,14 @@ def install_plugin(plugin_path: Path, env: dict[str, str]) -> Path:
     return enabled
 
 
+def proxy_recorder(folder: Path) -> tuple[Path, Path]:
+    """A proxy refresh command appending its arguments to a file: (script, calls file)."""
+    script, calls = folder / "refresh-proxy", folder / "proxy-calls"
+    script.write_text(f'#!/bin/sh\necho "$*" >>{calls}\n')
+    script.chmod(0o755)
+    return script, calls
+
+
 @dataclass
 class DokkuHost:
     """A throw-away Dokku host: DOKKU_ROOT, DOKKU_LIB_ROOT and the installed plugin."""
@@ -72,6 +80,13 @@ class DokkuHost:
     dokku_root: Path
     lib_root: Path
     env: dict[str, str] = field(default_factory=dict)
+    proxy_calls_file: Path | None = None
+
+    def proxy_calls(self) -> list[str]:
+        """The arguments of each call of the proxy refresh command (see `proxy_recorder`)."""
+        if self.proxy_calls_file is None or not self.proxy_calls_file.exists():
+            return []
+        return self.proxy_calls_file.read_text().splitlines()
 
     @property
     def properties_root(self) -> Path:

@@ -23,9 +23,14 @@ def test_rebuild_writes_the_bridge_ip_of_each_running_container(dokku: DokkuHost
     result = dokku.command("rebuild", "node-js-app")
 
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == "-----> Ensuring network configuration is in sync for node-js-app\n"
+    assert result.stdout.splitlines() == [
+        "-----> Ensuring network configuration is in sync for node-js-app",
+        f"       Updated node-js-app: IP.web.1 ({ip_on(web1, 'bridge')}), IP.web.2 ({ip_on(web2, 'bridge')})",
+        "-----> Refreshed the proxy of node-js-app",
+    ]
     assert (root / "IP.web.1").read_text() == ip_on(web1, "bridge")
     assert (root / "IP.web.2").read_text() == ip_on(web2, "bridge")
+    assert dokku.proxy_calls() == ["node-js-app"]
 
 
 def test_initial_network_decides_which_ip_is_written(dokku: DokkuHost, docker_resources):
@@ -83,16 +88,50 @@ def test_exit_status_counts_running_containers_without_ip(dokku: DokkuHost, dock
     assert (build.returncode, build.stderr) == (0, result.stderr)
 
 
-def test_rebuild_only_rewrites_changed_files(dokku: DokkuHost, docker_resources):
+def test_rebuild_only_rewrites_changed_files_and_refreshes_no_proxy_without_change(
+    dokku: DokkuHost, docker_resources
+):
     root = dokku.create_app("node-js-app")
     docker_resources.app_container("node-js-app", app_root=root)
     assert dokku.command("rebuild", "node-js-app").returncode == 0
     before = (root / "IP.web.1").stat()
 
-    assert dokku.command("rebuild", "node-js-app").returncode == 0
+    again = dokku.command("rebuild", "node-js-app")
 
+    assert (again.returncode, again.stdout, again.stderr) == (
+        0,
+        "-----> Ensuring network configuration is in sync for node-js-app\n",
+        "",
+    )
     after = (root / "IP.web.1").stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert dokku.proxy_calls() == ["node-js-app"]  # the first rebuild's only
+
+
+def test_a_failing_proxy_refresh_is_one_line_and_keeps_the_exit_status(dokku: DokkuHost, docker_resources):
+    root = dokku.create_app("node-js-app")
+    docker_resources.app_container("node-js-app", app_root=root)
+    docker_resources.app_container("node-js-app", "worker", 1, app_root=root, network="none")
+    failing = {"DOKKU_NETWORK_PROXY_REFRESH": "sh -c 'echo nginx: config broken >&2; exit 2' refresh"}
+
+    result = dokku.command("rebuild", "node-js-app", env=failing)
+
+    assert result.returncode == 1  # the worker without an IP, as without a proxy refresh
+    assert result.stderr.splitlines()[1:] == [
+        " !     Unable to refresh the proxy of node-js-app: sh exited with 2: nginx: config broken"
+    ]
+    assert (root / "IP.web.1").exists()
+
+
+def test_the_build_config_trigger_never_refreshes_the_proxy(dokku: DokkuHost, docker_resources):
+    root = dokku.create_app("node-js-app")
+    docker_resources.app_container("node-js-app", app_root=root)
+
+    result = dokku.trigger("network-build-config", "node-js-app")
+
+    assert result.returncode == 0
+    assert (root / "IP.web.1").exists()
+    assert dokku.proxy_calls() == []
 
 
 def test_stale_ip_is_corrected(dokku: DokkuHost, docker_resources):
@@ -116,8 +155,13 @@ def test_rebuildall_covers_every_app_and_sums_failures(dokku: DokkuHost, docker_
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         "-----> Ensuring network configuration is in sync for app-a",
+        f"       Updated app-a: IP.web.1 ({ip_on(a, 'bridge')})",
         "-----> Ensuring network configuration is in sync for app-b",
+        f"       Updated app-b: IP.web.2 ({ip_on(b2, 'bridge')})",
+        "-----> Refreshed the proxy of app-a",
+        "-----> Refreshed the proxy of app-b",
     ]
+    assert dokku.proxy_calls() == ["app-a", "app-b"]
     assert (first / "IP.web.1").read_text() == ip_on(a, "bridge")
     assert (second / "IP.web.2").read_text() == ip_on(b2, "bridge")
 

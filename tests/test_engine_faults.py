@@ -142,7 +142,7 @@ def test_rebuild_asks_the_engine_once_for_all_containers(host_paths, docker_reso
     listing = mocker.spy(client, "containers")
     inspect = mocker.spy(client, "inspect_container")
 
-    assert network_config.build_config(apps) == 0
+    assert network_config.build_config(apps).failures == 0
 
     assert listing.call_count == 1
     assert inspect.call_count == 0
