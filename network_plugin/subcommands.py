@@ -183,6 +183,14 @@ def rebuildall_command() -> int:
     return rebuild(apps)
 
 
+@cli.command("network:watch")
+def watch_command() -> int:
+    """Keeps IP files and proxies in sync with the engine, until stopped."""
+    from network_plugin.watch import watch
+
+    return watch()
+
+
 def run(args: list[str]) -> int:
     """Run `network:<cmd> <args...>`; errors propagate to the caller's error handler."""
     try:

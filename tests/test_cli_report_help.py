@@ -32,7 +32,18 @@ FIELDS = sorted(
 GLOBAL_FIELDS = [name for name in FIELDS if name.startswith(("network-computed-", "network-global-"))]
 DEFAULTS = {"network-computed-bind-all-interfaces": "false"}
 NO_APPS_WARNING = " !     You haven't deployed any applications yet\n"
-SUBCOMMANDS = ["create", "destroy", "exists", "info", "list", "rebuild", "rebuildall", "report", "set"]
+SUBCOMMANDS = [
+    "create",
+    "destroy",
+    "exists",
+    "info",
+    "list",
+    "rebuild",
+    "rebuildall",
+    "report",
+    "set",
+    "watch",
+]
 
 
 def label(field):

@@ -1,0 +1,445 @@
+"""`network:watch` (SPEC §11): IP files healed and the proxy refreshed as containers move.
+
+The engine tests run the watcher as the service does and wait for what a user would see:
+the IP files, the calls of the proxy command (a recorder script), the log lines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from network_plugin import proxy
+from network_plugin.watch import MIN_INTERVAL_SECONDS, Containers, Debouncer
+from tests.docker_fixtures import IMAGE, OWNER, RESOURCE_LABEL, DockerResources
+from tests.host import DokkuHost
+from tests.private_engine import can_run_private_engine, private_engine
+from tests.watcher import RunningWatcher, wait_for
+
+FILLERS = 30
+
+
+def ip_on(container, network: str = "bridge") -> str:
+    container.reload()
+    return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+
+def filler(client, network: str):
+    """An unlabelled container: not Dokku's, so the watcher must not care about it."""
+    return client.containers.run(
+        IMAGE, ["sleep", "3600"], detach=True, network=network, labels={RESOURCE_LABEL: OWNER}
+    )
+
+
+def move_address(container, network: str = "bridge") -> str:
+    """Stop the container, let fillers take its address, start it again: its new address."""
+    old = ip_on(container, network)
+    container.stop(timeout=0)
+    for _ in range(FILLERS):  # the engine hands out the lowest free address; another run may take it first
+        if ip_on(filler(container.client, network), network) == old:
+            break
+    else:
+        pytest.fail(f"no filler got {old}")
+    container.start()
+    new = ip_on(container, network)
+    assert new != old
+    return new
+
+
+def write_ip(root: Path, name: str, ip: str) -> None:
+    (root / name).write_text(ip)
+
+
+@pytest.fixture
+def watcher(dokku: DokkuHost, tmp_path: Path):
+    """Start the watcher once the test has set the host up; always stopped afterwards."""
+    running: list[RunningWatcher] = []
+
+    def start(env: dict[str, str] | None = None) -> RunningWatcher:
+        running.append(RunningWatcher(dokku, tmp_path / f"watch-{len(running)}", env))
+        return running[-1].started()
+
+    yield start
+    for each in running:
+        each.kill()
+
+
+# --- without the engine ---------------------------------------------------------------------
+
+
+def test_events_close_together_make_one_rebuild():
+    debouncer = Debouncer(quiet=0.2, max_delay=1.0)
+    for moment in (0.0, 0.1, 0.25):
+        debouncer.add("app-a", moment)
+    debouncer.add("app-b", 0.3)
+
+    assert debouncer.take_due(0.4, set(), 4) == []
+    assert debouncer.take_due(0.45, set(), 4) == ["app-a"]
+    assert debouncer.take_due(0.45, set(), 4) == []
+    assert debouncer.take_due(0.5, {"app-b"}, 4) == []  # being rebuilt: waits for the next round
+    assert debouncer.take_due(0.5, set(), 4) == ["app-b"]
+
+
+def test_an_app_whose_events_never_pause_is_still_rebuilt():
+    debouncer = Debouncer(quiet=0.2, max_delay=1.0)
+    moment = 0.0
+    while moment < 1.0:
+        debouncer.add("app-a", moment)
+        moment += 0.1
+    assert debouncer.take_due(1.0, set(), 4) == ["app-a"]
+
+
+def test_a_long_storm_rebuilds_an_app_at_most_once_per_interval():
+    debouncer = Debouncer(quiet=0.2, max_delay=1.0, min_interval=2.0)
+    debouncer.add("app-a", 0.0)
+    assert debouncer.take_due(0.2, set(), 4) == ["app-a"]
+    debouncer.add("app-a", 0.5)
+    assert debouncer.take_due(1.5, set(), 4) == []
+    assert debouncer.next_due(set()) == 2.2
+    assert debouncer.take_due(2.2, set(), 4) == ["app-a"]
+
+
+def container_event(action: str, labels: dict[str, str], container_id: str = "c1") -> dict:
+    return {"Type": "container", "Action": action, "Actor": {"ID": container_id, "Attributes": labels}}
+
+
+def network_event(action: str, container_id: str) -> dict:
+    return {
+        "Type": "network",
+        "Action": action,
+        "Actor": {"ID": "n1", "Attributes": {"container": container_id}},
+    }
+
+
+DEPLOY = {"com.dokku.app-name": "node-js-app", "com.dokku.container-type": "deploy", "name": "x"}
+
+
+@pytest.mark.parametrize("action", ["start", "restart", "unpause"])
+def test_container_events_of_deploy_containers_name_their_app(action):
+    containers = Containers()
+    assert containers.app_of_event(container_event(action, DEPLOY)) == "node-js-app"
+    assert containers.apps == {"c1": "node-js-app"}
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"com.dokku.app-name": "node-js-app", "com.dokku.container-type": "run"},
+        {"name": "not-dokkus"},
+        {},
+    ],
+    ids=["run-container", "unlabelled", "no-attributes"],
+)
+def test_run_and_unlabelled_containers_are_not_ours(labels):
+    containers = Containers()
+    assert containers.app_of_event(container_event("start", labels)) is None
+    assert containers.app_of_event(network_event("connect", "c1")) is None
+    assert containers.apps == {}
+
+
+def test_network_events_of_running_containers_name_their_app():
+    containers = Containers()
+    containers.app_of_event(container_event("start", DEPLOY))
+    assert containers.app_of_event(network_event("disconnect", "c1")) == "node-js-app"
+    assert containers.app_of_event(network_event("connect", "other")) is None
+
+
+def test_network_events_of_a_dying_or_starting_container_wait_for_its_start():
+    containers = Containers()
+    containers.app_of_event(container_event("start", DEPLOY))
+    assert containers.app_of_event(container_event("die", DEPLOY)) is None
+    assert containers.app_of_event(network_event("disconnect", "c1")) is None
+    assert containers.app_of_event(network_event("connect", "c1")) is None
+    assert containers.app_of_event(container_event("destroy", DEPLOY)) is None
+    assert containers.apps == {}
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "start",
+        {"Type": "container"},
+        {"Type": "container", "Action": "start", "Actor": "x"},
+        {"Type": "network", "Action": "connect", "Actor": {"Attributes": ["x"]}},
+    ],
+)
+def test_malformed_events_are_refused(event):
+    with pytest.raises(ValueError):
+        Containers().app_of_event(event)
+
+
+def test_proxy_command_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(proxy.COMMAND_VARIABLE, raising=False)
+    assert proxy.refresh_command("node-js-app") == ["dokku", "--quiet", "proxy:build-config", "node-js-app"]
+    monkeypatch.setenv(proxy.COMMAND_VARIABLE, "/usr/local/bin/reload 'my proxy' --now")
+    assert proxy.refresh_command("node-js-app") == [
+        "/usr/local/bin/reload",
+        "my proxy",
+        "--now",
+        "node-js-app",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("sh -c 'echo broken >&2; exit 3' refresh", "sh exited with 3: broken"),
+        ("/nonexistent/refresh", "No such file or directory: /nonexistent/refresh"),
+        ("'unbalanced", "DOKKU_NETWORK_PROXY_REFRESH cannot be split: No closing quotation"),
+    ],
+)
+def test_a_failing_proxy_command_is_one_line(monkeypatch, capsys, command, message):
+    monkeypatch.setenv(proxy.COMMAND_VARIABLE, command)
+    assert proxy.refresh("node-js-app") is False
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        f" !     Unable to refresh the proxy of node-js-app: {message}\n",
+    )
+
+
+# --- on the real engine -------------------------------------------------------------------
+
+
+needs_engine = pytest.mark.usefixtures("test_image")
+
+
+@needs_engine
+@pytest.mark.parametrize("case", ["web", "worker", "initial-network"])
+def test_an_address_changed_by_a_restart_is_rewritten_and_the_proxy_refreshed_once(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher, case: str
+):
+    root = dokku.create_app("node-js-app")
+    process_type = "worker" if case == "worker" else "web"
+    network = "bridge"
+    if case == "initial-network":
+        network = docker_resources.network().name
+        dokku.command("set", "node-js-app", "initial-network", network)
+    container = docker_resources.app_container(
+        "node-js-app", process_type, 1, app_root=root, network=None if network == "bridge" else network
+    )
+    ip_file = root / f"IP.{process_type}.1"
+    write_ip(root, ip_file.name, ip_on(container, network))
+    running = watcher()
+
+    new_ip = move_address(container, network)
+
+    wait_for(lambda: ip_file.read_text() == new_ip, f"{ip_file.name} to become {new_ip}")
+    running.wait_for_line("-----> Refreshed the proxy of node-js-app")
+    assert running.stop() == 0
+    assert running.calls() == ["node-js-app"]
+    assert f"       Updated node-js-app: {ip_file.name} ({new_ip})" in running.lines()
+
+
+@needs_engine
+def test_changes_made_while_the_watcher_was_not_running_are_fixed_at_start(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    stale, fine = dokku.create_app("stale-app"), dokku.create_app("fine-app")
+    web = docker_resources.app_container("stale-app", app_root=stale)
+    write_ip(stale, "IP.web.1", "10.255.255.1")
+    other = docker_resources.app_container("fine-app", app_root=fine)
+    write_ip(fine, "IP.web.1", ip_on(other))
+
+    running = watcher()
+
+    assert (stale / "IP.web.1").read_text() == ip_on(web)
+    assert running.stop() == 0
+    assert running.calls() == ["stale-app"]
+    lines = running.lines()
+    assert lines[:5] == [
+        "-----> Watching the Docker engine for container changes",
+        "-----> Ensuring network configuration is in sync for fine-app",
+        "-----> Ensuring network configuration is in sync for stale-app",
+        f"       Updated stale-app: IP.web.1 ({ip_on(web)})",
+        "-----> Refreshed the proxy of stale-app",
+    ]
+
+
+@needs_engine
+def test_an_app_whose_files_cannot_be_read_is_one_line_and_the_others_go_on(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    broken, fine = dokku.create_app("broken-app"), dokku.create_app("fine-app")
+    (broken / "CONTAINER.web.1").mkdir()
+    web = docker_resources.app_container("fine-app", app_root=fine)
+
+    running = watcher()
+
+    assert (fine / "IP.web.1").read_text() == ip_on(web)
+    warnings = [line for line in running.lines() if line.startswith(" !     ")]
+    unreadable = f"Is a directory: {broken}/CONTAINER.web.1"
+    assert warnings == [f" !     Unable to build the network configuration of broken-app: {unreadable}"]
+    assert running.stop() == 0
+
+
+@needs_engine
+def test_a_restart_storm_makes_few_rebuilds_and_one_refresh_per_changed_app(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    apps = [f"storm-{n}" for n in range(4)]
+    containers = {}
+    for app in [*apps, "calm-app"]:
+        root = dokku.create_app(app)
+        count = 2 if app == "calm-app" else 10
+        containers[app] = [
+            docker_resources.app_container(app, "web", n, app_root=root) for n in range(1, count + 1)
+        ]
+        for n, container in enumerate(containers[app], start=1):
+            write_ip(root, f"IP.web.{n}", ip_on(container))
+    running = watcher()
+    before = {
+        app: [(dokku.dokku_root / app / f"IP.web.{n}").read_text() for n in range(1, 11)] for app in apps
+    }
+
+    # Stop all, then start all at once: the engine hands the addresses out in a new order.
+    stormed = [container for app in apps for container in containers[app]]
+    for action in (lambda c: c.stop(timeout=0), lambda c: c.start()):
+        began = time.monotonic()
+        threads = [threading.Thread(target=action, args=(container,)) for container in stormed]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    # How long the engine took to start them all: a slow machine spreads the storm out.
+    starts_lasted = time.monotonic() - began
+
+    expected = {app: [ip_on(container) for container in containers[app]] for app in apps}
+    for app in apps:
+        wait_for(
+            lambda app=app: (
+                [(dokku.dokku_root / app / f"IP.web.{n}").read_text() for n in range(1, 11)] == expected[app]
+            ),
+            f"the IP files of {app}",
+        )
+    changed = sorted(app for app in apps if expected[app] != before[app])
+    # Each app's refresh comes once all its containers run again.
+    wait_for(lambda: sorted(running.calls()) == changed, f"one proxy refresh for each of {changed}")
+    assert running.stop() == 0
+    assert sorted(running.calls()) == changed
+    # One rebuild each at start, then at most one per interval while the starts go on (never
+    # one per container), and none for the app nobody touched.
+    most = min(2 + int(starts_lasted / MIN_INTERVAL_SECONDS), 9)
+    for app in apps:
+        assert running.rebuilds(app) - 1 <= most, running.lines()
+    assert running.rebuilds("calm-app") == 1
+
+
+@needs_engine
+def test_a_deploy_under_the_watcher_never_ends_with_the_retired_containers_address(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    root = dokku.create_app("node-js-app")
+    marker_root = dokku.create_app("marker-app")
+    current = docker_resources.app_container("node-js-app", app_root=root)
+    marker = docker_resources.app_container("marker-app", app_root=marker_root)
+    write_ip(root, "IP.web.1", ip_on(current))
+    write_ip(marker_root, "IP.web.1", ip_on(marker))
+    running = watcher()
+
+    for _ in range(5):
+        # Dokku's order: create and start the new container, write its CONTAINER file, then its IP.
+        new = docker_resources.app_container("node-js-app", start=False)
+        new.start()
+        (root / "CONTAINER.web.1").write_text(f"{new.id}\n")
+        write = dokku.trigger("network-write-ipaddr", "node-js-app", "web", "1", ip_on(new))
+        assert write.returncode == 0, write.stderr
+        current.stop(timeout=0)  # the retired container stops after the deploy
+        current = new
+
+    # Events are handled in order: once the marker's restart is handled, the deploys' were.
+    marker.restart(timeout=0)
+    running.wait_for_line("-----> Ensuring network configuration is in sync for marker-app", count=2)
+    assert running.stop() == 0
+    assert (root / "IP.web.1").read_text() == ip_on(current)
+
+
+@needs_engine
+def test_run_and_unlabelled_containers_cause_no_work(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    root = dokku.create_app("node-js-app")
+    marker_root = dokku.create_app("marker-app")
+    marker = docker_resources.app_container("marker-app", app_root=marker_root)
+    write_ip(marker_root, "IP.web.1", ip_on(marker))
+    running = watcher()
+    one_off = docker_resources.client.containers.create(
+        IMAGE,
+        ["sleep", "3600"],
+        labels={
+            "com.dokku.app-name": "node-js-app",
+            "com.dokku.container-type": "run",
+            RESOURCE_LABEL: OWNER,
+        },
+    )
+
+    one_off.start()
+    one_off.restart(timeout=0)
+    foreign = filler(docker_resources.client, "bridge")
+    foreign.restart(timeout=0)
+    marker.restart(timeout=0)
+
+    running.wait_for_line("-----> Ensuring network configuration is in sync for marker-app", count=2)
+    assert running.stop() == 0
+    assert running.rebuilds("node-js-app") == 0
+    assert running.calls() == ["marker-app"] or running.calls() == []
+    assert not (root / "IP.web.1").exists()
+
+
+@needs_engine
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_ends_the_watcher_with_status_0(dokku: DokkuHost, docker_client, watcher, signum):
+    dokku.create_app("node-js-app")
+    running = watcher()
+
+    running.process.send_signal(signum)
+
+    assert running.stop() == 0
+    assert running.lines()[-1] == "-----> Stopped watching the Docker engine"
+
+
+@needs_engine
+def test_the_watcher_survives_an_engine_restart_and_repairs_what_moved(dokku: DokkuHost, tmp_path: Path):
+    reason = can_run_private_engine()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true needs the engine-restart test: {reason}")
+        pytest.skip(reason)
+    root = dokku.create_app("node-js-app")
+    with private_engine(tmp_path / "engine") as (engine, first_client):
+        container = first_client.containers.create(
+            IMAGE,
+            ["sleep", "3600"],
+            labels={"com.dokku.app-name": "node-js-app", "com.dokku.process-type": "web"},
+        )
+        container.start()
+        (root / "CONTAINER.web.1").write_text(f"{container.id}\n")
+        running = RunningWatcher(dokku, tmp_path / "watch", {"DOCKER_HOST": engine.url}).started()
+        try:
+            assert (root / "IP.web.1").read_text() == ip_on(container)
+            old = ip_on(container)
+
+            engine.stop()
+            client = engine.start()
+            # Its containers stopped with the engine; the address it had now goes to another one.
+            client.containers.run(IMAGE, ["sleep", "3600"], detach=True)
+            container = client.containers.get(container.id)
+            container.start()
+            new = ip_on(container)
+            assert new != old
+
+            wait_for(lambda: (root / "IP.web.1").read_text() == new, f"IP.web.1 to become {new}")
+            running.wait_for_line("-----> Every app is in sync; following the engine's events", count=2)
+            assert running.process.poll() is None
+            assert any(
+                line.startswith(" !     Lost the Docker engine's event stream") for line in running.lines()
+            )
+        finally:
+            assert running.stop() == 0
