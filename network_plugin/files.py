@@ -71,19 +71,22 @@ def holds(path: str, content: str) -> bool:
         return False
 
 
-def write_atomic(path: str, content: str) -> bool:
-    """Replace `path` with `content` (mode 0600); False when it already held exactly that."""
+def write_atomic(path: str, content: str, mode: int = FILE_MODE, dokku_owned: bool = True) -> bool:
+    """Replace `path` with `content` (mode 0600, the Dokku user's); False when it already held exactly that.
+
+    `dokku_owned=False` leaves the file to whoever writes it (root, for a systemd unit).
+    """
     if holds(path, content):
         return False
     data = content.encode("utf-8")
     directory, name = os.path.split(path)
     temp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-    descriptor = os.open(temp, flags, FILE_MODE)
+    descriptor = os.open(temp, flags, mode)
     try:
         try:
-            os.fchmod(descriptor, FILE_MODE)
-            owner = dokku_owner()
+            os.fchmod(descriptor, mode)
+            owner = dokku_owner() if dokku_owned else None
             if owner:
                 os.fchown(descriptor, *owner)
             view = memoryview(data)

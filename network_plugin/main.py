@@ -19,6 +19,7 @@ from network_plugin.error_handler import run
 # IP/PORT files there left apps without upstream until the next deploy).
 TRIGGERS = {
     "install": "triggers:install",
+    "update": "triggers:update",
     "uninstall": "triggers:uninstall",
     "post-delete": "triggers:post_delete",
     "post-app-clone-setup": "triggers:post_app_clone_setup",

@@ -19,13 +19,15 @@ ENTRY_POINTS_DIR = "triggers"
 SUBCOMMANDS_DIR = "subcommands"
 # `install` is a real file at the root: plugn runs it before any link exists (and `update`,
 # committed as a link to it, runs it after `plugin:update` pulled new code).
-ROOT_INSTALL = "install"
+ROOT_TRIGGERS = ("install", "update")
 
 
 def generated_links() -> dict[str, str]:
     """Link path (relative to the plugin folder) -> link target."""
     links = {
-        name: f"{ENTRY_POINTS_DIR}/{name}" for name in [*TRIGGERS, COMMANDS_PROGRAM] if name != ROOT_INSTALL
+        name: f"{ENTRY_POINTS_DIR}/{name}"
+        for name in [*TRIGGERS, COMMANDS_PROGRAM]
+        if name not in ROOT_TRIGGERS
     }
     for command in SUBCOMMANDS:
         links[f"{SUBCOMMANDS_DIR}/{command}"] = f"../{ENTRY_POINTS_DIR}/{COMMANDS_PROGRAM}"

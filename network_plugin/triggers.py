@@ -18,11 +18,13 @@ from network_plugin.report import report as print_report
 from network_plugin.validation import is_network_name, verify_app_name
 
 
-def install(args: list[str]) -> int:
-    """`install` and `update`: link the entry points, prepare the property store, keep
-    apps served without a proxy reachable. Every other app stays unset, so that a global
-    `bind-all-interfaces` reaches it (Dokku's plugin pins every app to a value here)."""
-    from network_plugin.packaging import link_entry_points, warn_about_core_plugin
+def install(args: list[str], restart_service: bool = False) -> int:
+    """`install`: link the entry points, prepare the property store, keep apps served
+    without a proxy reachable, start the watch service. Every other app stays unset, so
+    that a global `bind-all-interfaces` reaches it (Dokku's plugin pins every app to a
+    value here)."""
+    from network_plugin import service
+    from network_plugin.packaging import PLUGIN_DIR, link_entry_points, warn_about_core_plugin
 
     link_entry_points()
     warn_about_core_plugin()
@@ -31,7 +33,14 @@ def install(args: list[str]) -> int:
         if not properties.exists(app, properties.BIND_ALL_INTERFACES) and not proxy_is_enabled(app):
             detail_unless_quiet(f"Setting network property 'bind-all-interfaces' to true for {app}")
             properties.write(app, properties.BIND_ALL_INTERFACES, "true")
+    service.install(PLUGIN_DIR, restart=restart_service)
     return 0
+
+
+def update(args: list[str]) -> int:
+    """`update` (after `plugin:update` pulled new code): what `install` does, and the
+    watch service restarted onto the new code."""
+    return install(args, restart_service=True)
 
 
 def uninstall(args: list[str]) -> int:
@@ -40,6 +49,9 @@ def uninstall(args: list[str]) -> int:
 
     if arg(args, 0) != plugin_name():
         return 0
+    from network_plugin import service
+
+    service.uninstall()
     info(f"Uninstalling the {plugin_name()} plugin: app properties stay in {properties_root()}")
     return 0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from tests.host import LEAKY_VARIABLES, DokkuHost, clean_env, install_plugin, proxy_recorder
+from tests.host import LEAKY_VARIABLES, NO_SYSTEMD, DokkuHost, clean_env, install_plugin, proxy_recorder
 
 __all__ = ["DokkuHost"]
 
@@ -60,6 +60,8 @@ def host_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     lib_root.mkdir()
     monkeypatch.setenv("DOKKU_ROOT", str(dokku_root))
     monkeypatch.setenv("DOKKU_LIB_ROOT", str(lib_root))
+    for name, value in NO_SYSTEMD.items():
+        monkeypatch.setenv(name, value)
     for name in LEAKY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     yield dokku_root, lib_root

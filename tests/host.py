@@ -15,6 +15,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from network_plugin.service import BY_HAND
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # `plugn trigger` for tests that replay Dokku's callers (see the script itself).
 PLUGN = REPO_ROOT / "tests" / "plugn"
@@ -41,8 +43,18 @@ def copy_repository(target: Path) -> None:
         shutil.copy2(source, destination, follow_symlinks=False)
 
 
+# The host's systemd is never the tests' business: an install under test must not put a
+# service in place (on a CI runner that boots with systemd, as root, it would).
+NO_SYSTEMD = {
+    "DOKKU_NETWORK_SYSTEMD_RUN_DIR": "/nonexistent/dokku-network-test/run-systemd",
+    "DOKKU_NETWORK_SYSTEMD_UNIT_DIR": "/nonexistent/dokku-network-test/units",
+}
+# ...so install says how to run network:watch by hand.
+NO_SERVICE = f"-----> {BY_HAND}\n"
+
+
 def clean_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if key not in LEAKY_VARIABLES}
+    return {key: value for key, value in os.environ.items() if key not in LEAKY_VARIABLES} | NO_SYSTEMD
 
 
 def install_plugin(plugin_path: Path, env: dict[str, str]) -> Path:

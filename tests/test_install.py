@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from network_plugin.packaging import generated_links
-from tests.host import REPO_ROOT, DokkuHost
+from tests.host import NO_SERVICE, REPO_ROOT, DokkuHost
 
 
 def install(dokku: DokkuHost, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -49,7 +49,7 @@ def test_install_leaves_proxied_apps_unset_so_global_values_reach_them(dokku: Do
 
     result = install(dokku)
 
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (result.returncode, result.stdout, result.stderr) == (0, NO_SERVICE, "")
     assert not dokku.property_file("app-a", "bind-all-interfaces").exists()
     assert dokku.property_file("app-b", "bind-all-interfaces").read_text() == "true"
     assert (dokku.properties_root / "--global").is_dir()
@@ -63,7 +63,10 @@ def test_install_keeps_apps_without_proxy_on_all_interfaces(dokku: DokkuHost, tm
     result = install(dokku, env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
 
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == "       Setting network property 'bind-all-interfaces' to true for direct-app\n"
+    assert result.stdout.splitlines(keepends=True) == [
+        "       Setting network property 'bind-all-interfaces' to true for direct-app\n",
+        NO_SERVICE,
+    ]
     assert dokku.property_file("direct-app", "bind-all-interfaces").read_text() == "true"
     assert not dokku.property_file("proxied-app", "bind-all-interfaces").exists()
 
@@ -74,7 +77,7 @@ def test_second_install_changes_nothing(dokku: DokkuHost, app: str):
 
     again = install(dokku)
 
-    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    assert (again.returncode, again.stdout, again.stderr) == (0, NO_SERVICE, "")
     assert tree(dokku.plugin_dir.resolve()) == plugin_before  # no venv rebuilt, no link remade
     assert dokku.snapshot() == host_before
 

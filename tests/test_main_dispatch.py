@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 # The triggers docs/reference.md documents; post-create, post-deploy and network-clear-config
 # do nothing: no executable, nothing to run.
 DOCUMENTED_TRIGGERS = {
-    "install", "uninstall", "post-delete", "post-app-clone-setup", "post-app-rename-setup",
+    "install", "update", "uninstall", "post-delete", "post-app-clone-setup", "post-app-rename-setup",
     "docker-args-process-build", "docker-args-process-deploy", "docker-args-process-run",
     "post-container-create", "core-post-deploy", "network-build-config",
     "network-config-exists", "network-get-ipaddr", "network-get-listeners",
@@ -66,7 +66,7 @@ def test_generated_links_cover_triggers_commands_and_subcommands():
     assert {f"subcommands/{name}" for name in SUBCOMMANDS} <= set(links)
     assert links["commands"] == "triggers/commands"
     assert set(SUBCOMMANDS) == {
-        "create", "destroy", "exists", "info", "list", "rebuild", "rebuildall", "report", "set",
+        "create", "destroy", "exists", "info", "list", "rebuild", "rebuildall", "report", "set", "watch",
     }  # fmt: skip
 
 

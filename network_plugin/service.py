@@ -1,0 +1,135 @@
+"""`network:watch` as a systemd service, put in place by `install`/`update`, removed by `uninstall`.
+
+Only on a host that runs systemd, and only when the trigger runs as root (as
+`plugin:install`, `plugin:update` and `plugin:uninstall` do); elsewhere `install`
+says how to run the watcher by hand. The unit runs the plugin's own
+`subcommands/watch` as the Dokku system user, with the group of the engine's
+socket, in the environment the plugin was installed with.
+"""
+
+from __future__ import annotations
+
+import os
+
+from network_plugin.files import remove_file, write_atomic
+from network_plugin.output import info, warn
+
+UNIT_NAME = "dokku-network-watch.service"
+UNIT_TEMPLATE = os.path.join(os.path.dirname(os.path.realpath(__file__)), UNIT_NAME)
+UNIT_MODE = 0o644
+# Where units go, and the folder whose existence says systemd runs this host (sd_booted(3)).
+# Both may be moved by the environment: the tests point them at temp folders.
+UNIT_DIR_VARIABLE = "DOKKU_NETWORK_SYSTEMD_UNIT_DIR"
+RUN_DIR_VARIABLE = "DOKKU_NETWORK_SYSTEMD_RUN_DIR"
+DEFAULT_UNIT_DIR = "/etc/systemd/system"
+DEFAULT_RUN_DIR = "/run/systemd/system"
+DEFAULT_SOCKET = "/var/run/docker.sock"
+# What the watcher reads of its environment, carried into the unit when the installer had it set.
+CARRIED_VARIABLES = (
+    "DOKKU_ROOT",
+    "DOKKU_LIB_ROOT",
+    "PLUGIN_PATH",
+    "PLUGIN_ENABLED_PATH",
+    "DOKKU_SYSTEM_USER",
+    "DOKKU_SYSTEM_GROUP",
+    "DOCKER_HOST",
+    "DOKKU_NETWORK_PROXY_REFRESH",
+)
+BY_HAND = (
+    "network:watch is not installed as a service (it needs systemd, and root for the install):"
+    " run `dokku network:watch` under your service manager to keep IP files and proxies in sync"
+)
+
+
+def unit_path() -> str:
+    return os.path.join(os.environ.get(UNIT_DIR_VARIABLE) or DEFAULT_UNIT_DIR, UNIT_NAME)
+
+
+def systemd_runs() -> bool:
+    return os.path.isdir(os.environ.get(RUN_DIR_VARIABLE) or DEFAULT_RUN_DIR)
+
+
+def _systemd_value(value: str) -> str:
+    """A double-quoted unit value: systemd expands `%` specifiers and backslash escapes."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
+
+
+def _socket_group() -> str:
+    """The group owning the engine's Unix socket ('' when root's, or when it is not a socket)."""
+    import grp
+
+    host = os.environ.get("DOCKER_HOST", "")
+    path = host[len("unix://") :] if host.startswith("unix://") else DEFAULT_SOCKET
+    try:
+        gid = os.stat(path).st_gid
+        return "" if gid == 0 else grp.getgrgid(gid).gr_name
+    except (OSError, KeyError):
+        return "docker"  # what Debian's and Docker's packages name it
+
+
+def render_unit(plugin_dir: str) -> str:
+    group = _socket_group()
+    environment = [
+        f"Environment={_systemd_value(f'{name}={os.environ[name]}')}"
+        for name in CARRIED_VARIABLES
+        if os.environ.get(name)
+    ]
+    program = os.path.join(plugin_dir, "subcommands", "watch")
+    values = {
+        "@USER@": os.environ.get("DOKKU_SYSTEM_USER") or "dokku",
+        "@GROUP@": os.environ.get("DOKKU_SYSTEM_GROUP") or "dokku",
+        "@SUPPLEMENTARY_GROUPS@": f"SupplementaryGroups={group}" if group else "",
+        "@ENVIRONMENT@": "\n".join(environment),
+        "@EXEC_START@": f"{_systemd_value(program)} network:watch",
+    }
+    with open(UNIT_TEMPLATE, encoding="utf-8") as handle:
+        unit = handle.read()
+    for placeholder, value in values.items():
+        unit = unit.replace(placeholder, value)
+    return unit
+
+
+def _systemctl(*args: str) -> bool:
+    """Run `systemctl <args>`; a failure is one warning line (the plugin works without its service)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["systemctl", *args], capture_output=True, text=True, check=False)
+    except OSError as error:
+        warn(f"Unable to run systemctl {' '.join(args)}: {error.strerror}")
+        return False
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        warn(f"systemctl {' '.join(args)} failed: {reason}")
+        return False
+    return True
+
+
+def install(plugin_dir: str, restart: bool) -> None:
+    """Put the unit in place, enable it, and start it (restart it: `update` brought new code)."""
+    if not systemd_runs() or os.geteuid() != 0:
+        info(BY_HAND)
+        return
+    path = unit_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    existed = os.path.exists(path)
+    if write_atomic(path, render_unit(plugin_dir), mode=UNIT_MODE, dokku_owned=False):
+        info(f"Installed the {UNIT_NAME} service (network:watch)")
+        _systemctl("daemon-reload")
+        restart = restart or existed  # a running watcher keeps its old unit until restarted
+    _systemctl("enable", "--quiet", UNIT_NAME)
+    _systemctl("restart" if restart else "start", UNIT_NAME)
+
+
+def uninstall() -> None:
+    """Stop, disable and remove the unit, when there is one."""
+    path = unit_path()
+    if not os.path.lexists(path):
+        return
+    if systemd_runs():
+        _systemctl("disable", "--now", "--quiet", UNIT_NAME)
+    remove_file(path)
+    if systemd_runs():
+        _systemctl("daemon-reload")
+    info(f"Removed the {UNIT_NAME} service")
