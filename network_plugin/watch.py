@@ -26,6 +26,7 @@ from network_plugin.docker_engine import APP_LABEL, is_deploy_container
 from network_plugin.error_handler import describe
 from network_plugin.network_config import BuildResult, build_config
 from network_plugin.output import info, warn
+from network_plugin.validation import is_app_name
 
 # Events of one app closer together than this make one rebuild (a deploy, a restart storm)...
 QUIET_SECONDS = 0.15
@@ -40,7 +41,8 @@ MAX_BACKOFF_SECONDS = 30.0
 # How often an idle main thread looks at the stop flag: SIGTERM is answered well within a second.
 TICK_SECONDS = 0.2
 MAX_PARALLEL_JOBS = 4
-# A rebuild is one listing; an app is rebuilt at most this often, however long its storm lasts.
+# While an app is in motion (its last rebuild found containers not running yet), it is
+# rebuilt at most this often, however long its storm lasts; a settled app answers at once.
 MIN_INTERVAL_SECONDS = 2.0
 CONTAINER_ACTIONS = ("start", "restart", "unpause")
 NETWORK_ACTIONS = ("connect", "disconnect")
@@ -86,6 +88,10 @@ class Debouncer:
         times = [self._due_at(app) for app in self.pending if app not in busy]
         return min(times) if times else None
 
+    def release(self, app: str) -> None:
+        """The app settled: its next event needs no `min_interval` wait."""
+        self.last_turn.pop(app, None)
+
     def forget_before(self, moment: float) -> None:
         """Drop apps whose every event came before `moment` (a reconcile after it covered them)."""
         self.pending = {app: times for app, times in self.pending.items() if times[1] >= moment}
@@ -103,7 +109,7 @@ class Containers:
         self.apps: dict[str, str] = {}
         self.running: set[str] = set()
         for state in states:
-            if state.app and is_deploy_container(state.labels):
+            if is_app_name(state.app) and is_deploy_container(state.labels):
                 self.apps[state.id] = state.app
                 if state.running:
                     self.running.add(state.id)
@@ -133,7 +139,8 @@ class Containers:
             self.running.discard(container_id)
             return None
         app = labels.get(APP_LABEL, "")  # a container event's attributes hold its labels
-        if not app or not is_deploy_container(labels) or action not in CONTAINER_ACTIONS:
+        # Anyone may label a container: a name that is no app's must never become a path.
+        if not is_app_name(app) or not is_deploy_container(labels) or action not in CONTAINER_ACTIONS:
             return None
         self.apps[container_id] = app
         self.running.add(container_id)
@@ -283,7 +290,11 @@ class Watcher:
                 self.changed.notify_all()
 
     def _rebuild(self, app: str) -> None:
-        self._refresh_settled([app], build_config([app]))
+        result = build_config([app])
+        if app not in result.unsettled:
+            with self.changed:
+                self.rebuilds.release(app)
+        self._refresh_settled([app], result)
 
     def _refresh_settled(self, apps: list[str], result: BuildResult) -> None:
         """Refresh the proxy of the apps among `apps` whose files changed and all of whose containers run.

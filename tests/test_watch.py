@@ -102,6 +102,9 @@ def test_a_long_storm_rebuilds_an_app_at_most_once_per_interval():
     assert debouncer.take_due(1.5, set(), 4) == []
     assert debouncer.next_due(set()) == 2.2
     assert debouncer.take_due(2.2, set(), 4) == ["app-a"]
+    debouncer.release("app-a")  # its rebuild found every container running
+    debouncer.add("app-a", 2.5)
+    assert debouncer.take_due(2.7, set(), 4) == ["app-a"]
 
 
 def container_event(action: str, labels: dict[str, str], container_id: str = "c1") -> dict:
@@ -132,8 +135,9 @@ def test_container_events_of_deploy_containers_name_their_app(action):
         {"com.dokku.app-name": "node-js-app", "com.dokku.container-type": "run"},
         {"name": "not-dokkus"},
         {},
+        {"com.dokku.app-name": "../../etc"},
     ],
-    ids=["run-container", "unlabelled", "no-attributes"],
+    ids=["run-container", "unlabelled", "no-attributes", "not-an-app-name"],
 )
 def test_run_and_unlabelled_containers_are_not_ours(labels):
     containers = Containers()

@@ -1,0 +1,207 @@
+"""`network:watch`: how fast it heals an IP file, what it costs idle, at scale, and per event burst.
+
+Runs the watcher the way the service does (`$PLUGIN/subcommands/watch network:watch`,
+installed the Dokku way in a temp folder) against the local engine and measures:
+
+* latency: an app container on its own network is stopped, a filler container takes its
+  address, the container is started again; the time from `docker start` returning to
+  the IP file holding the new address (median and p95; goal p95 < 1 s);
+* idle CPU: the watcher's user+system time over a period without events of its apps
+  (goal < 0.5 % of one core);
+* RSS: the watcher's resident memory once it watches N running containers (goal < 60 MiB);
+* engine calls per burst: API requests the watcher makes (through a counting proxy) while
+  1, then 5, then 10 containers of one app restart together: constant, not growing.
+
+    python3 benchmarks/watch.py [--restarts 25] [--idle 60] [--containers 200]
+    python3 benchmarks/watch.py --quick     # CI: 6 restarts, 5 s idle, 20 containers, loose goals
+
+Exit status 1 when a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from docker.models.containers import Container
+from rebuild_scale import CountingProxy, grow_to, sweep_uninterrupted
+from timing import goals_result, plugin_host, run_benchmark
+
+from tests.docker_fixtures import (
+    IMAGE,
+    OWNER,
+    RESOURCE_LABEL,
+    DockerResources,
+    build_test_image,
+    engine_client,
+)
+from tests.host import DokkuHost
+from tests.watcher import RunningWatcher, wait_for
+
+LATENCY_GOAL_SECONDS = 1.0
+IDLE_CPU_GOAL_PERCENT = 0.5
+RSS_GOAL_MIB = 60
+BURSTS = (1, 5, 10)
+POLL_SECONDS = 0.002
+APP = "bench-watch"
+# No Dokku here: the proxy refresh is `true`, so that only the watcher's own work is measured.
+WATCH_ENV = {"DOKKU_NETWORK_PROXY_REFRESH": "true"}
+
+
+def ip_on(container: Container, network: str) -> str:
+    container.reload()
+    return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def measure_latency(dokku: DokkuHost, resources: DockerResources, folder: Path, restarts: int) -> list[float]:
+    """Seconds from `docker start` returning to the IP file holding the new address, per restart."""
+    network = resources.network().name
+    root = dokku.create_app(APP)
+    dokku.command("set", APP, "initial-network", network)
+    container = resources.app_container(APP, app_root=root, network=network)
+    ip_file = root / "IP.web.1"
+    watcher = RunningWatcher(dokku, folder / "latency", WATCH_ENV)
+    samples = []
+    try:
+        watcher.started()
+        wait_for(lambda: ip_file.exists() and ip_file.read_text() == ip_on(container, network), "IP.web.1")
+        for _ in range(restarts):
+            container.stop(timeout=0)
+            # A filler takes the freed address (the engine hands out the lowest free one) and
+            # stays: the next start gets a new address, as after a crash on a busy host.
+            resources.client.containers.run(
+                IMAGE, ["sleep", "3600"], detach=True, network=network, labels={RESOURCE_LABEL: OWNER}
+            )
+            container.start()
+            started = time.perf_counter()
+            new_ip = ip_on(container, network)
+            while ip_file.read_text() != new_ip:
+                if time.perf_counter() - started > 60:
+                    raise RuntimeError(f"IP.web.1 never became {new_ip}: {watcher.lines()[-5:]}")
+                time.sleep(POLL_SECONDS)
+            samples.append(time.perf_counter() - started)
+    finally:
+        assert watcher.stop() == 0
+    return samples
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its finished children) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def measure_scale(
+    dokku: DokkuHost, resources: DockerResources, folder: Path, containers: int, idle: float
+) -> tuple[float, float]:
+    """(RSS in MiB watching `containers`, idle CPU % over `idle` seconds)."""
+    grow_to(dokku, resources, 0, containers)
+    watcher = RunningWatcher(dokku, folder / "scale", WATCH_ENV)
+    try:
+        watcher.started()
+        pid = watcher.process.pid
+        before, began = cpu_seconds(pid), time.monotonic()
+        time.sleep(idle)
+        used, lasted = cpu_seconds(pid) - before, time.monotonic() - began
+        return rss_mib(pid), 100 * used / lasted
+    finally:
+        assert watcher.stop() == 0
+
+
+def measure_bursts(dokku: DokkuHost, resources: DockerResources, folder: Path) -> dict[int, int]:
+    """Engine API requests of the watcher while `n` containers of one app restart together."""
+    app = "bench-burst"
+    root = dokku.create_app(app)
+    containers = [resources.app_container(app, "web", n, app_root=root) for n in range(1, max(BURSTS) + 1)]
+    proxy = CountingProxy(folder / f"counting-{os.getpid()}.sock")
+    watcher = RunningWatcher(dokku, folder / "bursts", WATCH_ENV | {"DOCKER_HOST": f"unix://{proxy.path}"})
+    calls = {}
+    try:
+        watcher.started()
+        for size in BURSTS:
+            rebuilt = watcher.rebuilds(app)
+            before = proxy.requests
+            threads = [threading.Thread(target=c.restart, kwargs={"timeout": 0}) for c in containers[:size]]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            wait_for(lambda rebuilt=rebuilt: watcher.rebuilds(app) > rebuilt, f"a rebuild of {app}")
+            time.sleep(3)  # let any further rebuild of the burst happen before counting
+            calls[size] = proxy.requests - before
+    finally:
+        assert watcher.stop() == 0
+        proxy.close()
+        proxy.path.unlink()
+    return calls
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--restarts", type=int, default=25)
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measured")
+    parser.add_argument("--containers", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="CI mode: short runs, loose goals")
+    options = parser.parse_args(argv)
+    if options.quick:
+        options.restarts, options.idle, options.containers = 6, 5.0, 20
+    latency_goal = LATENCY_GOAL_SECONDS * (3 if options.quick else 1)
+
+    client = engine_client()
+    build_test_image(client)
+    resources = DockerResources(client)
+    try:
+        with tempfile.TemporaryDirectory(prefix="dokku-network-bench-") as temp:
+            dokku = plugin_host(Path(temp))
+            latencies = measure_latency(dokku, resources, Path(temp), options.restarts)
+            bursts = measure_bursts(dokku, resources, Path(temp))
+            rss, idle_cpu = measure_scale(dokku, resources, Path(temp), options.containers, options.idle)
+    finally:
+        sweep_uninterrupted(client)
+
+    median, p95 = statistics.median(latencies), percentile(latencies, 0.95)
+    print(f"network:watch, Docker engine at {client.api.base_url}")
+    print(f"latency, docker start -> IP file ({len(latencies)} restarts): median {median * 1000:.0f} ms,"
+          f" p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")  # fmt: skip
+    print(f"idle CPU over {options.idle:g} s: {idle_cpu:.3f} % of one core")
+    print(f"RSS watching {options.containers} containers: {rss:.1f} MiB")
+    print(
+        "engine calls per burst: " + ", ".join(f"{size} restarted: {calls}" for size, calls in bursts.items())
+    )
+    sys.stdout.flush()
+
+    missed = []
+    if p95 >= latency_goal:
+        missed.append(f"p95 latency {p95:.3f} s is not under {latency_goal:g} s")
+    if idle_cpu >= IDLE_CPU_GOAL_PERCENT:
+        missed.append(f"idle CPU {idle_cpu:.3f} % is not under {IDLE_CPU_GOAL_PERCENT} %")
+    if rss >= RSS_GOAL_MIB:
+        missed.append(f"RSS {rss:.1f} MiB is not under {RSS_GOAL_MIB} MiB")
+    if max(bursts.values()) > 2 * min(bursts.values()):
+        missed.append(f"engine calls grow with the burst: {bursts}")
+    return goals_result(missed)
+
+
+if __name__ == "__main__":
+    run_benchmark(main)
