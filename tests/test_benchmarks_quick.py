@@ -42,3 +42,10 @@ def test_rebuildall_engine_calls_stay_constant_and_beat_the_reference_pattern():
     rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["4"], ["10"])]
     assert [row[0] for row in rows] == ["4", "10"]
     assert rows[0][4] == rows[1][4]  # engine API calls, the same for 4 and 10 containers
+
+
+@pytest.mark.usefixtures("test_image")
+def test_the_watcher_heals_fast_idles_cheaply_and_calls_the_engine_per_app_not_per_event():
+    result = run_benchmark("watch.py", "--quick")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "engine calls per burst: 1 restarted: " in result.stdout
