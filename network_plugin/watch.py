@@ -267,12 +267,24 @@ class Watcher:
                 now = time.monotonic()
                 for app in self.rebuilds.take_due(now, self.busy, MAX_PARALLEL_JOBS - len(self.busy)):
                     self._start(app, self._rebuild)
+                # A refresh waits for the app's rebuilds, and for none of them to be running.
                 waiting = self.busy | set(self.rebuilds.pending)
-                overdue = {app: since + PROXY_MAX_DELAY_SECONDS for app, since in self.owed.items()}
-                for app in sorted(app for app, due in overdue.items() if due <= now and app not in waiting):
+                overdue = {
+                    app: since + PROXY_MAX_DELAY_SECONDS
+                    for app, since in self.owed.items()
+                    if app not in waiting
+                }
+                for app in sorted(app for app, due in overdue.items() if due <= now):
                     self._start(app, self._refresh)
-                moments = [*overdue.values(), self.rebuilds.next_due(self.busy) or now + TICK_SECONDS]
-                self.changed.wait(min(TICK_SECONDS, *(max(moment - now, 0) for moment in moments)))
+                    del overdue[app]
+                self.changed.wait(self._next_wait(now, list(overdue.values())))
+
+    def _next_wait(self, now: float, moments: list[float]) -> float:
+        """Seconds until the next due work (a job ending or an event notifies sooner), at most a tick."""
+        next_rebuild = self.rebuilds.next_due(self.busy)
+        if next_rebuild is not None and len(self.busy) < MAX_PARALLEL_JOBS:
+            moments.append(next_rebuild)
+        return min([TICK_SECONDS, *(max(moment - now, 0.0) for moment in moments)])
 
     def _start(self, app: str, job: Callable[[str], object]) -> None:
         """Run `job(app)` in its own thread; the app is busy until it ends."""
