@@ -98,7 +98,12 @@ def main() -> int:
     network = f"demo-net-{uuid.uuid4().hex[:6]}"
     with tempfile.TemporaryDirectory(prefix="dokku-network-demo-") as folder:
         base = Path(folder)
-        env = clean_env() | {"DOKKU_ROOT": str(base / "home"), "DOKKU_LIB_ROOT": str(base / "lib")}
+        env = clean_env() | {
+            "DOKKU_ROOT": str(base / "home"),
+            "DOKKU_LIB_ROOT": str(base / "lib"),
+            # No Dokku (and no proxy) here: a rebuild that changed files refreshes nothing.
+            "DOKKU_NETWORK_PROXY_REFRESH": "true",
+        }
         print(f"-----> Installing the plugin into {base}/plugins")
         dokku = DokkuHost(
             plugin_dir=install_plugin(base / "plugins", env),
