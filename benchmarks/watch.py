@@ -13,9 +13,10 @@ installed the Dokku way in a temp folder) against the local engine and measures:
   1, then 5, then 10 containers of one app restart together: constant, not growing.
 
     python3 benchmarks/watch.py [--restarts 25] [--idle 60] [--containers 200]
-    python3 benchmarks/watch.py --quick     # CI: 6 restarts, 5 s idle, 20 containers, loose goals
+    python3 benchmarks/watch.py --quick     # CI: 6 restarts, 5 s idle, 20 containers
 
-Exit status 1 when a goal is missed.
+Exit status 1 when a goal is missed. With --quick only the engine calls and the RSS are
+judged: a slow machine must not fail CI on latency or CPU time.
 """
 
 from __future__ import annotations
@@ -162,11 +163,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--restarts", type=int, default=25)
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measured")
     parser.add_argument("--containers", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="CI mode: short runs, loose goals")
+    parser.add_argument("--quick", action="store_true", help="CI mode: short runs, no time goals")
     options = parser.parse_args(argv)
     if options.quick:
         options.restarts, options.idle, options.containers = 6, 5.0, 20
-    latency_goal = LATENCY_GOAL_SECONDS * (3 if options.quick else 1)
 
     client = engine_client()
     build_test_image(client)
@@ -192,9 +192,9 @@ def main(argv: list[str]) -> int:
     sys.stdout.flush()
 
     missed = []
-    if p95 >= latency_goal:
-        missed.append(f"p95 latency {p95:.3f} s is not under {latency_goal:g} s")
-    if idle_cpu >= IDLE_CPU_GOAL_PERCENT:
+    if not options.quick and p95 >= LATENCY_GOAL_SECONDS:
+        missed.append(f"p95 latency {p95:.3f} s is not under {LATENCY_GOAL_SECONDS:g} s")
+    if not options.quick and idle_cpu >= IDLE_CPU_GOAL_PERCENT:
         missed.append(f"idle CPU {idle_cpu:.3f} % is not under {IDLE_CPU_GOAL_PERCENT} %")
     if rss >= RSS_GOAL_MIB:
         missed.append(f"RSS {rss:.1f} MiB is not under {RSS_GOAL_MIB} MiB")
