@@ -44,15 +44,15 @@ def update(args: list[str]) -> int:
 
 
 def uninstall(args: list[str]) -> int:
-    """`uninstall <plugin>`: plugin:uninstall runs it in every enabled plugin; act only for ours."""
+    """`uninstall <plugin>`: plugin:uninstall runs it in every enabled plugin; act only for ours.
+    What install put outside the plugin folder (the watch service) goes; app data stays."""
+    from network_plugin import service
     from network_plugin.packaging import plugin_name
 
     if arg(args, 0) != plugin_name():
         return 0
-    from network_plugin import service
-
-    service.uninstall()
     info(f"Uninstalling the {plugin_name()} plugin: app properties stay in {properties_root()}")
+    service.uninstall()
     return 0
 
 
