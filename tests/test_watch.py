@@ -425,7 +425,7 @@ def test_the_watcher_survives_an_engine_restart_and_repairs_what_moved(dokku: Do
             pytest.fail(f"CI=true needs the engine-restart test: {reason}")
         pytest.skip(reason)
     root = dokku.create_app("node-js-app")
-    with private_engine(tmp_path / "engine") as (engine, first_client):
+    with private_engine() as (engine, first_client):
         container = first_client.containers.create(
             IMAGE,
             ["sleep", "3600"],
