@@ -6,6 +6,7 @@ with the host's environment, whose DOKKU_NETWORK_PROXY_REFRESH records the refre
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import time
@@ -16,6 +17,8 @@ from tests.host import DokkuHost
 
 WAIT_SECONDS = 60.0
 POLL_SECONDS = 0.05
+# util-linux's setpriv: the watcher gets SIGTERM when the test process dies (killed, Ctrl-C).
+DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
 IN_SYNC = "-----> Every app is in sync; following the engine's events"
 
 
@@ -43,7 +46,7 @@ class RunningWatcher:
         self.log_file = folder / "watch.log"
         self._log = self.log_file.open("w")
         self.process = subprocess.Popen(
-            [str(dokku.plugin_dir / "subcommands" / "watch"), "network:watch"],
+            [*DIE_WITH_PARENT, str(dokku.plugin_dir / "subcommands" / "watch"), "network:watch"],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
