@@ -14,7 +14,7 @@ import docker.errors
 import pytest
 
 from tests.docker_fixtures import OWNER, RESOURCE_LABEL, DockerResources, exec_in
-from tests.host import DokkuHost, clean_env
+from tests.host import DokkuHost, clean_env, proxy_recorder
 from tests.two_hosts import TwoHosts
 
 TLD = "svc.cluster.local"
@@ -38,13 +38,17 @@ def dokku_host(base: Path, plugin_dir: Path, plugin_path: Path, docker_host: str
     dokku_root, lib_root = base / "home-dokku", base / "var-lib-dokku"
     dokku_root.mkdir(parents=True)
     lib_root.mkdir()
+    refresh, calls = proxy_recorder(base)
     env = clean_env() | {
         "DOKKU_ROOT": str(dokku_root),
         "DOKKU_LIB_ROOT": str(lib_root),
         "PLUGIN_PATH": str(plugin_path),
         "DOCKER_HOST": docker_host,
+        "DOKKU_NETWORK_PROXY_REFRESH": str(refresh),
     }
-    return DokkuHost(plugin_dir=plugin_dir, dokku_root=dokku_root, lib_root=lib_root, env=env)
+    return DokkuHost(
+        plugin_dir=plugin_dir, dokku_root=dokku_root, lib_root=lib_root, env=env, proxy_calls_file=calls
+    )
 
 
 @pytest.fixture
@@ -248,12 +252,14 @@ def test_initial_network_overlay_on_the_worker(host1: DokkuHost, host2: DokkuHos
     ip_address = host2.trigger("network-get-ipaddr", "worker-app", "web", container.id)
 
     assert (args.returncode, args.stdout) == (0, f" --network={net} ")
-    assert (rebuilt.returncode, rebuilt.stdout, rebuilt.stderr) == (
-        0,
-        "-----> Ensuring network configuration is in sync for worker-app\n",
-        "",
-    )
     ip = address_on(container, net)
+    assert (rebuilt.returncode, rebuilt.stderr) == (0, "")
+    assert rebuilt.stdout.splitlines() == [
+        "-----> Ensuring network configuration is in sync for worker-app",
+        f"       Updated worker-app: IP.web.1 ({ip})",
+        "-----> Refreshed the proxy of worker-app",
+    ]
+    assert host2.proxy_calls() == ["worker-app"]
     assert ip.startswith("10.212.0.")
     assert (host2.dokku_root / "worker-app" / "IP.web.1").read_text() == ip
     assert (ip_address.returncode, ip_address.stdout) == (0, f"{ip}\n")
