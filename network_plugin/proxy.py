@@ -1,4 +1,4 @@
-"""Refreshing an app's proxy once its IP files changed (SPEC §11).
+"""Refreshing an app's proxy once its IP files changed (docs/reference.md: Proxy refresh).
 
 The proxy (nginx, caddy, haproxy, traefik) routes to the addresses in the IP
 files only after it rebuilt its configuration, so a rewritten IP file without a

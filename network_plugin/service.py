@@ -106,10 +106,14 @@ def _systemctl(*args: str) -> bool:
     return True
 
 
-def install(plugin_dir: str, restart: bool) -> None:
-    """Put the unit in place, enable it, and start it (restart it: `update` brought new code)."""
+def install(plugin_dir: str, restart: bool, hint: bool = True) -> None:
+    """Put the unit in place, enable it, and start it (restart it: `update` brought new code).
+
+    Without systemd or root: say how to run the watcher by hand, when `hint`.
+    """
     if not systemd_runs() or os.geteuid() != 0:
-        info(BY_HAND)
+        if hint:
+            info(BY_HAND)
         return
     path = unit_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -26,14 +26,15 @@ def install(args: list[str], restart_service: bool = False) -> int:
     from network_plugin import service
     from network_plugin.packaging import PLUGIN_DIR, link_entry_points, warn_about_core_plugin
 
-    link_entry_points()
+    linked = link_entry_points()
     warn_about_core_plugin()
     properties.setup()
     for app in list_apps():
         if not properties.exists(app, properties.BIND_ALL_INTERFACES) and not proxy_is_enabled(app):
             detail_unless_quiet(f"Setting network property 'bind-all-interfaces' to true for {app}")
             properties.write(app, properties.BIND_ALL_INTERFACES, "true")
-    service.install(PLUGIN_DIR, restart=restart_service)
+    # Without systemd the hint comes with a new install (or new entry points), not every run.
+    service.install(PLUGIN_DIR, restart=restart_service, hint=linked > 0)
     return 0
 
 

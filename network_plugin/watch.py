@@ -1,4 +1,5 @@
-"""`dokku network:watch`: keep every app's IP files true while its containers move (SPEC §11).
+"""`dokku network:watch`: keep every app's IP files true while its containers move
+(docs/reference.md: network:watch).
 
 Dokku writes `IP.<proc>.<n>` at deploy time only; a container that restarts can
 come back with another address and the proxy keeps routing to the old one. The

@@ -1,5 +1,6 @@
-"""The watch service (SPEC §11, §9): the unit file systemd would load, and what install, update
-and uninstall ask of systemctl (a stand-in on PATH records it; systemd's folders are temp ones)."""
+"""The watch service (docs/reference.md: the watch service, Triggers): the unit file systemd
+would load, and what install, update and uninstall ask of systemctl (a stand-in on PATH
+records it; systemd's folders are temp ones)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`network:watch` (SPEC §11): IP files healed and the proxy refreshed as containers move.
+"""`network:watch` (docs/reference.md: network:watch): IP files healed and the proxy refreshed
+as containers move.
 
 The engine tests run the watcher as the service does and wait for what a user would see:
 the IP files, the calls of the proxy command (a recorder script), the log lines.
