@@ -107,9 +107,12 @@ def _systemctl(*args: str) -> bool:
 
 
 def install(plugin_dir: str, restart: bool, hint: bool = True) -> None:
-    """Put the unit in place, enable it, and start it (restart it: `update` brought new code).
+    """Put the unit in place; enable and start it the first time; later, restart it when it
+    runs and needs to (`update` brought new code, or the unit changed).
 
-    Without systemd or root: say how to run the watcher by hand, when `hint`.
+    `plugn trigger install` runs at every plugin:install of any plugin: an operator who
+    stopped or disabled the watcher keeps it that way (`try-restart` leaves a stopped unit
+    alone). Without systemd or root: say how to run the watcher by hand, when `hint`.
     """
     if not systemd_runs() or os.geteuid() != 0:
         if hint:
@@ -118,12 +121,14 @@ def install(plugin_dir: str, restart: bool, hint: bool = True) -> None:
     path = unit_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     existed = os.path.exists(path)
-    if write_atomic(path, render_unit(plugin_dir), mode=UNIT_MODE, dokku_owned=False):
+    changed = write_atomic(path, render_unit(plugin_dir), mode=UNIT_MODE, dokku_owned=False)
+    if changed:
         info(f"Installed the {UNIT_NAME} service (network:watch)")
         _systemctl("daemon-reload")
-        restart = restart or existed  # a running watcher keeps its old unit until restarted
-    _systemctl("enable", "--quiet", UNIT_NAME)
-    _systemctl("restart" if restart else "start", UNIT_NAME)
+    if not existed:
+        _systemctl("enable", "--now", "--quiet", UNIT_NAME)
+    elif changed or restart:
+        _systemctl("try-restart", UNIT_NAME)  # a running watcher keeps its old code until restarted
 
 
 def uninstall() -> None:

@@ -51,7 +51,7 @@ def test_install_puts_the_unit_in_place_enables_and_starts_it(dokku: DokkuHost, 
 
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == f"-----> Installed the {UNIT} service (network:watch)\n"
-    assert calls_of(calls) == ["daemon-reload", f"enable --quiet {UNIT}", f"start {UNIT}"]
+    assert calls_of(calls) == ["daemon-reload", f"enable --now --quiet {UNIT}"]
     unit = Path(env[service.UNIT_DIR_VARIABLE]) / UNIT
     assert stat.S_IMODE(unit.stat().st_mode) == 0o644
     text = unit.read_text()
@@ -62,7 +62,9 @@ def test_install_puts_the_unit_in_place_enables_and_starts_it(dokku: DokkuHost, 
     assert "Restart=on-failure" in text.splitlines()
 
 
-def test_a_second_install_starts_what_is_stopped_and_update_restarts(dokku: DokkuHost, tmp_path: Path):
+def test_a_second_install_leaves_the_service_alone_and_update_restarts_a_running_one(
+    dokku: DokkuHost, tmp_path: Path
+):
     env, calls = systemd_host(dokku, tmp_path)
     assert plugn(dokku, env, "install").returncode == 0
     calls.unlink()
@@ -72,12 +74,22 @@ def test_a_second_install_starts_what_is_stopped_and_update_restarts(dokku: Dokk
 
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
     assert (update.returncode, update.stdout, update.stderr) == (0, "", "")
-    assert calls_of(calls) == [
-        f"enable --quiet {UNIT}",
-        f"start {UNIT}",
-        f"enable --quiet {UNIT}",
-        f"restart {UNIT}",
-    ]
+    # Any plugin's install runs ours: an operator's `systemctl disable --now` must stick.
+    assert calls_of(calls) == [f"try-restart {UNIT}"]
+
+
+def test_a_changed_unit_is_reloaded_and_a_running_service_restarted(dokku: DokkuHost, tmp_path: Path):
+    env, calls = systemd_host(dokku, tmp_path)
+    assert plugn(dokku, env, "install").returncode == 0
+    calls.unlink()
+
+    moved = plugn(dokku, env | {"DOKKU_NETWORK_PROXY_REFRESH": "/usr/local/bin/reload-proxy"}, "install")
+
+    assert (moved.returncode, moved.stderr) == (0, "")
+    assert moved.stdout == f"-----> Installed the {UNIT} service (network:watch)\n"
+    assert calls_of(calls) == ["daemon-reload", f"try-restart {UNIT}"]
+    unit = Path(env[service.UNIT_DIR_VARIABLE]) / UNIT
+    assert 'Environment="DOKKU_NETWORK_PROXY_REFRESH=/usr/local/bin/reload-proxy"' in unit.read_text()
 
 
 def test_uninstall_stops_disables_and_removes_the_unit_only_for_this_plugin(dokku: DokkuHost, tmp_path: Path):
@@ -105,8 +117,7 @@ def test_a_failing_systemctl_is_one_line_each_and_install_goes_on(dokku: DokkuHo
     assert result.returncode == 0
     assert result.stderr.splitlines() == [
         " !     systemctl daemon-reload failed: Failed: daemon-reload",
-        f" !     systemctl enable --quiet {UNIT} failed: Failed: enable --quiet {UNIT}",
-        f" !     systemctl start {UNIT} failed: Failed: start {UNIT}",
+        f" !     systemctl enable --now --quiet {UNIT} failed: Failed: enable --now --quiet {UNIT}",
     ]
 
 
