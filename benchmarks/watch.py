@@ -43,7 +43,8 @@ from tests.docker_fixtures import (
     engine_client,
 )
 from tests.host import DokkuHost
-from tests.watcher import RunningWatcher, wait_for
+from tests.polling import wait_for
+from tests.watcher import RunningWatcher
 
 LATENCY_GOAL_SECONDS = 1.0
 IDLE_CPU_GOAL_PERCENT = 0.5

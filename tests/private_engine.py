@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +19,10 @@ from pathlib import Path
 import docker
 
 from tests.docker_fixtures import OWNER, build_test_image
-from tests.two_hosts import _alive, _engine_pid, _mounts_under, _processes_using, _signal_all
-from tests.watcher import wait_for
+from tests.namespaced_engine import connect, remove_run_folder, start_dockerd
 
 PREFIX = "dntw"
 RUNS_ROOT = Path("/tmp")
-START_SECONDS = 60.0
 STOP_SECONDS = 30.0
 
 
@@ -35,54 +31,14 @@ class PrivateEngine:
         self.namespace = f"{PREFIX}-{pid}"
         # Short: Unix socket paths (108 bytes) of the engine and of its containerd live under it.
         self.root = RUNS_ROOT / self.namespace
-        self.socket = self.root / "docker.sock"
-        self.url = f"unix://{self.socket}"
-        self.log = self.root / "dockerd.log"
+        self.url = f"unix://{self.root / 'docker.sock'}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> docker.DockerClient:
         """Start dockerd (again) and wait until it answers; a client of it."""
-        config = self.root / "daemon.json"
-        config.write_text("{}\n")  # the host's /etc/docker/daemon.json is not this engine's
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    "nsenter",
-                    f"--net=/var/run/netns/{self.namespace}",
-                    "dockerd",
-                    "--config-file",
-                    str(config),
-                    "--data-root",
-                    str(self.root / "data"),
-                    "--exec-root",
-                    str(self.root / "exec"),
-                    "--pidfile",
-                    str(self.root / "dockerd.pid"),
-                    "-H",
-                    self.url,
-                    "--iptables=false",  # its own namespace: no rules needed, none left behind
-                    # Apart from any other engine's containers, should a system containerd serve them all.
-                    "--containerd-namespace",
-                    self.namespace,
-                    "--containerd-plugins-namespace",
-                    f"{self.namespace}-plugins",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for(self._answers, f"the private dockerd (log: {self.log})", START_SECONDS)
-        return docker.DockerClient(base_url=self.url, timeout=60)
-
-    def _answers(self) -> bool:
-        assert self.process is not None and self.process.poll() is None, self.log.read_text()[-2000:]
-        try:
-            client = docker.DockerClient(base_url=self.url, timeout=5)
-        except docker.errors.DockerException:
-            return False
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        # Its own namespace: no firewall rules needed, none left behind.
+        self.process = start_dockerd(self.namespace, self.root, "--iptables=false")
+        return connect(self.process, self.root)
 
     def stop(self) -> None:
         """SIGTERM, as an engine upgrade or `systemctl stop docker` does; its containers stop too."""
@@ -100,20 +56,7 @@ class PrivateEngine:
 def remove_engine(pid: str) -> None:
     """Remove everything the engine of run `pid` made: processes, mounts, files, namespace."""
     root = RUNS_ROOT / f"{PREFIX}-{pid}"
-    # The engine first, gently: dockerd stops its containerd and unmounts what it mounted.
-    for find, signum in (
-        (lambda: _engine_pid(root), signal.SIGTERM),
-        (lambda: _processes_using(root), signal.SIGTERM),
-        (lambda: _processes_using(root), signal.SIGKILL),
-    ):
-        pids = find()
-        _signal_all(pids, signum)
-        deadline = time.monotonic() + STOP_SECONDS
-        while any(_alive(process) for process in pids) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    for point in reversed(_mounts_under(root)):
-        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
-    shutil.rmtree(root, ignore_errors=True)
+    remove_run_folder(root, [root])
     subprocess.run(["ip", "netns", "delete", f"{PREFIX}-{pid}"], check=False, capture_output=True)
 
 

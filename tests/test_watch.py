@@ -20,8 +20,9 @@ from network_plugin import proxy
 from network_plugin.watch import MIN_INTERVAL_SECONDS, Containers, Debouncer
 from tests.docker_fixtures import IMAGE, OWNER, RESOURCE_LABEL, DockerResources
 from tests.host import DokkuHost
+from tests.polling import wait_for
 from tests.private_engine import can_run_private_engine, private_engine
-from tests.watcher import RunningWatcher, wait_for
+from tests.watcher import RunningWatcher
 
 FILLERS = 30
 

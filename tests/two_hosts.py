@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +30,14 @@ import docker.errors
 import pytest
 
 from tests.docker_fixtures import OWNER, RESOURCE_LABEL, build_test_image, sweep
+from tests.namespaced_engine import (
+    connect,
+    mounts_under,
+    processes_using,
+    remove_run_folder,
+    start_dockerd,
+    wait_for,
+)
 
 PREFIX = "dnt2h"
 RUNS_ROOT = Path("/tmp")
@@ -78,69 +85,10 @@ def _run_dir(pid: str) -> Path:
     return RUNS_ROOT / f"{PREFIX}-{pid}"
 
 
-def _processes_using(path: Path) -> list[int]:
-    """Pids whose command line names a file under `path`: the engines, their containerd, shims."""
-    needle = f"{path}/".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if needle in command:
-            found.append(int(entry.name))
-    return found
-
-
-def _engine_pid(root: Path) -> list[int]:
-    try:
-        return [int((root / "dockerd.pid").read_text())]
-    except (OSError, ValueError):
-        return []
-
-
-def _mounts_under(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as mountinfo:
-        points = [line.split()[4] for line in mountinfo]
-    return [point for point in points if point == str(path) or point.startswith(f"{path}/")]
-
-
-def _alive(pid: int) -> bool:
-    """Running, neither gone nor a zombie (an engine this process started stays one until reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def _signal_all(pids: list[int], signum: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-
 def remove_rig(pid: str) -> None:
     """Remove everything the run `pid` made: processes, mounts, data, namespaces (and so the veth)."""
     run_dir = _run_dir(pid)
-    # The engines first, gently: dockerd then stops its containerd and unmounts what it mounted.
-    for find, signum in (
-        (lambda: _engine_pid(run_dir / "worker") + _engine_pid(run_dir / "manager"), signal.SIGTERM),
-        (lambda: _processes_using(run_dir), signal.SIGTERM),
-        (lambda: _processes_using(run_dir), signal.SIGKILL),
-    ):
-        pids = find()
-        _signal_all(pids, signum)
-        deadline = time.monotonic() + WAIT_SECONDS / 2
-        while any(_alive(process) for process in pids) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    for point in reversed(_mounts_under(run_dir)):
-        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
-    shutil.rmtree(run_dir, ignore_errors=True)
+    remove_run_folder(run_dir, [run_dir / "worker", run_dir / "manager"])
     for name in _namespaces_of(pid):
         subprocess.run(["ip", "netns", "delete", name], check=False, capture_output=True)
     # A run that died before moving the veth into the namespaces left it in the root namespace.
@@ -160,8 +108,8 @@ def _namespaces_of(pid: str) -> list[str]:
 def leftovers(pid: str) -> list[str]:
     """What of the run `pid` still exists (empty once `remove_rig` did its work)."""
     run_dir = _run_dir(pid)
-    found = [f"process {process}" for process in _processes_using(run_dir)]
-    found += [f"mount {point}" for point in _mounts_under(run_dir)]
+    found = [f"process {process}" for process in processes_using(run_dir)]
+    found += [f"mount {point}" for point in mounts_under(run_dir)]
     found += [f"namespace {name}" for name in _namespaces_of(pid)]
     if run_dir.exists():
         found.append(f"folder {run_dir}")
@@ -178,62 +126,8 @@ def sweep_dead_runs() -> None:
 
 def _start_engine(role: str, index: int, netns: str, run_dir: Path) -> Engine:
     root = run_dir / role
-    root.mkdir(parents=True)
-    config = root / "daemon.json"
-    config.write_text("{}\n")  # the host's /etc/docker/daemon.json is not this engine's
-    log = open(root / "dockerd.log", "w")  # noqa: SIM115 - the engine writes to it until teardown
-    process = subprocess.Popen(
-        [
-            "nsenter",
-            f"--net=/var/run/netns/{netns}",
-            "dockerd",
-            "--config-file",
-            str(config),
-            "--data-root",
-            str(root / "data"),
-            "--exec-root",
-            str(root / "exec"),
-            "--pidfile",
-            str(root / "dockerd.pid"),
-            "-H",
-            f"unix://{root / 'docker.sock'}",
-            "--bip",
-            f"172.31.{index}.1/24",
-            # Apart from any other engine's containers should a system containerd serve them all.
-            "--containerd-namespace",
-            netns,
-            "--containerd-plugins-namespace",
-            f"{netns}-plugins",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
+    process = start_dockerd(netns, root, "--bip", f"172.31.{index}.1/24")
     return Engine(role, netns, f"{UNDERLAY}.{index}", root, process)
-
-
-def _connect(engine: Engine) -> docker.DockerClient:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        if engine.process.poll() is not None:
-            log = (engine.root / "dockerd.log").read_text(errors="replace")
-            raise RuntimeError(f"dockerd of the {engine.role} exited: {log[-2000:]}")
-        try:
-            client = engine.client()
-            client.ping()
-            return client
-        except docker.errors.DockerException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def _wait_until(condition: object, what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def start_rig(pid: str) -> TwoHosts:
@@ -252,7 +146,10 @@ def start_rig(pid: str) -> TwoHosts:
         _run("ip", "-n", name, "link", "set", "lo", "up")
     manager = _start_engine("manager", 1, namespaces["manager"], run_dir)
     worker = _start_engine("worker", 2, namespaces["worker"], run_dir)
-    manager_client, worker_client = _connect(manager), _connect(worker)
+    manager_client, worker_client = (
+        connect(manager.process, manager.root),
+        connect(worker.process, worker.root),
+    )
     manager_client.swarm.init(advertise_addr=manager.address, listen_addr=f"{manager.address}:2377")
     manager_client.swarm.reload()
     worker_client.swarm.join(
@@ -261,9 +158,10 @@ def start_rig(pid: str) -> TwoHosts:
         advertise_addr=worker.address,
         listen_addr=f"{worker.address}:2377",
     )
-    _wait_until(
+    wait_for(
         lambda: [node.attrs["Status"]["State"] for node in manager_client.nodes.list()] == ["ready", "ready"],
         "the worker to join the swarm",
+        WAIT_SECONDS,
     )
     for client in (manager_client, worker_client):
         build_test_image(client)  # no registry: each host builds its own

@@ -9,29 +9,14 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.host import DokkuHost
+from tests.polling import WAIT_SECONDS, wait_for
 
-WAIT_SECONDS = 60.0
-POLL_SECONDS = 0.05
 # util-linux's setpriv: the watcher gets SIGTERM when the test process dies (killed, Ctrl-C).
 DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
 IN_SYNC = "-----> Every app is in sync; following the engine's events"
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = WAIT_SECONDS) -> object:
-    """Poll `condition` until it is truthy; AssertionError naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(POLL_SECONDS)
 
 
 class RunningWatcher:
