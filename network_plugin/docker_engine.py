@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
-from network_plugin.error_handler import ENGINE_UNREACHABLE, PluginError
+from network_plugin.error_handler import EngineUnreachable, PluginError
 
 APP_LABEL = "com.dokku.app-name"
 PROCESS_TYPE_LABEL = "com.dokku.process-type"
@@ -41,7 +41,7 @@ def api() -> docker.APIClient:
         try:
             _client = docker.APIClient(**docker.utils.kwargs_from_env())
         except docker.errors.DockerException as error:
-            raise PluginError(f"{ENGINE_UNREACHABLE}: {error}") from error
+            raise EngineUnreachable(error) from error
     return _client
 
 

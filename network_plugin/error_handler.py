@@ -24,6 +24,13 @@ class PluginError(Exception):
         self.exit_code = exit_code
 
 
+class EngineUnreachable(PluginError):
+    """No client of the Docker engine could be made (no socket, no permission, bad DOCKER_HOST)."""
+
+    def __init__(self, reason: object) -> None:
+        super().__init__(f"{ENGINE_UNREACHABLE}: {reason}")
+
+
 def run(action: Callable[[list[str]], int], args: list[str]) -> int:
     """Run `action(args)`; turn every exception into one stderr line and an exit code."""
     try:
@@ -47,7 +54,7 @@ def run(action: Callable[[list[str]], int], args: list[str]) -> int:
 def engine_fault(error: Exception) -> str:
     """The line for a failure of the Docker engine or of the way to it; '' for any other error."""
     if isinstance(error, PluginError):
-        return error.message if error.message.startswith(ENGINE_UNREACHABLE) else ""
+        return error.message if isinstance(error, EngineUnreachable) else ""
     module = type(error).__module__
     if module.startswith(("requests", "urllib3")):
         return f"{ENGINE_UNREACHABLE}: {error}"
