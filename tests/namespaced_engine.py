@@ -22,6 +22,8 @@ import docker.errors
 
 from tests.polling import wait_for
 
+# Every run keeps its engines under RUNS_ROOT/<prefix>-<pid>, named for the test process.
+RUNS_ROOT = Path("/tmp")
 START_SECONDS = 60.0
 STOP_SECONDS = 30.0
 POLL_SECONDS = 0.2
@@ -75,6 +77,16 @@ def connect(process: subprocess.Popen[bytes], root: Path) -> docker.DockerClient
         return client
 
     return wait_for(answering, f"the dockerd under {root} to answer", START_SECONDS)  # type: ignore[return-value]
+
+
+def run_folder(prefix: str, pid: str) -> Path:
+    return RUNS_ROOT / f"{prefix}-{pid}"
+
+
+def dead_runs(prefix: str) -> list[str]:
+    """Pids of the runs whose folder outlived them (killed, crashed before their teardown)."""
+    pids = [folder.name[len(prefix) + 1 :] for folder in RUNS_ROOT.glob(f"{prefix}-*")]
+    return [pid for pid in pids if pid.isdigit() and not Path(f"/proc/{pid}").exists()]
 
 
 def processes_using(path: Path) -> list[int]:

@@ -14,15 +14,13 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import docker
 
 from tests.docker_fixtures import OWNER, build_test_image
-from tests.namespaced_engine import connect, remove_run_folder, start_dockerd
+from tests.namespaced_engine import connect, dead_runs, remove_run_folder, run_folder, start_dockerd
 
 PREFIX = "dntw"
-RUNS_ROOT = Path("/tmp")
 STOP_SECONDS = 30.0
 
 
@@ -30,7 +28,7 @@ class PrivateEngine:
     def __init__(self, pid: str = OWNER) -> None:
         self.namespace = f"{PREFIX}-{pid}"
         # Short: Unix socket paths (108 bytes) of the engine and of its containerd live under it.
-        self.root = RUNS_ROOT / self.namespace
+        self.root = run_folder(PREFIX, pid)
         self.url = f"unix://{self.root / 'docker.sock'}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -55,16 +53,14 @@ class PrivateEngine:
 
 def remove_engine(pid: str) -> None:
     """Remove everything the engine of run `pid` made: processes, mounts, files, namespace."""
-    root = RUNS_ROOT / f"{PREFIX}-{pid}"
+    root = run_folder(PREFIX, pid)
     remove_run_folder(root, [root])
     subprocess.run(["ip", "netns", "delete", f"{PREFIX}-{pid}"], check=False, capture_output=True)
 
 
 def remove_dead_runs() -> None:
-    for root in RUNS_ROOT.glob(f"{PREFIX}-*"):
-        pid = root.name[len(PREFIX) + 1 :]
-        if pid.isdigit() and pid != OWNER and not Path(f"/proc/{pid}").exists():
-            remove_engine(pid)
+    for pid in dead_runs(PREFIX):
+        remove_engine(pid)
 
 
 @contextmanager

@@ -32,15 +32,16 @@ import pytest
 from tests.docker_fixtures import OWNER, RESOURCE_LABEL, build_test_image, sweep
 from tests.namespaced_engine import (
     connect,
+    dead_runs,
     mounts_under,
     processes_using,
     remove_run_folder,
+    run_folder,
     start_dockerd,
     wait_for,
 )
 
 PREFIX = "dnt2h"
-RUNS_ROOT = Path("/tmp")
 UNDERLAY = "192.168.231"  # the "LAN" between the two hosts: .1 manager, .2 worker
 TOOLS = ("ip", "nsenter", "dockerd")
 WAIT_SECONDS = 60
@@ -82,7 +83,7 @@ def _run(*command: str) -> None:
 
 
 def _run_dir(pid: str) -> Path:
-    return RUNS_ROOT / f"{PREFIX}-{pid}"
+    return run_folder(PREFIX, pid)
 
 
 def remove_rig(pid: str) -> None:
@@ -118,10 +119,8 @@ def leftovers(pid: str) -> list[str]:
 
 def sweep_dead_runs() -> None:
     """Remove the rigs of runs that died (killed, crashed) before their teardown."""
-    for run_dir in RUNS_ROOT.glob(f"{PREFIX}-*"):
-        pid = run_dir.name[len(PREFIX) + 1 :]
-        if pid.isdigit() and pid != OWNER and not Path(f"/proc/{pid}").exists():
-            remove_rig(pid)
+    for pid in dead_runs(PREFIX):
+        remove_rig(pid)
 
 
 def _start_engine(role: str, index: int, netns: str, run_dir: Path) -> Engine:
