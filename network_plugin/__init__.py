@@ -18,7 +18,8 @@ def _stay_in_the_environment_it_started_in() -> None:
     prefix = sys.prefix
     real = os.path.realpath(prefix)
     if real != prefix:
-        sys.path[:] = [real + path[len(prefix) :] if path.startswith(prefix + "/") else path for path in sys.path]
+        inside = prefix + "/"
+        sys.path[:] = [real + path[len(prefix) :] if path.startswith(inside) else path for path in sys.path]
 
 
 _stay_in_the_environment_it_started_in()

@@ -215,7 +215,7 @@ def ensure(plugin_dir: str) -> None:
     """Build, check and switch to the environment the applicable lock asks for, unless live."""
     environments = os.path.join(plugin_dir, ENVIRONMENTS)
     os.makedirs(environments, exist_ok=True)
-    with open(os.path.join(environments, LOCK_FILE), "w", encoding="utf-8") as held:
+    with open(os.path.join(environments, LOCK_FILE), "a", encoding="utf-8") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # a second install waits for the first
         lock = lock_for(plugin_dir, sys.version_info[:2])
         wanted = environment_id(lock)
