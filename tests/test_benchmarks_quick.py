@@ -12,6 +12,8 @@ import pytest
 
 from tests.host import REPO_ROOT, clean_env
 
+# The benchmarks install the plugin: from the session's wheelhouse, as every test does.
+pytestmark = pytest.mark.usefixtures("wheelhouse")
 # Timing goals are for the full runs by hand; here any ratio passes.
 NO_GOAL = "1000"
 
