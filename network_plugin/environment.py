@@ -220,17 +220,20 @@ def ensure(plugin_dir: str) -> None:
         lock = lock_for(plugin_dir, sys.version_info[:2])
         wanted = environment_id(lock)
         live = live_name(plugin_dir)
-        remove_leftovers(plugin_dir, keep={live, _link_target(os.path.join(environments, PREVIOUS))})
+        folder = os.path.join(environments, wanted)
+        complete = is_complete(folder)  # killed after its check, before the switch: only switch
+        previous = _link_target(os.path.join(environments, PREVIOUS))
+        remove_leftovers(plugin_dir, keep={live, previous} | ({wanted} if complete else set()))
         if live == wanted:
             return
-        folder = os.path.join(environments, wanted)
-        if not is_complete(folder):
+        if not complete:
             try:
                 build(plugin_dir, folder, lock)
             except BuildFailed:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
         switch(plugin_dir, wanted)
+        remove_leftovers(plugin_dir, keep={wanted, live or LEGACY})
 
 
 def main(argv: list[str]) -> int:
