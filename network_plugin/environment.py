@@ -10,15 +10,15 @@ interpreter: a new lock or another interpreter is a new environment, nothing els
 - An environment is complete once its CHECKED file exists, written after pip and after
   its own triggers answered; only a complete one is ever linked. A failed build prints one
   line and leaves `.venv` as it was; a killed one leaves an incomplete folder, which the
-  next install removes.
+  next install removes (one killed after its check is switched to, not built again).
 - `.venv` is replaced by rename(2) of a new link over it: a trigger starting at any moment
   finds the old environment or the new one. Hosts installed before this layout have `.venv`
   as a folder: rename(2) cannot replace a folder with a link, so the two are swapped with
   renameat2(RENAME_EXCHANGE), atomically too (Linux 3.15+, every file system Dokku runs on).
 - The environment that was live before the last switch is kept (`.venvs/previous` names
-  it) until another one replaces it: a trigger, or the watcher until `update` restarts it,
-  may still run on it (network_plugin/__init__.py keeps a process on the environment it
-  started in).
+  it) until the next switch: a trigger, or the watcher until `update` restarts it, may
+  still run on it (network_plugin/__init__.py keeps a process on the environment it
+  started in). Older ones are removed.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import sys
 import tempfile
 
 from network_plugin.locks import lock_for
+from network_plugin.output import info, warn
 
 LIVE = ".venv"
 ENVIRONMENTS = ".venvs"
@@ -227,6 +228,7 @@ def ensure(plugin_dir: str) -> None:
         if live == wanted:
             return
         if not complete:
+            info(f"Building the network plugin's Python environment ({os.path.relpath(lock, plugin_dir)})")
             try:
                 build(plugin_dir, folder, lock)
             except BuildFailed:
@@ -242,10 +244,10 @@ def main(argv: list[str]) -> int:
     try:
         ensure(plugin_dir)
     except (BuildFailed, LookupError) as error:
-        print(f" !     {error}; the plugin's environment is unchanged", file=sys.stderr)
+        warn(f"{error}; the plugin's environment is unchanged")
         return 1
     except OSError as error:
-        print(f" !     Unable to switch the plugin's environment: {error}", file=sys.stderr)
+        warn(f"Unable to switch the plugin's environment: {error}")
         return 1
     return 0
 

@@ -120,8 +120,9 @@ def test_an_unreachable_index_after_a_lock_change_leaves_every_trigger_working(
         [str(plugin / "update")], env=unreachable, capture_output=True, text=True, timeout=300, check=False
     )
 
-    assert (result.returncode, result.stdout) == (1, "")
     lock = os.path.relpath(lock_for(str(plugin), sys.version_info[:2]), plugin)
+    assert result.returncode == 1
+    assert result.stdout == f"-----> Building the network plugin's Python environment ({lock})\n"
     assert result.stderr.startswith(f" !     Unable to install the packages of {lock}: ")
     assert result.stderr.endswith("; the plugin's environment is unchanged\n")
     assert len(result.stderr.splitlines()) == 1
