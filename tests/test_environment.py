@@ -130,6 +130,19 @@ def test_an_unreachable_index_after_a_lock_change_leaves_every_trigger_working(
     assert trigger_failures(dokku) == []
 
 
+def test_a_change_to_pyproject_outside_the_lock_builds_nothing(tmp_path: Path, plugin_dir: Path):
+    dokku = plugin_host(tmp_path, plugin_dir)
+    plugin = dokku.plugin_dir
+    before, envs_before = live(plugin), environments(plugin)
+    with open(plugin / "pyproject.toml", "a", encoding="utf-8") as pyproject:
+        pyproject.write('\n[tool.codespell]\nskip = "locks"\n')  # a tool's settings
+
+    result = dokku.run(plugin / "update")
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (live(plugin), environments(plugin)) == (before, envs_before)
+
+
 def test_an_offline_install_from_a_downloaded_lock(tmp_path: Path, plugin_dir: Path, wheelhouse: Path):
     # docs/reference.md: `pip download` of the lock (the session's wheelhouse), then install with
     # PIP_NO_INDEX=1 and PIP_FIND_LINKS naming the folder (as every install of this session).
