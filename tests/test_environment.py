@@ -243,6 +243,22 @@ def test_sigkill_at_any_point_leaves_the_live_environment_and_the_next_install_c
     assert not os.path.lexists(plugin / environment.NEXT_LINK)
 
 
+def test_a_running_trigger_keeps_importing_from_the_environment_it_started_in(plugin_dir: Path):
+    # `.venv` is a link an update may switch while a trigger runs: its lazy imports (docker,
+    # typer) must come from the environment it started in, not from the next one.
+    program = "import sys, network_plugin; print(*[p for p in sys.path if p.endswith('site-packages')])"
+    result = subprocess.run(
+        [str(plugin_dir / ".venv" / "bin" / "python3"), "-E", "-s", "-c", program],
+        cwd=plugin_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    started_in = (plugin_dir / ".venv").resolve()
+    (site_packages,) = result.stdout.split()
+    assert Path(site_packages).is_relative_to(started_in)
+
+
 class Killed(BaseException):
     """A kill between two steps of the switch: nothing after it runs."""
 
