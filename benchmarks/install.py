@@ -67,7 +67,8 @@ def first_install_contenders(folder: Path) -> dict[str, Callable[[], object]]:
         shutil.rmtree(plugin / ".venvs", ignore_errors=True)
         if os.path.lexists(plugin / ".venv"):
             os.unlink(plugin / ".venv")
-        subprocess.run([python, "-E", "-s", "-m", "network_plugin.environment"], cwd=plugin, check=True)
+        environment = [python, "-E", "-s", "-m", "network_plugin.environment"]
+        subprocess.run(environment, cwd=plugin, check=True, stdout=subprocess.DEVNULL)
 
     def without_locks() -> None:
         run_checked([python, "-m", "venv", "--clear", str(unlocked)], dict(os.environ))

@@ -259,6 +259,18 @@ def test_a_running_trigger_keeps_importing_from_the_environment_it_started_in(pl
     assert Path(site_packages).is_relative_to(started_in)
 
 
+def test_a_legacy_folder_and_the_new_link_swap_in_one_step(tmp_path: Path):
+    # What the migration of a host installed before the switch relies on (Linux 3.15+, glibc 2.28+).
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "marker").write_text("legacy")
+    (tmp_path / ".venv.next").symlink_to(".venvs/new")
+
+    assert environment._exchange(str(tmp_path / ".venv.next"), str(tmp_path / ".venv")) is True
+
+    assert os.readlink(tmp_path / ".venv") == ".venvs/new"
+    assert (tmp_path / ".venv.next" / "marker").read_text() == "legacy"
+
+
 class Killed(BaseException):
     """A kill between two steps of the switch: nothing after it runs."""
 
