@@ -6,36 +6,52 @@ function here. Triggers that talk to Docker live in `docker_triggers`.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from network_plugin import listeners, properties
 from network_plugin.apps import list_apps, proxy_is_enabled, verify_app
 from network_plugin.arguments import arg
 from network_plugin.error_handler import PluginError
+from network_plugin.files import write_atomic
 from network_plugin.output import detail_unless_quiet, info, warn
 from network_plugin.paths import properties_root
 from network_plugin.report import report as print_report
 from network_plugin.validation import is_network_name, verify_app_name
 
+# In the property store: the apps without a proxy got bind-all-interfaces once, on this host.
+BACKFILL_RECORD = ".bind-all-interfaces-backfilled"
+
 
 def install(args: list[str], restart_service: bool = False) -> int:
     """`install`: link the entry points, prepare the property store, keep apps served
-    without a proxy reachable, start the watch service. Every other app stays unset, so
-    that a global `bind-all-interfaces` reaches it (Dokku's plugin pins every app to a
-    value here)."""
+    without a proxy reachable (once per host), start the watch service."""
     from network_plugin import service
     from network_plugin.packaging import PLUGIN_DIR, link_entry_points, warn_about_core_plugin
 
     linked = link_entry_points()
     warn_about_core_plugin()
     properties.setup()
+    backfill_bind_all_interfaces()
+    # Without systemd the hint comes with a new install (or new entry points), not every run.
+    service.install(PLUGIN_DIR, restart=restart_service, hint=linked > 0)
+    return 0
+
+
+def backfill_bind_all_interfaces() -> None:
+    """Give `bind-all-interfaces=true` to each app without the property whose proxy is
+    disabled, once per host: it must stay reachable on every interface, as under Dokku's
+    plugin. Every other app stays unset, so that a global value reaches it (Dokku's plugin
+    pins every app to a value at its install). It asks plugn once per app: recorded as done,
+    so that a repeat install or update costs nothing per app."""
+    record = os.path.join(properties_root(), BACKFILL_RECORD)
+    if os.path.exists(record):
+        return
     for app in list_apps():
         if not properties.exists(app, properties.BIND_ALL_INTERFACES) and not proxy_is_enabled(app):
             detail_unless_quiet(f"Setting network property 'bind-all-interfaces' to true for {app}")
             properties.write(app, properties.BIND_ALL_INTERFACES, "true")
-    # Without systemd the hint comes with a new install (or new entry points), not every run.
-    service.install(PLUGIN_DIR, restart=restart_service, hint=linked > 0)
-    return 0
+    write_atomic(record, "apps without a proxy were given bind-all-interfaces=true\n")
 
 
 def update(args: list[str]) -> int:

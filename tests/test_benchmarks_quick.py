@@ -12,6 +12,8 @@ import pytest
 
 from tests.host import REPO_ROOT, clean_env
 
+# The benchmarks install the plugin: from the session's wheelhouse, as every test does.
+pytestmark = pytest.mark.usefixtures("wheelhouse")
 # Timing goals are for the full runs by hand; here any ratio passes.
 NO_GOAL = "1000"
 
@@ -49,3 +51,12 @@ def test_the_watcher_benchmark_runs_and_its_engine_calls_do_not_grow_with_the_bu
     result = run_benchmark("watch.py", "--quick")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "engine calls per burst: 1 restarted: " in result.stdout
+
+
+def test_install_benchmark_asks_plugn_nothing_on_repeat_runs():
+    result = run_benchmark(
+        "install.py", "--apps", "30", "--runs", "1", "--first-runs", "0", "--max-ratio", NO_GOAL
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "plugn calls during the repeat runs with the record: 0\n" in result.stdout
+    assert "install, 30 apps, backfill not recorded (before)" in result.stdout
