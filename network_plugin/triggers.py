@@ -21,6 +21,8 @@ from network_plugin.validation import is_network_name, verify_app_name
 
 # In the property store: the apps without a proxy got bind-all-interfaces once, on this host.
 BACKFILL_RECORD = ".bind-all-interfaces-backfilled"
+# Set to 1 by the root `install` script when it switched `.venv` to a new environment.
+ENVIRONMENT_SWITCHED = "DOKKU_NETWORK_ENVIRONMENT_SWITCHED"
 
 
 def install(args: list[str], restart_service: bool = False) -> int:
@@ -34,7 +36,8 @@ def install(args: list[str], restart_service: bool = False) -> int:
     properties.setup()
     backfill_bind_all_interfaces()
     # Without systemd the hint comes with a new install (or new entry points), not every run.
-    service.install(PLUGIN_DIR, restart=restart_service, hint=linked > 0)
+    switched = os.environ.get(ENVIRONMENT_SWITCHED) == "1"  # set by the root `install` script
+    service.install(PLUGIN_DIR, restart=restart_service or switched, hint=linked > 0)
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from network_plugin import environment
+from network_plugin import environment, service
 from network_plugin.locks import lock_for
 from tests.host import (
     REPO_ROOT,
@@ -28,6 +28,7 @@ from tests.host import (
     copy_repository,
     without_pip_settings,
 )
+from tests.test_service import calls_of, systemd_host
 
 APP = "env-app"
 pytestmark = pytest.mark.usefixtures("wheelhouse")
@@ -353,3 +354,35 @@ def test_an_interpreter_takes_the_lock_of_the_highest_minor_not_above_its_own(ve
     assert os.path.basename(lock_for(str(REPO_ROOT), version)) == expected
     with pytest.raises(LookupError, match="No lock"):
         lock_for(str(REPO_ROOT), (3, 8))
+
+
+def test_an_install_that_switches_the_environment_restarts_a_running_watch_service(
+    tmp_path: Path, plugin_dir: Path, wheelhouse: Path
+):
+    """The watcher keeps the environment it started with, which the switch after next removes."""
+    dokku = plugin_host(tmp_path / "host", plugin_dir)
+    systemd, calls = systemd_host(dokku, tmp_path)
+    offline = (
+        without_pip_settings(dokku.env)
+        | systemd
+        | {
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": str(wheelhouse),
+        }
+    )
+
+    def install() -> subprocess.CompletedProcess[str]:
+        program = [str(dokku.plugin_dir / "install")]
+        return subprocess.run(program, env=offline, capture_output=True, text=True, timeout=300, check=False)
+
+    assert install().returncode == 0  # the unit is new: enable --now
+    calls.unlink()
+    assert install().returncode == 0
+    assert calls_of(calls) == []  # nothing switched, nothing restarted
+
+    change_lock(dokku.plugin_dir, "a new environment")
+    switched = install()
+
+    assert (switched.returncode, switched.stderr) == (0, "")
+    assert calls_of(calls) == [f"try-restart {service.UNIT_NAME}"]
