@@ -57,9 +57,8 @@ def apps_using_networks() -> dict[str, list[str]]:
     for owner in owners:
         if not (is_app_name(owner) or owner == "--global"):
             continue
-        names = {
-            name for key in properties.NETWORK_KEYS for name in properties.networks(properties.get(owner, key))
-        }
+        values = [properties.get(owner, key) for key in properties.NETWORK_KEYS]
+        names = {name for value in values for name in properties.networks(value)}
         for name in names:
             using.setdefault(name, []).append(owner)
     return using

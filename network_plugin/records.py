@@ -192,9 +192,8 @@ def differences(options: CreateOptions, network: dict) -> list[str]:
     ):
         if engine_value != value:
             found.append(f"{field} {_shown(engine_value)} instead of {_shown(value)}")
-    config = {
-        _canonical(entry.get("Subnet", "")): entry for entry in (network.get("IPAM") or {}).get("Config") or []
-    }
+    entries = (network.get("IPAM") or {}).get("Config") or []
+    config = {_canonical(entry.get("Subnet", "")): entry for entry in entries}
     for pool in options.pools:
         entry = config.get(pool.subnet)
         if entry is None:
@@ -234,7 +233,11 @@ def engine_spec(network: dict) -> dict:
         "name": network.get("Name", ""),
         "driver": network.get("Driver") or "bridge",
         "pools": [
-            {"subnet": entry["Subnet"], "ip_range": entry.get("IPRange") or "", "gateway": entry.get("Gateway") or ""}
+            {
+                "subnet": entry["Subnet"],
+                "ip_range": entry.get("IPRange") or "",
+                "gateway": entry.get("Gateway") or "",
+            }
             for entry in (network.get("IPAM") or {}).get("Config") or []
             if entry.get("Subnet")
         ],

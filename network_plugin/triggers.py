@@ -84,7 +84,8 @@ def _pass_docker_args(args: list[str], keys: tuple[str, ...]) -> int:
     # Bytes in, bytes out: Dokku's args may hold any encoding, and are not ours to decode.
     stdin = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
     verify_app(app)
-    network = properties.computed(app, properties.INITIAL_NETWORK) if properties.INITIAL_NETWORK in keys else ""
+    wants_network = properties.INITIAL_NETWORK in keys
+    network = properties.computed(app, properties.INITIAL_NETWORK) if wants_network else ""
     if network and not is_network_name(network):
         # The value lands on a docker command line: refuse anything hand-edited into the store.
         raise PluginError(f"Invalid initial-network stored for {app}: {network}")
