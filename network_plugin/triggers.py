@@ -29,6 +29,7 @@ def install(args: list[str], restart_service: bool = False) -> int:
     linked = link_entry_points()
     warn_about_core_plugin()
     properties.setup()
+    record_networks_made_before_records()
     for app in list_apps():
         if not properties.exists(app, properties.BIND_ALL_INTERFACES) and not proxy_is_enabled(app):
             detail_unless_quiet(f"Setting network property 'bind-all-interfaces' to true for {app}")
@@ -36,6 +37,13 @@ def install(args: list[str], restart_service: bool = False) -> int:
     # Without systemd the hint comes with a new install (or new entry points), not every run.
     service.install(PLUGIN_DIR, restart=restart_service, hint=linked > 0)
     return 0
+
+
+def record_networks_made_before_records() -> None:
+    """Dokku-labelled networks without a record (made before this version) get one, once."""
+    from network_plugin.records import record_engine_networks
+
+    record_engine_networks()
 
 
 def update(args: list[str]) -> int:
