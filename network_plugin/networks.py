@@ -116,7 +116,7 @@ def create(name: str, options: CreateOptions) -> None:
 
 def make(name: str, options: CreateOptions) -> bool:
     """Ask the engine for network `name`; False when a network of that name exists already
-    (made meanwhile by another deploy or command: the engine checks names at creation)."""
+    (made meanwhile by another deploy or command)."""
     import docker.errors
     from docker.types import IPAMConfig, IPAMPool
 
@@ -138,7 +138,9 @@ def make(name: str, options: CreateOptions) -> bool:
             attachable=True,
         )
     except docker.errors.APIError as error:
-        if error.status_code == CONFLICT:
+        # Made meanwhile: the engine says so (409), or, for a network with a fixed subnet,
+        # first finds that subnet taken by it.
+        if error.status_code == CONFLICT or docker_engine.networks_by_name([name]):
             return False
         raise
     return True

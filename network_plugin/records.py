@@ -36,9 +36,14 @@ SPEC_KEYS = frozenset({"name", "driver", "pools", "internal", "ipv6", "options",
 POOL_KEYS = frozenset({"subnet", "ip_range", "gateway"})
 
 
+def can_record(name: str) -> bool:
+    """A name whose record stays in the records folder, in a file name the filesystem takes."""
+    return is_network_name(name) and len(name.encode()) <= MAX_NAME_LENGTH
+
+
 def record_path(name: str) -> str:
     """The record of network `name`; a name that could leave the records folder is refused."""
-    if not is_network_name(name) or len(name.encode()) > MAX_NAME_LENGTH:
+    if not can_record(name):
         raise PluginError(f"Invalid network name specified: {name}")
     return os.path.join(records_root(), name + SUFFIX)
 

@@ -33,7 +33,7 @@ def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
     worker = docker_engine.is_swarm_worker()
     unrecorded = []
     for name in missing:
-        options = records.read(name)
+        options = records.read(name) if records.can_record(name) else None
         if options is None:
             if not worker:
                 unrecorded.append(name)

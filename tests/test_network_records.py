@@ -344,3 +344,22 @@ def test_an_unrecorded_missing_network_is_named_before_any_container_exists(
         " a backup with `dokku network:import`\n"
     )
     assert docker_client.api.networks(names=[missing]) == []
+
+
+def test_containers_deployed_side_by_side_make_a_missing_network_once(
+    dokku: DokkuHost, docker_client: docker.DockerClient, removed_networks
+):
+    initial, attached, before = removed_networks
+    # scheduler-docker-local deploys a process type's containers in parallel (GNU parallel).
+    script = "; ".join(DEPLOY_DOCKER_ARGS.strip().splitlines())
+    parallel = f"({script}) >out.1 2>err.1 & ({script}) >out.2 2>err.2 & wait\ncat out.1 out.2 err.1 err.2"
+
+    result = replay(dokku, f"cd {dokku.dokku_root.parent}\n{parallel}")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:2] == [f"--network={initial}"] * 2
+    assert " !" not in result.stdout
+    for name in (initial, attached):
+        listed = docker_client.api.networks(names=[name])
+        assert [found["Name"] for found in listed].count(name) == 1
+        assert ipam(docker_client, name)[:3] == before[name]
