@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from network_plugin import docker_engine, networks, records
 from network_plugin.error_handler import PluginError
+from network_plugin.file_lock import AppLock
 from network_plugin.network_options import OVERLAY
 from network_plugin.output import info
+from network_plugin.paths import GLOBAL_APP
 from network_plugin.validation import is_network_name
 
 
@@ -24,8 +26,21 @@ def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
             # The name reaches the engine and, for initial-network, a docker command line.
             raise PluginError(f"Invalid {key} stored for {app}: {name}")
     wanted = sorted({name for _, name in named})
-    present = docker_engine.networks_by_name(wanted)
-    missing = [name for name in wanted if name not in present]
+    missing = _missing(wanted)
+    if not missing:
+        return
+    # Containers deployed side by side find the same network missing: one makes it while the
+    # others wait, then find it (the engine would refuse them its subnet before it lists it).
+    with AppLock(GLOBAL_APP):
+        _make_again(app, named, _missing(missing))
+
+
+def _missing(names: list[str]) -> list[str]:
+    present = docker_engine.networks_by_name(names)
+    return [name for name in names if name not in present]
+
+
+def _make_again(app: str, named: list[tuple[str, str]], missing: list[str]) -> None:
     if not missing:
         return
     # A worker's engine lists an overlay network only while one of its containers uses it, yet

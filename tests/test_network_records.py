@@ -357,8 +357,10 @@ def test_containers_deployed_side_by_side_make_a_missing_network_once(
     result = replay(dokku, f"cd {dokku.dokku_root.parent}\n{parallel}")
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[:2] == [f"--network={initial}"] * 2
+    assert result.stdout.split()[:2] == [f"--network={initial}"] * 2, result.stdout
     assert " !" not in result.stdout
+    for name in (initial, attached):
+        assert result.stdout.count(f"-----> Recreating network {name}\n") == 1
     for name in (initial, attached):
         listed = docker_client.api.networks(names=[name])
         assert [found["Name"] for found in listed].count(name) == 1
