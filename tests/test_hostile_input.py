@@ -467,9 +467,11 @@ def test_docker_args_never_carry_an_invalid_network(
             expected = f" --network={network} {stdin.decode()}"
             assert (outcome.code, outcome.out) == (0, expected)
         elif NETWORK_NAME.fullmatch(network):
-            # Any other network is made again first when recorded; these never were.
+            # Any other network is checked on the engine first (made again when recorded; these
+            # never were): never passed on unchecked, whether the engine answers or not.
             assert (outcome.code, outcome.out) == (1, "")
-            assert outcome.err.startswith(f"{WARN}Network {network} (the initial-network of {APP}) ")
+            missing = f"{WARN}Network {network} (the initial-network of {APP}) "
+            assert outcome.err.startswith((missing, f"{WARN}Unable to reach the Docker engine: "))
         else:
             assert (outcome.code, outcome.out) == (1, "")
             assert outcome.err.startswith(f"{WARN}Invalid initial-network stored for {APP}: ")
