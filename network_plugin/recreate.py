@@ -25,27 +25,13 @@ def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
         if not is_network_name(name):
             # The name reaches the engine and, for initial-network, a docker command line.
             raise PluginError(f"Invalid {key} stored for {app}: {name}")
-    wanted = sorted({name for _, name in named})
-    missing = _missing(wanted)
-    if not missing:
-        return
-    # Containers deployed side by side find the same network missing: one makes it while the
-    # others wait, then find it (the engine would refuse them its subnet before it lists it).
-    with AppLock(GLOBAL_APP):
-        _make_again(app, named, _missing(missing))
-
-
-def _missing(names: list[str]) -> list[str]:
-    present = docker_engine.networks_by_name(names)
-    return [name for name in names if name not in present]
-
-
-def _make_again(app: str, named: list[tuple[str, str]], missing: list[str]) -> None:
+    missing = _missing(sorted({name for _, name in named}))
     if not missing:
         return
     # A worker's engine lists an overlay network only while one of its containers uses it, yet
     # connects containers to it by name: it may well exist, and only a manager can make one.
     worker = docker_engine.is_swarm_worker()
+    recorded = {}
     unrecorded = []
     for name in missing:
         options = records.read(name) if records.can_record(name) else None
@@ -53,8 +39,15 @@ def _make_again(app: str, named: list[tuple[str, str]], missing: list[str]) -> N
             if not worker:
                 unrecorded.append(name)
         elif not (worker and options.driver == OVERLAY):
-            info(f"Recreating network {name}")
-            networks.make(name, options)  # False: a deploy running beside this one made it first
+            recorded[name] = options
+    if recorded:
+        # Containers deployed side by side find the same network missing: one makes it while
+        # the others wait, then find it (the engine would refuse them its subnet before it
+        # lists it).
+        with AppLock(GLOBAL_APP):
+            for name in _missing(sorted(recorded)):
+                info(f"Recreating network {name}")
+                networks.make(name, recorded[name])  # False: network:create made it meanwhile
     if unrecorded:
         name = unrecorded[0]
         key = next(key for key, named_network in named if named_network == name)
@@ -63,3 +56,8 @@ def _make_again(app: str, named: list[tuple[str, str]], missing: list[str]) -> N
             f" from: make it with `dokku network:create {name}` and its options, or import a"
             " backup with `dokku network:import`"
         )
+
+
+def _missing(names: list[str]) -> list[str]:
+    present = docker_engine.networks_by_name(names)
+    return [name for name in names if name not in present]
