@@ -38,6 +38,9 @@ GLOBAL_KEYS = frozenset(DEFAULTS) - {STATIC_WEB_LISTENER}
 ATTACH_KEYS = (ATTACH_POST_CREATE, ATTACH_POST_DEPLOY)
 # Docker's own networks: attaching an app to them explicitly makes no sense.
 RESERVED_ATTACH_NETWORKS = frozenset({"host", "bridge"})
+NETWORK_KEYS = (INITIAL_NETWORK, ATTACH_POST_CREATE, ATTACH_POST_DEPLOY)
+# Docker's own networks (and modes): every engine has them, the plugin never makes them.
+DOCKER_NETWORKS = frozenset({"bridge", "default", "host", "none"})
 
 
 def property_path(app: str, key: str) -> str:
@@ -60,6 +63,13 @@ def computed(app: str, key: str) -> str:
 def networks(value: str) -> list[str]:
     """Network names of a stored `attach-*` value (`net-a,net-b`)."""
     return [name for name in (part.strip() for part in value.split(",")) if name]
+
+
+def named_networks(app: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(property, network) for every network but Docker's own in the app's computed `keys`."""
+    return [
+        (key, name) for key in keys for name in networks(computed(app, key)) if name not in DOCKER_NETWORKS
+    ]
 
 
 def exists(app: str, key: str) -> bool:
@@ -86,9 +96,25 @@ def verify_key(key: str) -> None:
 
 def validated_value(app: str, key: str, values: list[str]) -> str:
     """The value to store for `network:set <app> <key> <values...>`, after every check."""
+    if key not in ATTACH_KEYS:
+        return normalized(key, " ".join(values))
+    value = normalized(key, ",".join(values))
+    other_key = ATTACH_POST_DEPLOY if key == ATTACH_POST_CREATE else ATTACH_POST_CREATE
+    verify_attach_lists(value, computed(app, other_key))
+    return value
+
+
+def normalized(key: str, value: str) -> str:
+    """`value` as `key` stores it (attach lists: `net-a,net-b`, each name once), once its
+    syntax is checked; '' unsets."""
     if key in ATTACH_KEYS:
-        return _validated_attach(app, key, values)
-    value = " ".join(values)
+        names = networks(value)
+        for name in names:
+            if name in RESERVED_ATTACH_NETWORKS:
+                raise PluginError(f"Invalid network name specified for attach: {name}")
+            if not is_network_name(name):
+                raise PluginError(f"Invalid network name specified: {name}")
+        return ",".join(dict.fromkeys(names))
     if not value:
         return ""
     if key == INITIAL_NETWORK and not is_network_name(value):
@@ -102,18 +128,12 @@ def validated_value(app: str, key: str, values: list[str]) -> str:
     return value
 
 
-def _validated_attach(app: str, key: str, values: list[str]) -> str:
-    other_key = ATTACH_POST_DEPLOY if key == ATTACH_POST_CREATE else ATTACH_POST_CREATE
-    taken = set(networks(computed(app, other_key)))
-    names = [name for value in values for name in networks(value)]
-    for name in names:
-        if name in RESERVED_ATTACH_NETWORKS:
-            raise PluginError(f"Invalid network name specified for attach: {name}")
-        if not is_network_name(name):
-            raise PluginError(f"Invalid network name specified: {name}")
+def verify_attach_lists(value: str, other_value: str) -> None:
+    """A network is never in both attach lists (`value` and the other list's computed value)."""
+    taken = set(networks(other_value))
+    for name in networks(value):
         if name in taken:
             raise PluginError(f"Network name already associated with this app: {name}")
-    return ",".join(dict.fromkeys(names))
 
 
 def copy_all(source_app: str, target_app: str) -> None:

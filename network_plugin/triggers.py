@@ -35,6 +35,7 @@ def install(args: list[str], restart_service: bool = False) -> int:
     warn_about_core_plugin()
     properties.setup()
     backfill_bind_all_interfaces()
+    record_networks_made_before_records()
     # Without systemd the hint comes with a new install (or new entry points), not every run.
     switched = os.environ.get(ENVIRONMENT_SWITCHED) == "1"  # set by the root `install` script
     service.install(PLUGIN_DIR, restart=restart_service or switched, hint=linked > 0)
@@ -55,6 +56,13 @@ def backfill_bind_all_interfaces() -> None:
             detail_unless_quiet(f"Setting network property 'bind-all-interfaces' to true for {app}")
             properties.write(app, properties.BIND_ALL_INTERFACES, "true")
     write_atomic(record, "apps without a proxy were given bind-all-interfaces=true\n")
+
+
+def record_networks_made_before_records() -> None:
+    """Dokku-labelled networks without a record (made before this version) get one, once."""
+    from network_plugin.records import record_engine_networks
+
+    record_engine_networks()
 
 
 def update(args: list[str]) -> int:
@@ -96,27 +104,49 @@ def post_app_rename_setup(args: list[str]) -> int:
     return 0
 
 
-def _pass_docker_args(args: list[str], add_network: bool) -> int:
-    """Echo the docker args on stdin, prefixed by ` --network=<initial-network> ` when set."""
+def _pass_docker_args(args: list[str], keys: tuple[str, ...]) -> int:
+    """Echo the docker args on stdin, prefixed by ` --network=<initial-network> ` when set and
+    asked for; before that, make the missing networks of `keys` that have a record."""
     app = arg(args, 0)
     # Bytes in, bytes out: Dokku's args may hold any encoding, and are not ours to decode.
     stdin = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
     verify_app(app)
-    network = properties.computed(app, properties.INITIAL_NETWORK) if add_network else ""
+    wants_network = properties.INITIAL_NETWORK in keys
+    network = properties.computed(app, properties.INITIAL_NETWORK) if wants_network else ""
     if network and not is_network_name(network):
         # The value lands on a docker command line: refuse anything hand-edited into the store.
         raise PluginError(f"Invalid initial-network stored for {app}: {network}")
+    named = properties.named_networks(app, keys)
+    if named:  # an app naming no network is answered from its files alone
+        from contextlib import redirect_stdout
+
+        from network_plugin.recreate import ensure_networks
+
+        # Dokku captures stdout as docker arguments: what the user should read goes to stderr.
+        with redirect_stdout(sys.stderr):
+            ensure_networks(app, named)
     sys.stdout.buffer.write(f" --network={network} ".encode() + stdin if network else stdin)
     return 0
 
 
+# The networks a container joins at its creation (initial-network) and right after it
+# (attach-post-create, by post-container-create, in every phase); deploy containers also
+# join attach-post-deploy once they run.
+CREATE_KEYS = (properties.INITIAL_NETWORK, properties.ATTACH_POST_CREATE)
+DEPLOY_KEYS = (*CREATE_KEYS, properties.ATTACH_POST_DEPLOY)
+
+
 def docker_args_process_build(args: list[str]) -> int:
     # A Dockerfile build runs `docker build`, which takes no --network of an app network.
-    return _pass_docker_args(args, add_network=arg(args, 1) != "dockerfile")
+    return _pass_docker_args(args, CREATE_KEYS if arg(args, 1) != "dockerfile" else ())
 
 
 def docker_args_process_deploy(args: list[str]) -> int:
-    return _pass_docker_args(args, add_network=True)
+    return _pass_docker_args(args, DEPLOY_KEYS)
+
+
+def docker_args_process_run(args: list[str]) -> int:
+    return _pass_docker_args(args, CREATE_KEYS)
 
 
 def network_config_exists(args: list[str]) -> int:
