@@ -17,7 +17,8 @@ import pytest
 from docker.models.containers import Container
 
 from network_plugin import proxy
-from network_plugin.watch import MIN_INTERVAL_SECONDS, Containers, Debouncer
+from network_plugin.engine_events import DeployContainers
+from network_plugin.watch_schedule import MIN_INTERVAL_SECONDS, Debouncer
 from tests.docker_fixtures import IMAGE, OWNER, RESOURCE_LABEL, DockerResources
 from tests.host import DokkuHost
 from tests.polling import wait_for
@@ -141,8 +142,8 @@ DEPLOY = {"com.dokku.app-name": "node-js-app", "com.dokku.container-type": "depl
 
 @pytest.mark.parametrize("action", ["start", "restart", "unpause"])
 def test_container_events_of_deploy_containers_name_their_app(action):
-    containers = Containers()
-    assert containers.app_of_event(container_event(action, DEPLOY)) == "node-js-app"
+    containers = DeployContainers()
+    assert containers.apply(container_event(action, DEPLOY)) == "node-js-app"
     assert containers.apps == {"c1": "node-js-app"}
 
 
@@ -157,26 +158,26 @@ def test_container_events_of_deploy_containers_name_their_app(action):
     ids=["run-container", "unlabelled", "no-attributes", "not-an-app-name"],
 )
 def test_run_and_unlabelled_containers_are_not_ours(labels):
-    containers = Containers()
-    assert containers.app_of_event(container_event("start", labels)) is None
-    assert containers.app_of_event(network_event("connect", "c1")) is None
+    containers = DeployContainers()
+    assert containers.apply(container_event("start", labels)) is None
+    assert containers.apply(network_event("connect", "c1")) is None
     assert containers.apps == {}
 
 
 def test_network_events_of_running_containers_name_their_app():
-    containers = Containers()
-    containers.app_of_event(container_event("start", DEPLOY))
-    assert containers.app_of_event(network_event("disconnect", "c1")) == "node-js-app"
-    assert containers.app_of_event(network_event("connect", "other")) is None
+    containers = DeployContainers()
+    containers.apply(container_event("start", DEPLOY))
+    assert containers.apply(network_event("disconnect", "c1")) == "node-js-app"
+    assert containers.apply(network_event("connect", "other")) is None
 
 
 def test_network_events_of_a_dying_or_starting_container_wait_for_its_start():
-    containers = Containers()
-    containers.app_of_event(container_event("start", DEPLOY))
-    assert containers.app_of_event(container_event("die", DEPLOY)) is None
-    assert containers.app_of_event(network_event("disconnect", "c1")) is None
-    assert containers.app_of_event(network_event("connect", "c1")) is None
-    assert containers.app_of_event(container_event("destroy", DEPLOY)) is None
+    containers = DeployContainers()
+    containers.apply(container_event("start", DEPLOY))
+    assert containers.apply(container_event("die", DEPLOY)) is None
+    assert containers.apply(network_event("disconnect", "c1")) is None
+    assert containers.apply(network_event("connect", "c1")) is None
+    assert containers.apply(container_event("destroy", DEPLOY)) is None
     assert containers.apps == {}
 
 
@@ -193,7 +194,7 @@ def test_network_events_of_a_dying_or_starting_container_wait_for_its_start():
 )
 def test_malformed_events_are_refused(event):
     with pytest.raises(ValueError):
-        Containers().app_of_event(event)
+        DeployContainers().apply(event)
 
 
 def test_proxy_command_comes_from_the_environment(monkeypatch):
