@@ -83,7 +83,8 @@ class Schedule:
         self.rebuilding: set[str] = set()
         self.refreshing: set[str] = set()
         self.syncing: set[str] = set()  # apps of the last reconcile not in sync yet
-        self.announce_sync = False
+        self.reconciles = 0
+        self.synced = 0  # reconciles whose apps all got in sync
 
     def busy(self) -> set[str]:
         return self.rebuilding | self.refreshing
@@ -97,7 +98,7 @@ class Schedule:
         self.from_listing = set(apps)
         self.syncing = set(self.from_listing)
         self.moved.pending.clear()
-        self.announce_sync = True
+        self.reconciles += 1
 
     def rebuilds_due(self, limit: int) -> list[tuple[str, bool]]:
         """Up to `limit` apps to rebuild now, each with whether the reconcile's listing serves it;
@@ -138,8 +139,8 @@ class Schedule:
 
     def in_sync(self) -> bool:
         """True once after a reconcile, when each of its apps is rebuilt and refreshed if it could be."""
-        if self.announce_sync and not self.syncing:
-            self.announce_sync = False
+        if self.synced < self.reconciles and not self.syncing:
+            self.synced = self.reconciles
             return True
         return False
 
