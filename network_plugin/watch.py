@@ -36,6 +36,7 @@ POOL_SIZES = {REBUILD: 4, REFRESH: 2}
 # On SIGTERM/SIGINT the jobs running may end for this long (a proxy build is never cut off by
 # our own exit); below the service's TimeoutStopSec (60 s), after which systemd kills.
 STOP_WAIT_SECONDS = 45.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 IN_SYNC = "Every app is in sync; following the engine's events"
 
 
@@ -140,6 +141,9 @@ class Watcher:
     def _wait_for_jobs(self) -> None:
         deadline = time.monotonic() + self.stop_wait
         with self.wake:
+            if self.schedule.busy():
+                apps = ", ".join(sorted(self.schedule.busy()))
+                info(f"Stopping once the jobs running end (at most {self.stop_wait:g} s): {apps}")
             while self.schedule.busy():
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -164,7 +168,7 @@ def stop_on_signals(stop: Callable[[], None]) -> None:
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
     signal.set_wakeup_fd(write_end)
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _ignore)
 
     def wait() -> None:
@@ -180,6 +184,8 @@ def watch() -> int:
     watcher = Watcher()
     stop_on_signals(watcher.stop)
     status = watcher.run()
+    for signum in STOP_SIGNALS:  # another one while the interpreter exits must not kill it
+        signal.signal(signum, signal.SIG_IGN)
     if watcher.left_running:
         # Their threads would hold up the interpreter's exit: leave them, and their proxy
         # builds, to the service manager.

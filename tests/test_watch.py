@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from docker.models.containers import Container
 
-from network_plugin import proxy
+from network_plugin import proxy, service
 from network_plugin.engine_events import DeployContainers
-from network_plugin.watch import stop_on_signals
+from network_plugin.watch import IN_SYNC, STOP_WAIT_SECONDS, stop_on_signals
 from network_plugin.watch_jobs import REBUILD, JobRunner
 from network_plugin.watch_schedule import (
     MAX_DELAY_SECONDS,
@@ -555,6 +555,16 @@ def test_sigterm_and_sigint_stop_through_the_signal_pipe():
             signal.signal(signum, handler)
 
 
+def test_the_service_lets_a_stopping_watcher_wait_for_its_jobs():
+    unit = Path(service.UNIT_TEMPLATE).read_text().splitlines()
+    timeout = next(int(line.partition("=")[2]) for line in unit if line.startswith("TimeoutStopSec="))
+    assert "KillMode=mixed" in unit  # the SIGTERM goes to the watcher, not to its proxy builds
+    assert timeout > STOP_WAIT_SECONDS
+    reference = (Path(__file__).parent.parent / "docs" / "reference.md").read_text()
+    assert f"waiting at most {STOP_WAIT_SECONDS:g} s" in reference
+    assert f"`KillMode=mixed`, `TimeoutStopSec={timeout}`" in reference
+
+
 # --- on the real engine -------------------------------------------------------------------
 
 
@@ -604,13 +614,17 @@ def test_changes_made_while_the_watcher_was_not_running_are_fixed_at_start(
     assert running.stop() == 0
     assert running.calls() == ["stale-app"]
     lines = running.lines()
-    assert lines[:5] == [
-        "-----> Watching the Docker engine for container changes",
-        "-----> Ensuring network configuration is in sync for fine-app",
+    stale_lines = [
         "-----> Ensuring network configuration is in sync for stale-app",
         f"       Updated stale-app: IP.web.1 ({ip_on(web)})",
         "-----> Refreshed the proxy of stale-app",
     ]
+    # The apps are rebuilt side by side: each app's lines in order, the sync line last.
+    assert lines[0] == "-----> Watching the Docker engine for container changes"
+    fine_line = "-----> Ensuring network configuration is in sync for fine-app"
+    assert sorted(lines[1:5]) == sorted([*stale_lines, fine_line])
+    assert [line for line in lines[1:5] if line in stale_lines] == stale_lines
+    assert lines[5] == f"-----> {IN_SYNC}"
 
 
 @needs_engine
@@ -628,6 +642,57 @@ def test_an_app_whose_files_cannot_be_read_is_one_line_and_the_others_go_on(
     unreadable = f"Is a directory: {broken}/CONTAINER.web.1"
     assert warnings == [f" !     Unable to build the network configuration of broken-app: {unreadable}"]
     assert running.stop() == 0
+
+
+def gated_refresh(folder: Path) -> tuple[str, Path, Path]:
+    """A proxy refresh command that logs its start and end and runs until `release` exists:
+    (the command, its log, the release file)."""
+    script, log, release = folder / "slow-refresh", folder / "refreshes", folder / "release"
+    script.write_text(
+        f'#!/bin/sh\necho "start $1" >>{log}\n'
+        f"while [ ! -e {release} ]; do sleep 0.05; done\n"
+        f'echo "end $1" >>{log}\n'
+    )
+    script.chmod(0o755)
+    return str(script), log, release
+
+
+@needs_engine
+def test_a_move_during_slow_refreshes_is_repaired_and_a_stop_lets_them_end_and_starts_no_more(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher, tmp_path: Path
+):
+    drifted = [f"drifted-{n}" for n in range(1, 4)]
+    for app in drifted:
+        root = dokku.create_app(app)
+        docker_resources.app_container(app, app_root=root)
+        write_ip(root, "IP.web.1", "10.255.255.1")
+    moving_root = dokku.create_app("moving-app")
+    moving = docker_resources.app_container("moving-app", app_root=moving_root)
+    write_ip(moving_root, "IP.web.1", ip_on(moving))
+    command, log, release = gated_refresh(tmp_path)
+    running = RunningWatcher(dokku, tmp_path / "watch", {proxy.COMMAND_VARIABLE: command})
+    try:
+        # Two refreshes run (the pool's size); the third app's waits for a free worker.
+        wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == 2, "two refreshes running")
+        started = log.read_text().splitlines()
+
+        new_ip = move_address(moving)
+        wait_for(lambda: (moving_root / "IP.web.1").read_text() == new_ip, f"IP.web.1 to become {new_ip}")
+        assert log.read_text().splitlines() == started  # they still run: none ended, none started
+
+        running.process.send_signal(signal.SIGTERM)
+        waiting = "-----> Stopping once the jobs running end (at most 45 s): "
+        wait_for(lambda: any(line.startswith(waiting) for line in running.lines()), "the stop")
+        release.touch()
+        assert running.stop() == 0
+        # Both ended before the watcher did; no refresh started after the SIGTERM.
+        ended = [line.replace("start", "end") for line in started]
+        assert sorted(log.read_text().splitlines()) == sorted(started + ended)
+        assert {line.split()[1] for line in started} < set(drifted)
+        assert running.lines()[-1] == "-----> Stopped watching the Docker engine"
+    finally:
+        release.touch()
+        running.kill()
 
 
 @needs_engine
