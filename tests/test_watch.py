@@ -814,6 +814,7 @@ def test_a_stop_signal_ends_the_watcher_with_status_0(dokku: DokkuHost, docker_c
 
 
 @needs_engine
+@pytest.mark.root
 def test_the_watcher_survives_an_engine_restart_and_repairs_what_moved(dokku: DokkuHost, tmp_path: Path):
     reason = can_run_private_engine()
     if reason:
