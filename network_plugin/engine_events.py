@@ -150,12 +150,12 @@ class EngineEvents:
         backoff = FIRST_BACKOFF_SECONDS
         while not self.stopping.is_set():
             try:
-                containers = self._open()
+                stream, containers = self._open()
             except Exception as error:  # noqa: BLE001 - an engine going away fails in many ways
                 message = f"{describe(error)}; trying again in {backoff:g} s"
             else:
                 backoff = FIRST_BACKOFF_SECONDS
-                reason = self._read(containers)
+                reason = self._read(stream, containers)
                 message = f"Lost the Docker engine's event stream ({reason}); reconnecting in {backoff:g} s"
             self.close()
             if self.stopping.is_set():
@@ -171,19 +171,17 @@ class EngineEvents:
             stream, self._stream = self._stream, None
         _close(stream)
 
-    def _open(self) -> DeployContainers:
+    def _open(self) -> tuple[EventStream, DeployContainers]:
+        """Connect, then list: the stream holds every change the listing may have missed."""
         stream = self.connect()
         with self._guard:
             self._stream = stream
         apps, states = self.listing()
         self.on_sync(apps, states)
-        return DeployContainers(states.values())
+        return stream, DeployContainers(states.values())
 
-    def _read(self, containers: DeployContainers) -> str:
-        """Hand over the events until the stream ends; why it ended."""
-        stream = self._stream
-        if stream is None:  # closed by a stop in the meantime
-            return "closed"
+    def _read(self, stream: EventStream, containers: DeployContainers) -> str:
+        """Hand over the events until the stream ends (or `close` ends it); why it ended."""
         try:
             for event in stream:
                 try:

@@ -40,6 +40,10 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 IN_SYNC = "Every app is in sync; following the engine's events"
 
 
+def _free_workers(kind: str, busy: set[str]) -> int:
+    return POOL_SIZES[kind] - len(busy)
+
+
 class Watcher:
     """The engine's events in, rebuild and refresh jobs out, until `stop()`.
 
@@ -106,22 +110,19 @@ class Watcher:
             self.schedule.app_moved(app)
             self.wake.notify_all()
 
-    def _free(self, kind: str, busy: set[str]) -> int:
-        return POOL_SIZES[kind] - len(busy)
-
     def _start_due_jobs(self) -> None:
         schedule = self.schedule
-        for app, from_listing in schedule.rebuilds_due(self._free(REBUILD, schedule.rebuilding)):
+        for app, from_listing in schedule.rebuilds_due(_free_workers(REBUILD, schedule.rebuilding)):
             states = self.listing if from_listing else None
             self.jobs.start(REBUILD, app, partial(self.build, [app], states), partial(self._rebuilt, app))
-        for app in schedule.refreshes_due(self._free(REFRESH, schedule.refreshing)):
+        for app in schedule.refreshes_due(_free_workers(REFRESH, schedule.refreshing)):
             self.jobs.start(REFRESH, app, partial(self.refresh, app), partial(self._refreshed, app))
 
     def _seconds_to_next_job(self) -> float | None:
         """None: nothing is due until an event or a job's end wakes the loop."""
         schedule = self.schedule
         moment = schedule.next_due(
-            self._free(REBUILD, schedule.rebuilding) > 0, self._free(REFRESH, schedule.refreshing) > 0
+            _free_workers(REBUILD, schedule.rebuilding) > 0, _free_workers(REFRESH, schedule.refreshing) > 0
         )
         return None if moment is None else max(moment - schedule.clock(), 0.0)
 

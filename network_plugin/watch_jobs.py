@@ -27,7 +27,6 @@ FAILURE = {
 class JobRunner:
     def __init__(self, stopping: threading.Event, sizes: dict[str, int]) -> None:
         self.stopping = stopping
-        self.sizes = sizes
         self.pools = {kind: ThreadPoolExecutor(size, thread_name_prefix=kind) for kind, size in sizes.items()}
 
     def start(self, kind: str, app: str, job: Callable[[], object], done: Callable[[object], None]) -> None:
