@@ -8,6 +8,7 @@ listing answers for every container a rebuild needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import docker
 import docker.errors
@@ -34,12 +35,28 @@ class NetworkGone(PluginError):
         super().__init__(f"Network {name} does not exist")
 
 
+class EngineClient(docker.APIClient):
+    """The SDK's client, verifying a TLS engine with DOCKER_CERT_PATH's CA only.
+
+    requests puts a host-wide REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in place of a session's own CA,
+    which fails every call to an engine whose certificate that bundle does not sign.
+    """
+
+    def merge_environment_settings(
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if isinstance(self.verify, str):
+            settings["verify"] = self.verify
+        return settings
+
+
 def api() -> docker.APIClient:
     """The engine's API client (DOCKER_HOST or the local socket), made once per process."""
     global _client  # noqa: PLW0603 - one connection pool per process
     if _client is None:
         try:
-            _client = docker.APIClient(**docker.utils.kwargs_from_env())
+            _client = EngineClient(**docker.utils.kwargs_from_env())
         except docker.errors.DockerException as error:
             raise EngineUnreachable(error) from error
     return _client

@@ -3,11 +3,19 @@
 A `filelock` lock on `<property dir>/.lock` (an exclusive flock(2) on Unix): the kernel
 drops it when its holder dies, even by SIGKILL, so a killed writer never blocks the next
 one. `filelock` is imported when a lock is first taken, never by a trigger that only reads.
+
+The Dokku user owns the property folders, and `install` takes these locks as root: a
+`.lock` (or a property folder) replaced by a link must never make us create, truncate or
+chmod the file it points to. So the folder and the lock file are opened here without
+following links, checked to be a real folder and a plain file, and filelock is handed
+`/proc/self/fd/<n>`: that names the very file opened, whatever the path shows later.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import threading
 
 from network_plugin.error_handler import PluginError
 from network_plugin.files import FILE_MODE, dokku_owner, ensure_dir
@@ -17,15 +25,45 @@ LOCK_NAME = ".lock"
 # A writer holds the lock for milliseconds; minutes mean a hung process, which must not
 # stall every deploy of the app forever.
 LOCK_TIMEOUT_SECONDS = 120.0
-_held: set[str] = set()
+OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+# The apps whose lock the current thread holds: re-entrance is per thread, so two threads
+# of one process (the watcher's jobs) wait for each other like two processes do.
+_held = threading.local()
 
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 if TYPE_CHECKING:
     from filelock import BaseFileLock
 
 
+def _held_apps() -> set[str]:
+    apps: set[str] | None = getattr(_held, "apps", None)
+    if apps is None:
+        apps = _held.apps = set()
+    return apps
+
+
+def open_lock_file(app: str) -> int:
+    """A descriptor of the app's `.lock`, created when missing; PluginError when it is not ours to lock."""
+    folder = ensure_dir(property_dir(app))
+    try:
+        folder_descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        raise PluginError(f"Refusing to lock {app}: {folder} is not a folder") from None
+    try:
+        descriptor = os.open(LOCK_NAME, OPEN_FLAGS, FILE_MODE, dir_fd=folder_descriptor)
+    except OSError:
+        raise PluginError(f"Refusing to lock {app}: {folder}/{LOCK_NAME} is not a regular file") from None
+    finally:
+        os.close(folder_descriptor)
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1:
+        os.close(descriptor)
+        raise PluginError(f"Refusing to lock {app}: {folder}/{LOCK_NAME} is not a regular file")
+    return descriptor
+
+
 class AppLock:
-    """Hold the app's lock for a `with` block; re-entrant in one process.
+    """Hold the app's lock for a `with` block; re-entrant in one thread.
 
     Re-entrance lets one operation (e.g. a rebuild) hold the lock around many
     single writes that each take it too, without deadlocking on itself. A plain
@@ -36,29 +74,35 @@ class AppLock:
         self.app = app
         self.timeout = timeout
         self.lock: BaseFileLock | None = None
+        self.descriptor = -1
 
     def __enter__(self) -> None:
-        if self.app in _held:
+        held = _held_apps()
+        if self.app in held:
             return
         from filelock import FileLock, Timeout
 
-        path = os.path.join(ensure_dir(property_dir(self.app)), LOCK_NAME)
-        lock = FileLock(path, timeout=self.timeout, mode=FILE_MODE)
+        descriptor = open_lock_file(self.app)
+        lock = FileLock(f"/proc/self/fd/{descriptor}", timeout=self.timeout, mode=FILE_MODE)
         try:
             lock.acquire()
         except Timeout:
+            os.close(descriptor)
             message = f"Timed out after {self.timeout:g}s waiting for the lock of {self.app}"
             raise PluginError(message) from None
         owner = dokku_owner()
         if owner:
             # So that a later trigger running as the Dokku user can take it too.
-            os.chown(path, *owner, follow_symlinks=False)
+            os.fchown(descriptor, *owner)
         self.lock = lock
-        _held.add(self.app)
+        self.descriptor = descriptor
+        held.add(self.app)
 
     def __exit__(self, *exc_info: object) -> None:
         if self.lock is None:
             return
-        _held.discard(self.app)
+        _held_apps().discard(self.app)
         self.lock.release()
+        os.close(self.descriptor)
         self.lock = None
+        self.descriptor = -1

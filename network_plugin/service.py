@@ -24,7 +24,8 @@ RUN_DIR_VARIABLE = "DOKKU_NETWORK_SYSTEMD_RUN_DIR"
 DEFAULT_UNIT_DIR = "/etc/systemd/system"
 DEFAULT_RUN_DIR = "/run/systemd/system"
 DEFAULT_SOCKET = "/var/run/docker.sock"
-# What the watcher reads of its environment, carried into the unit when the installer had it set.
+# What the watcher reads of its environment, carried into the unit when the installer had it set:
+# every engine variable the triggers honour, so the watcher reaches the engine they reach.
 CARRIED_VARIABLES = (
     "DOKKU_ROOT",
     "DOKKU_LIB_ROOT",
@@ -33,6 +34,8 @@ CARRIED_VARIABLES = (
     "DOKKU_SYSTEM_USER",
     "DOKKU_SYSTEM_GROUP",
     "DOCKER_HOST",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
     "DOKKU_NETWORK_PROXY_REFRESH",
 )
 BY_HAND = (

@@ -25,7 +25,8 @@ STOP_SECONDS = 30.0
 
 
 class PrivateEngine:
-    def __init__(self, pid: str = OWNER) -> None:
+    def __init__(self, flags: tuple[str, ...] = (), pid: str = OWNER) -> None:
+        self.flags = flags  # more of dockerd's flags (a TLS listener, say)
         self.namespace = f"{PREFIX}-{pid}"
         # Short: Unix socket paths (108 bytes) of the engine and of its containerd live under it.
         self.root = run_folder(PREFIX, pid)
@@ -33,9 +34,9 @@ class PrivateEngine:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> docker.DockerClient:
-        """Start dockerd (again) and wait until it answers; a client of it."""
+        """Start dockerd (again) and wait until it answers; a client of it (on its Unix socket)."""
         # Its own namespace: no firewall rules needed, none left behind.
-        self.process = start_dockerd(self.namespace, self.root, "--iptables=false")
+        self.process = start_dockerd(self.namespace, self.root, "--iptables=false", *self.flags)
         return connect(self.process, self.root)
 
     def stop(self) -> None:
@@ -64,10 +65,11 @@ def remove_dead_runs() -> None:
 
 
 @contextmanager
-def private_engine() -> Iterator[tuple[PrivateEngine, docker.DockerClient]]:
-    """A started private engine with the test image built; removed afterwards, whatever happens."""
+def private_engine(*flags: str) -> Iterator[tuple[PrivateEngine, docker.DockerClient]]:
+    """A started private engine (with more dockerd `flags`) and the test image built; removed
+    afterwards, whatever happens."""
     remove_dead_runs()
-    engine = PrivateEngine()
+    engine = PrivateEngine(flags)
     remove_engine(OWNER)  # an earlier test of this run that could not finish its teardown
     engine.root.mkdir(parents=True)
     try:

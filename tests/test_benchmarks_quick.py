@@ -1,7 +1,7 @@
 """The benchmarks in their short mode: CI keeps the scripts working and catches a rebuild whose
 engine calls grew with N. No wall-time goal is asserted here (a slow CI machine is not a
 defect of the plugin): the start-up property that matters, readers importing nothing heavy,
-is asserted exactly in test_main_dispatch. The full runs are by hand (README, Performance)."""
+is asserted exactly in test_main_dispatch. The full runs are by hand (docs/development.md, Benchmarks)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Replacing Dokku's core `network` plugin so that it stays replaced (README, "Installing into Dokku").
+"""Replacing Dokku's core `network` plugin so that it stays replaced (README: Install, Uninstall).
 
 A throw-away DOKKU_LIB_ROOT is laid out as a Dokku host has it: core plugins in
 `core-plugins/available/<name>`, linked as `core-plugins/enabled/<name>`,

@@ -59,8 +59,9 @@ def test_permission_denied_on_the_socket(host_paths, mocker, capsys):
     (host_paths[0] / "node-js-app").mkdir()
     mocker.patch.object(docker_engine, "_client", None)
     fault = "('Connection aborted.', PermissionError(13, 'Permission denied'))"
-    mocker.patch(
-        "docker.APIClient",
+    mocker.patch.object(
+        docker_engine,
+        "EngineClient",
         side_effect=docker.errors.DockerException(f"Error while fetching server API version: {fault}"),
     )
     (host_paths[0] / "node-js-app" / "CONTAINER.web.1").write_text("abc\n")

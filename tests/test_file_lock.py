@@ -1,4 +1,5 @@
-"""The per-app lock: exclusive across processes, re-entrant within one, released when its holder dies."""
+"""The per-app lock: exclusive across processes and threads, re-entrant within a thread, released when its
+holder dies, and never taken through a link."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock
-from tests.host import REPO_ROOT
+from tests.host import REPO_ROOT, DokkuHost
 
 HOLDER = """
 import sys, time
@@ -69,3 +74,114 @@ def test_the_lock_is_reentrant_in_one_process_and_released_on_exit(host_paths):
     assert (probe.returncode, probe.stdout) == (0, "held\n")
     lock_file = host_paths[1] / "config" / "network" / "node-js-app" / ".lock"
     assert oct(lock_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_second_thread_waits_for_the_lock_a_first_thread_holds(host_paths):
+    """Re-entrance is per thread: the watcher's jobs on one app exclude each other like processes do."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with AppLock("node-js-app"):
+            held.set()
+            release.wait(30)
+
+    holder_thread = threading.Thread(target=hold)
+    holder_thread.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(PluginError) as refused, AppLock("node-js-app", timeout=0.2):
+            pass
+        assert refused.value.message == "Timed out after 0.2s waiting for the lock of node-js-app"
+    finally:
+        release.set()
+        holder_thread.join()
+    with AppLock("node-js-app", timeout=30):
+        pass
+
+
+@pytest.fixture
+def outside_file() -> Iterator[Path]:
+    """A root-owned file outside the test's folders, as /etc/... would be: content and mode to keep."""
+    descriptor, name = tempfile.mkstemp(dir="/var/tmp", prefix="dokku-network-lock-target-")
+    os.write(descriptor, b"keep me\n")
+    os.close(descriptor)
+    path = Path(name)
+    path.chmod(0o644)
+    yield path
+    path.unlink(missing_ok=True)
+
+
+def refusal(dokku: DokkuHost, app: str, what: str) -> str:
+    folder = dokku.properties_root / app
+    return f" !     Refusing to lock {app}: {folder}{what}\n"
+
+
+# Each writer, with what it prints before it takes the lock.
+WRITERS = {
+    "network-write-ipaddr": (
+        lambda dokku, app: dokku.trigger("network-write-ipaddr", app, "web", "1", "10.1.2.3"),
+        "",
+    ),
+    "network:set": (
+        lambda dokku, app: dokku.command("set", app, "tld", "internal"),
+        "=====> Setting tld to internal\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_a_lock_file_linked_to_another_file_is_refused_and_the_file_kept(dokku, app, outside_file, writer):
+    lock = dokku.properties_root / app / ".lock"
+    lock.parent.mkdir(parents=True)
+    lock.symlink_to(outside_file)
+
+    write, printed = WRITERS[writer]
+    result = write(dokku, app)
+
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        printed,
+        refusal(dokku, app, "/.lock is not a regular file"),
+    )
+    assert outside_file.read_bytes() == b"keep me\n"
+    assert oct(outside_file.stat().st_mode & 0o777) == "0o644"
+    assert sorted(os.listdir(lock.parent)) == [".lock"]
+    assert sorted(os.listdir(dokku.dokku_root / app)) == []
+
+
+def test_a_dangling_lock_link_creates_nothing(dokku, app, tmp_path):
+    lock = dokku.properties_root / app / ".lock"
+    lock.parent.mkdir(parents=True)
+    target = tmp_path / "created-through-the-link"
+    lock.symlink_to(target)
+
+    result = dokku.command("set", app, "tld", "internal")
+
+    assert (result.returncode, result.stderr) == (1, refusal(dokku, app, "/.lock is not a regular file"))
+    assert not target.exists()
+    assert lock.is_symlink()
+
+
+def test_a_lock_file_hard_linked_to_another_file_is_refused(dokku, app):
+    folder = dokku.properties_root / app
+    folder.mkdir(parents=True)
+    other = dokku.lib_root / "other-file"
+    other.write_text("keep me\n")
+    os.link(other, folder / ".lock")
+
+    result = dokku.trigger("network-write-ipaddr", app, "web", "1", "10.1.2.3")
+
+    assert (result.returncode, result.stderr) == (1, refusal(dokku, app, "/.lock is not a regular file"))
+    assert other.read_text() == "keep me\n"
+
+
+def test_a_property_folder_linked_elsewhere_gets_nothing_written(dokku, app, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    dokku.properties_root.mkdir(parents=True, exist_ok=True)
+    (dokku.properties_root / app).symlink_to(elsewhere)
+
+    result = dokku.command("set", app, "tld", "internal")
+
+    assert (result.returncode, result.stderr) == (1, refusal(dokku, app, " is not a folder"))
+    assert os.listdir(elsewhere) == []

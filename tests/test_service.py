@@ -92,6 +92,24 @@ def test_a_changed_unit_is_reloaded_and_a_running_service_restarted(dokku: Dokku
     assert 'Environment="DOKKU_NETWORK_PROXY_REFRESH=/usr/local/bin/reload-proxy"' in unit.read_text()
 
 
+def test_the_unit_carries_every_engine_variable_the_triggers_honour(dokku: DokkuHost, tmp_path: Path):
+    env, _ = systemd_host(dokku, tmp_path)
+    engine = {
+        "DOCKER_HOST": "tcp://127.0.0.1:2376",
+        "DOCKER_TLS_VERIFY": "1",
+        "DOCKER_CERT_PATH": "/etc/dokku-tls",
+    }
+
+    assert plugn(dokku, env | engine, "install").returncode == 0
+
+    lines = (Path(env[service.UNIT_DIR_VARIABLE]) / UNIT).read_text().splitlines()
+    assert [line for line in lines if line.startswith('Environment="DOCKER_')] == [
+        'Environment="DOCKER_HOST=tcp://127.0.0.1:2376"',
+        'Environment="DOCKER_TLS_VERIFY=1"',
+        'Environment="DOCKER_CERT_PATH=/etc/dokku-tls"',
+    ]
+
+
 def test_uninstall_stops_disables_and_removes_the_unit_only_for_this_plugin(dokku: DokkuHost, tmp_path: Path):
     env, calls = systemd_host(dokku, tmp_path)
     assert plugn(dokku, env, "install").returncode == 0
