@@ -31,9 +31,9 @@ pytest_plugins = ["tests.docker_fixtures", "tests.two_hosts"]
 
 
 # The fixtures that reach a Docker engine: a test using any of them (even through another
-# fixture) is an `engine` test; the two hosts' swarm also needs root.
-ENGINE_FIXTURES = {"docker_client", "test_image", "docker_resources", "network_name", "two_hosts"}
-ROOT_FIXTURES = {"two_hosts"}
+# fixture) is an `engine` test; the two hosts' swarm and the TLS engine also need root.
+ROOT_FIXTURES = {"two_hosts", "tls_engine"}
+ENGINE_FIXTURES = {"docker_client", "test_image", "docker_resources", "network_name", *ROOT_FIXTURES}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
