@@ -17,7 +17,7 @@ import pytest
 from docker.models.containers import Container
 
 from network_plugin import proxy, service
-from network_plugin.engine_events import DeployContainers
+from network_plugin.engine_events import DeployContainers, EngineEvents
 from network_plugin.watch import IN_SYNC, STOP_WAIT_SECONDS, stop_on_signals
 from network_plugin.watch_jobs import REBUILD, JobRunner
 from network_plugin.watch_schedule import (
@@ -29,7 +29,7 @@ from network_plugin.watch_schedule import (
     Schedule,
 )
 from tests.docker_fixtures import IMAGE, OWNER, RESOURCE_LABEL, DockerResources
-from tests.fake_engine import FakeClock, FakeStream, LoopUnderTest, container_event, deploy_labels, moved
+from tests.fake_engine import FakeClock, FakeEngine, LoopUnderTest, container_event, deploy_labels, moved
 from tests.host import DokkuHost
 from tests.polling import wait_for
 from tests.private_engine import can_run_private_engine, private_engine
@@ -365,32 +365,38 @@ def out_lines(capsys) -> list[str]:
     return capsys.readouterr().out.splitlines()
 
 
-def test_backoff_doubles_up_to_30_s_and_starts_again_at_1_s_after_a_connect(loop, capsys):
-    under_test = loop([])
-    engine = under_test.engine
+def test_backoff_doubles_up_to_30_s_and_starts_again_at_1_s_after_a_connect(capsys):
+    engine = FakeEngine([])
     engine.failures = [ConnectionError(f"refused {n}") for n in range(8)]
-    events = under_test.watcher.events
-    stream = FakeStream()
-    stream.end()
-    engine.streams.append(stream)
-    engine.connect = lambda: engine.failures.pop(0) if engine.failures else stream  # type: ignore[method-assign]
+    pauses: list[float] = []
 
-    def connect():
-        if engine.failures:
-            raise engine.failures.pop(0)
-        if under_test.pauses.count(1.0) == 2:  # connected once, lost the stream once
-            under_test.watcher.stopping.set()
-        return stream
+    def pause(seconds: float) -> bool:
+        pauses.append(seconds)
+        return len(pauses) == 10  # stopping
 
-    events.connect = connect
-    events.run()
+    def lose_the_stream(apps, states):
+        engine.streams[-1].end()
 
-    assert under_test.pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 1.0]
-    warnings = capsys.readouterr().err.splitlines()
-    assert warnings[0] == " !     refused 0; trying again in 1 s"
-    assert warnings[6] == " !     refused 6; trying again in 30 s"
-    lost = "Lost the Docker engine's event stream (the engine closed it); reconnecting in 1 s"
-    assert warnings[-1] == f" !     {lost}"
+    def no_event(app):
+        pytest.fail(f"an event of {app}")
+
+    EngineEvents(
+        threading.Event(),
+        lose_the_stream,
+        no_event,
+        connect=engine.connect,
+        listing=engine.listing,
+        pause=pause,
+    ).run()
+
+    # Two connects, each losing its stream at once: back to 1 s after each.
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 1.0, 1.0]
+    lost = " !     Lost the Docker engine's event stream (the engine closed it); reconnecting in 1 s"
+    assert capsys.readouterr().err.splitlines() == [
+        *(f" !     refused {n}; trying again in {seconds:g} s" for n, seconds in enumerate(pauses[:8])),
+        lost,
+        lost,
+    ]
 
 
 def test_everything_is_rebuilt_from_one_listing_and_the_changed_refreshed(loop, capsys):
