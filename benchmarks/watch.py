@@ -10,13 +10,17 @@ installed the Dokku way in a temp folder) against the local engine and measures:
   (goal < 0.5 % of one core);
 * RSS: the watcher's resident memory once it watches N running containers (goal < 60 MiB);
 * engine calls per burst: API requests the watcher makes (through a counting proxy) while
-  1, then 5, then 10 containers of one app restart together: constant, not growing.
+  1, then 5, then 10 containers of one app restart together: constant, not growing;
+* busy: three apps drifted at start whose proxy refresh takes 6 s, and meanwhile another
+  app's container moves: the time it takes to heal (goal < 2 s: it waits for no refresh),
+  then the time from SIGTERM to exit while two refreshes run (they end first: the rest of
+  their 6 s); and the time from SIGTERM to exit idle (goal < 1 s).
 
     python3 benchmarks/watch.py [--restarts 25] [--idle 60] [--containers 200]
     python3 benchmarks/watch.py --quick     # CI: 6 restarts, 5 s idle, 20 containers
 
 Exit status 1 when a goal is missed. With --quick only the engine calls and the RSS are
-judged: a slow machine must not fail CI on latency or CPU time.
+judged: a slow machine must not fail CI on latency, CPU or exit time.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ POLL_SECONDS = 0.002
 APP = "bench-watch"
 # No Dokku here: the proxy refresh is `true`, so that only the watcher's own work is measured.
 WATCH_ENV = {"DOKKU_NETWORK_PROXY_REFRESH": "true"}
+SLOW_REFRESH_SECONDS = 6
+HEAL_GOAL_SECONDS = 2.0
+IDLE_EXIT_GOAL_SECONDS = 1.0
 
 
 def ip_on(container: Container, network: str) -> str:
@@ -66,36 +73,83 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def move(resources: DockerResources, container: Container, network: str) -> float:
+    """Stop the container, let a filler take its address, start it again: when `docker start` returned.
+
+    The filler stays (the engine hands out the lowest free address): the next start gets a new
+    address, as after a crash on a busy host.
+    """
+    container.stop(timeout=0)
+    resources.client.containers.run(
+        IMAGE, ["sleep", "3600"], detach=True, network=network, labels={RESOURCE_LABEL: OWNER}
+    )
+    container.start()
+    return time.perf_counter()
+
+
+def heal_time(watcher: RunningWatcher, ip_file: Path, new_ip: str, started: float) -> float:
+    """Seconds from `started` to `ip_file` holding `new_ip`."""
+    while ip_file.read_text() != new_ip:
+        if time.perf_counter() - started > 60:
+            raise RuntimeError(f"{ip_file.name} never became {new_ip}: {watcher.lines()[-5:]}")
+        time.sleep(POLL_SECONDS)
+    return time.perf_counter() - started
+
+
+def app_on_its_network(dokku: DokkuHost, resources: DockerResources, app: str) -> tuple[Container, str, Path]:
+    """(its web container, the network, its IP.web.1)."""
+    network = resources.network().name
+    root = dokku.create_app(app)
+    dokku.command("set", app, "initial-network", network)
+    return resources.app_container(app, app_root=root, network=network), network, root / "IP.web.1"
+
+
 def measure_latency(dokku: DokkuHost, resources: DockerResources, folder: Path, restarts: int) -> list[float]:
     """Seconds from `docker start` returning to the IP file holding the new address, per restart."""
-    network = resources.network().name
-    root = dokku.create_app(APP)
-    dokku.command("set", APP, "initial-network", network)
-    container = resources.app_container(APP, app_root=root, network=network)
-    ip_file = root / "IP.web.1"
+    container, network, ip_file = app_on_its_network(dokku, resources, APP)
     watcher = RunningWatcher(dokku, folder / "latency", WATCH_ENV)
     samples = []
     try:
         watcher.started()
         wait_for(lambda: ip_file.exists() and ip_file.read_text() == ip_on(container, network), "IP.web.1")
         for _ in range(restarts):
-            container.stop(timeout=0)
-            # A filler takes the freed address (the engine hands out the lowest free one) and
-            # stays: the next start gets a new address, as after a crash on a busy host.
-            resources.client.containers.run(
-                IMAGE, ["sleep", "3600"], detach=True, network=network, labels={RESOURCE_LABEL: OWNER}
-            )
-            container.start()
-            started = time.perf_counter()
-            new_ip = ip_on(container, network)
-            while ip_file.read_text() != new_ip:
-                if time.perf_counter() - started > 60:
-                    raise RuntimeError(f"IP.web.1 never became {new_ip}: {watcher.lines()[-5:]}")
-                time.sleep(POLL_SECONDS)
-            samples.append(time.perf_counter() - started)
+            started = move(resources, container, network)
+            samples.append(heal_time(watcher, ip_file, ip_on(container, network), started))
     finally:
         assert watcher.stop() == 0
     return samples
+
+
+def stop_time(watcher: RunningWatcher) -> float:
+    """Seconds from SIGTERM to the watcher's exit (status 0)."""
+    began = time.perf_counter()
+    status = watcher.stop()
+    lasted = time.perf_counter() - began
+    if status != 0:
+        raise RuntimeError(f"the watcher exited with {status}: {watcher.lines()[-5:]}")
+    return lasted
+
+
+def measure_busy(dokku: DokkuHost, resources: DockerResources, folder: Path) -> tuple[float, float, float]:
+    """(heal seconds of a move while slow refreshes run, exit seconds with refreshes in flight, idle)."""
+    idle = RunningWatcher(dokku, folder / "idle", WATCH_ENV).started()
+    idle_exit = stop_time(idle)
+    for n in range(1, 4):
+        root = dokku.create_app(f"bench-drifted-{n}")
+        resources.app_container(f"bench-drifted-{n}", app_root=root)
+        (root / "IP.web.1").write_text("10.255.255.1")
+    container, network, ip_file = app_on_its_network(dokku, resources, "bench-moving")
+    ip_file.write_text(ip_on(container, network))
+    log = folder / "slow-refreshes"
+    slow = f"sh -c 'echo \"$1\" >>{log}; sleep {SLOW_REFRESH_SECONDS}' refresh"
+    watcher = RunningWatcher(dokku, folder / "busy", {"DOKKU_NETWORK_PROXY_REFRESH": slow})
+    try:
+        wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 2, "two slow refreshes")
+        started = move(resources, container, network)
+        heal = heal_time(watcher, ip_file, ip_on(container, network), started)
+    finally:
+        busy_exit = stop_time(watcher)
+    return heal, busy_exit, idle_exit
 
 
 def cpu_seconds(pid: int) -> float:
@@ -177,6 +231,7 @@ def main(argv: list[str]) -> int:
             dokku = plugin_host(Path(temp))
             latencies = measure_latency(dokku, resources, Path(temp), options.restarts)
             bursts = measure_bursts(dokku, resources, Path(temp))
+            heal, busy_exit, idle_exit = measure_busy(dokku, resources, Path(temp))
             rss, idle_cpu = measure_scale(dokku, resources, Path(temp), options.containers, options.idle)
     finally:
         sweep_uninterrupted(client)
@@ -190,9 +245,17 @@ def main(argv: list[str]) -> int:
     print(
         "engine calls per burst: " + ", ".join(f"{size} restarted: {calls}" for size, calls in bursts.items())
     )
+    print(
+        f"busy: heal while {SLOW_REFRESH_SECONDS} s refreshes run {heal * 1000:.0f} ms; SIGTERM to exit"
+        f" with refreshes in flight {busy_exit:.2f} s, idle {idle_exit * 1000:.0f} ms"
+    )
     sys.stdout.flush()
 
     missed = []
+    if not options.quick and heal >= HEAL_GOAL_SECONDS:
+        missed.append(f"healing while refreshes run took {heal:.3f} s, not under {HEAL_GOAL_SECONDS:g} s")
+    if not options.quick and idle_exit >= IDLE_EXIT_GOAL_SECONDS:
+        missed.append(f"an idle stop took {idle_exit:.3f} s, not under {IDLE_EXIT_GOAL_SECONDS:g} s")
     if not options.quick and p95 >= LATENCY_GOAL_SECONDS:
         missed.append(f"p95 latency {p95:.3f} s is not under {LATENCY_GOAL_SECONDS:g} s")
     if not options.quick and idle_cpu >= IDLE_CPU_GOAL_PERCENT:

@@ -40,6 +40,21 @@ settings.load_profile("ci" if os.environ.get("CI") == "true" else "by-hand")
 pytest_plugins = ["tests.docker_fixtures", "tests.two_hosts"]
 
 
+# The fixtures that reach a Docker engine: a test using any of them (even through another
+# fixture) is an `engine` test; the two hosts' swarm and the TLS engine also need root.
+ROOT_FIXTURES = {"two_hosts", "tls_engine"}
+ENGINE_FIXTURES = {"docker_client", "test_image", "docker_resources", "network_name", *ROOT_FIXTURES}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & ENGINE_FIXTURES:
+            item.add_marker(pytest.mark.engine)
+        if fixtures & ROOT_FIXTURES:
+            item.add_marker(pytest.mark.root)
+
+
 # A `$PLUGIN_PATH` where the plugin is installed already: tools/platform-test installs it the
 # Dokku way inside a Debian root, and the tests drive that install.
 INSTALLED_PLUGIN_PATH = os.environ.get("NETWORK_TEST_PLUGIN_PATH", "")

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from tests.reference import documented_subcommands
+
 APP = "node-js-app"
 FIELDS = sorted(
     [
@@ -32,20 +34,7 @@ FIELDS = sorted(
 GLOBAL_FIELDS = [name for name in FIELDS if name.startswith(("network-computed-", "network-global-"))]
 DEFAULTS = {"network-computed-bind-all-interfaces": "false"}
 NO_APPS_WARNING = " !     You haven't deployed any applications yet\n"
-SUBCOMMANDS = [
-    "create",
-    "destroy",
-    "exists",
-    "export",
-    "import",
-    "info",
-    "list",
-    "rebuild",
-    "rebuildall",
-    "report",
-    "set",
-    "watch",
-]
+SUBCOMMANDS = documented_subcommands()  # the usage lists them in name order
 
 
 def label(field):

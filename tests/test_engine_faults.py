@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import docker.errors
 import pytest
+import requests.exceptions
 
 from network_plugin import attach, docker_engine, network_config, properties
 from network_plugin.error_handler import run
@@ -54,14 +56,13 @@ def test_network_build_config_warns_and_succeeds_without_an_engine(dokku: DokkuH
 
 
 def test_permission_denied_on_the_socket(host_paths, mocker, capsys):
-    docker_errors = pytest.importorskip("docker.errors")
     (host_paths[0] / "node-js-app").mkdir()
     mocker.patch.object(docker_engine, "_client", None)
     fault = "('Connection aborted.', PermissionError(13, 'Permission denied'))"
     mocker.patch.object(
         docker_engine,
         "EngineClient",
-        side_effect=docker_errors.DockerException(f"Error while fetching server API version: {fault}"),
+        side_effect=docker.errors.DockerException(f"Error while fetching server API version: {fault}"),
     )
     (host_paths[0] / "node-js-app" / "CONTAINER.web.1").write_text("abc\n")
 
@@ -153,7 +154,6 @@ def test_rebuild_asks_the_engine_once_for_all_containers(host_paths, docker_reso
 
 @pytest.mark.usefixtures("test_image")
 def test_engine_stopping_mid_rebuildall_changes_no_file(host_paths, docker_resources, mocker, capsys):
-    requests_exceptions = pytest.importorskip("requests.exceptions")
     for app in ("app-a", "app-b"):
         root = host_paths[0] / app
         root.mkdir()
@@ -161,7 +161,7 @@ def test_engine_stopping_mid_rebuildall_changes_no_file(host_paths, docker_resou
         (root / "IP.web.1").write_text("10.0.0.1")
     client = docker_engine.api()
     client.version()  # the engine answered once...
-    gone = requests_exceptions.ConnectionError("('Connection aborted.', FileNotFoundError(2, 'No file'))")
+    gone = requests.exceptions.ConnectionError("('Connection aborted.', FileNotFoundError(2, 'No file'))")
     mocker.patch.object(client, "containers", side_effect=gone)  # ...then went away
 
     code = main(["/plugin/subcommands/rebuildall", "network:rebuildall"])

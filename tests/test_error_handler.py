@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import docker.errors
 import pytest
+import requests.exceptions
 
 from network_plugin.error_handler import PluginError, run
 
@@ -46,8 +48,6 @@ def test_exit_code_of_the_action_is_returned(code):
 
 
 def test_engine_connection_errors_are_named_as_such(capsys):
-    requests = pytest.importorskip("requests")
-
     def action(args):
         raise requests.exceptions.ConnectionError("Connection aborted.")
 
@@ -56,10 +56,8 @@ def test_engine_connection_errors_are_named_as_such(capsys):
 
 
 def test_engine_api_errors_show_the_engine_explanation(capsys):
-    docker_errors = pytest.importorskip("docker.errors")
-
     def action(args):
-        raise docker_errors.APIError("500 Server Error", explanation="conflict: network busy")
+        raise docker.errors.APIError("500 Server Error", explanation="conflict: network busy")
 
     assert run(action, []) == 1
     assert capsys.readouterr().err == " !     Docker engine error: conflict: network busy\n"

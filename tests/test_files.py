@@ -66,6 +66,7 @@ def test_ensure_dir_creates_parents_with_0755(tmp_path):
     assert stat.S_IMODE(target.parent.stat().st_mode) == 0o755
 
 
+@pytest.mark.root
 def test_files_belong_to_the_dokku_user_when_written_as_root(tmp_path, mocker):
     if os.geteuid() != 0:
         pytest.skip("ownership is only changed when running as root")
@@ -77,6 +78,7 @@ def test_files_belong_to_the_dokku_user_when_written_as_root(tmp_path, mocker):
     assert ((folder / "tld").stat().st_uid, (folder / "tld").stat().st_gid) == (4321, 4322)
 
 
+@pytest.mark.root
 def test_dokku_owner_follows_dokku_system_user(monkeypatch):
     if os.geteuid() != 0:
         pytest.skip("only root changes ownership")

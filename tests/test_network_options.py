@@ -9,7 +9,8 @@ import pytest
 
 from tests.host import DokkuHost
 
-pytestmark = pytest.mark.usefixtures("docker_client")
+# Where no engine answers: a value refused before any engine call is refused here too.
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
 
 def test_create_with_every_option(dokku: DokkuHost, docker_client, network_name):
@@ -200,26 +201,31 @@ OVERLAY_OUTSIDE_A_SWARM = (
             ["--label", "com.dokku.network-name=other"],
             "Label com.dokku.network-name is set by the plugin: it is always {name}",
         ),
-        (["--driver", "overlay"], OVERLAY_OUTSIDE_A_SWARM),
         (["--subnet"], "Option '--subnet' requires an argument."),
         (["--color", "blue"], "No such option: --color"),
     ],
 )
-def test_bad_values_are_one_line_and_create_nothing(
-    dokku: DokkuHost, docker_client, network_name, args, message
-):
-    result = dokku.command("create", network_name, *args)
+def test_bad_values_are_one_line_before_the_engine_is_asked(dokku: DokkuHost, args, message):
+    result = dokku.command("create", "dnt-refused", *args, env=NO_ENGINE)
 
     assert (result.returncode, result.stdout, result.stderr) == (
         1,
         "",
-        f" !     {message.format(name=network_name)}\n",
+        f" !     {message.format(name='dnt-refused')}\n",
     )
+
+
+def test_an_overlay_network_outside_a_swarm_is_one_line_and_created_nowhere(
+    dokku: DokkuHost, docker_client, network_name
+):
+    result = dokku.command("create", network_name, "--driver", "overlay")
+
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", f" !     {OVERLAY_OUTSIDE_A_SWARM}\n")
     assert not docker_client.networks.list(names=[network_name])
 
 
 def test_the_name_is_checked_before_the_options(dokku: DokkuHost):
-    result = dokku.command("create", "a/b", "--subnet", "nonsense")
+    result = dokku.command("create", "a/b", "--subnet", "nonsense", env=NO_ENGINE)
 
     assert (result.returncode, result.stderr) == (1, " !     Invalid network name specified: a/b\n")
 

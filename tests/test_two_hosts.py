@@ -6,7 +6,6 @@ DOCKER_HOST: host 1 drives the swarm manager's engine, host 2 the worker's (test
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -15,10 +14,10 @@ import pytest
 
 from tests.docker_fixtures import OWNER, RESOURCE_LABEL, DockerResources, exec_in
 from tests.host import DokkuHost, clean_env, proxy_recorder
+from tests.polling import wait_for
 from tests.two_hosts import TwoHosts
 
 TLD = "svc.cluster.local"
-WAIT_SECONDS = 60
 WORKER_DOES_NOT_LIST = (
     "Network {net} is not listed on this swarm worker: its engine lists an overlay network"
     " only while one of its containers uses it; ask a manager"
@@ -71,16 +70,6 @@ def overlay(host1: DokkuHost, *options: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return net
-
-
-def wait_for(check, expected):
-    """Poll `check()` until it returns `expected` (overlay DNS spreads by gossip); the last value."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    value = check()
-    while value != expected and time.monotonic() < deadline:
-        time.sleep(0.5)
-        value = check()
-    return value
 
 
 def http_get(container, url: str) -> tuple[int, str]:
@@ -181,9 +170,10 @@ def test_apps_on_two_hosts_talk_over_the_overlay(
     # Each reaches the other by `<app>.web.<tld>`, through Docker's DNS, across the hosts.
     for client, server in ((frontend, "api"), (api, "frontend")):
         expected = (0, f"hello from {server}\n")
-        assert (
-            wait_for(lambda c=client, s=server: http_get(c, f"http://{s}.web.{TLD}:5000/"), expected)
-            == expected
+        wait_for(
+            lambda c=client, s=server, e=expected: http_get(c, f"http://{s}.web.{TLD}:5000/") == e,
+            f"{server} answering {client.name} across the hosts",
+            poll=0.5,  # overlay DNS spreads by gossip
         )
     # Idempotent on the worker too: a second run attaches nothing twice.
     again = host2.trigger("core-post-deploy", "frontend")

@@ -16,9 +16,20 @@ from pathlib import Path
 import pytest
 from docker.models.containers import Container
 
-from network_plugin import proxy
-from network_plugin.watch import MIN_INTERVAL_SECONDS, Containers, Debouncer
+from network_plugin import proxy, service
+from network_plugin.engine_events import DeployContainers, EngineEvents
+from network_plugin.watch import IN_SYNC, STOP_WAIT_SECONDS, stop_on_signals
+from network_plugin.watch_jobs import REBUILD, JobRunner
+from network_plugin.watch_schedule import (
+    MAX_DELAY_SECONDS,
+    MIN_INTERVAL_SECONDS,
+    PROXY_MAX_DELAY_SECONDS,
+    QUIET_SECONDS,
+    Debouncer,
+    Schedule,
+)
 from tests.docker_fixtures import IMAGE, OWNER, RESOURCE_LABEL, DockerResources
+from tests.fake_engine import FakeClock, FakeEngine, LoopUnderTest, container_event, deploy_labels, moved
 from tests.host import DokkuHost
 from tests.polling import wait_for
 from tests.private_engine import can_run_private_engine, private_engine
@@ -124,10 +135,6 @@ def test_a_long_storm_rebuilds_an_app_at_most_once_per_interval():
     assert debouncer.take_due(2.7, set(), 4) == ["app-a"]
 
 
-def container_event(action: str, labels: dict[str, str], container_id: str = "c1") -> dict:
-    return {"Type": "container", "Action": action, "Actor": {"ID": container_id, "Attributes": labels}}
-
-
 def network_event(action: str, container_id: str) -> dict:
     return {
         "Type": "network",
@@ -136,13 +143,13 @@ def network_event(action: str, container_id: str) -> dict:
     }
 
 
-DEPLOY = {"com.dokku.app-name": "node-js-app", "com.dokku.container-type": "deploy", "name": "x"}
+DEPLOY = deploy_labels("node-js-app")
 
 
 @pytest.mark.parametrize("action", ["start", "restart", "unpause"])
 def test_container_events_of_deploy_containers_name_their_app(action):
-    containers = Containers()
-    assert containers.app_of_event(container_event(action, DEPLOY)) == "node-js-app"
+    containers = DeployContainers()
+    assert containers.apply(container_event(action, DEPLOY)) == "node-js-app"
     assert containers.apps == {"c1": "node-js-app"}
 
 
@@ -157,26 +164,26 @@ def test_container_events_of_deploy_containers_name_their_app(action):
     ids=["run-container", "unlabelled", "no-attributes", "not-an-app-name"],
 )
 def test_run_and_unlabelled_containers_are_not_ours(labels):
-    containers = Containers()
-    assert containers.app_of_event(container_event("start", labels)) is None
-    assert containers.app_of_event(network_event("connect", "c1")) is None
+    containers = DeployContainers()
+    assert containers.apply(container_event("start", labels)) is None
+    assert containers.apply(network_event("connect", "c1")) is None
     assert containers.apps == {}
 
 
 def test_network_events_of_running_containers_name_their_app():
-    containers = Containers()
-    containers.app_of_event(container_event("start", DEPLOY))
-    assert containers.app_of_event(network_event("disconnect", "c1")) == "node-js-app"
-    assert containers.app_of_event(network_event("connect", "other")) is None
+    containers = DeployContainers()
+    containers.apply(container_event("start", DEPLOY))
+    assert containers.apply(network_event("disconnect", "c1")) == "node-js-app"
+    assert containers.apply(network_event("connect", "other")) is None
 
 
 def test_network_events_of_a_dying_or_starting_container_wait_for_its_start():
-    containers = Containers()
-    containers.app_of_event(container_event("start", DEPLOY))
-    assert containers.app_of_event(container_event("die", DEPLOY)) is None
-    assert containers.app_of_event(network_event("disconnect", "c1")) is None
-    assert containers.app_of_event(network_event("connect", "c1")) is None
-    assert containers.app_of_event(container_event("destroy", DEPLOY)) is None
+    containers = DeployContainers()
+    containers.apply(container_event("start", DEPLOY))
+    assert containers.apply(container_event("die", DEPLOY)) is None
+    assert containers.apply(network_event("disconnect", "c1")) is None
+    assert containers.apply(network_event("connect", "c1")) is None
+    assert containers.apply(container_event("destroy", DEPLOY)) is None
     assert containers.apps == {}
 
 
@@ -193,7 +200,7 @@ def test_network_events_of_a_dying_or_starting_container_wait_for_its_start():
 )
 def test_malformed_events_are_refused(event):
     with pytest.raises(ValueError):
-        Containers().app_of_event(event)
+        DeployContainers().apply(event)
 
 
 def test_proxy_command_comes_from_the_environment(monkeypatch):
@@ -224,6 +231,344 @@ def test_a_failing_proxy_command_is_one_line(monkeypatch, capsys, command, messa
         "",
         f" !     Unable to refresh the proxy of node-js-app: {message}\n",
     )
+
+
+# --- the schedule, on a clock of the test's ------------------------------------------------
+
+
+def schedule_at(now: float = 0.0) -> tuple[Schedule, FakeClock]:
+    clock = FakeClock()
+    clock.now = now
+    return Schedule(clock), clock
+
+
+def test_a_reconcile_rebuilds_every_app_at_once_from_its_listing_and_forgets_earlier_events():
+    schedule, _ = schedule_at()
+    schedule.app_moved("app-c")
+    schedule.reconcile(["app-a", "app-b", "app-c"])
+    schedule.app_moved("app-b")  # after the listing: it may be older than the move
+    assert schedule.rebuilds_due(4) == [("app-a", True), ("app-c", True)]
+    assert schedule.rebuilds_due(4) == []
+    assert schedule.next_due(True, True) == QUIET_SECONDS
+
+
+def test_an_app_has_one_job_at_a_time_and_a_pool_never_takes_more_than_it_has():
+    schedule, clock = schedule_at()
+    schedule.reconcile([f"app-{n}" for n in range(6)])
+    assert [app for app, _ in schedule.rebuilds_due(4)] == ["app-0", "app-1", "app-2", "app-3"]
+    schedule.app_moved("app-0")
+    clock.now += MAX_DELAY_SECONDS
+    assert schedule.rebuilds_due(0) == []
+    schedule.rebuilt("app-3", changed=False, settled=True)
+    assert schedule.rebuilds_due(1) == [("app-4", True)]  # app-0 is still being rebuilt
+    schedule.rebuilt("app-0", changed=False, settled=True)
+    assert schedule.rebuilds_due(2) == [("app-5", True), ("app-0", False)]
+
+
+def test_a_settled_app_whose_files_changed_is_refreshed_at_once_and_only_once():
+    schedule, _ = schedule_at()
+    schedule.reconcile(["app-a"])
+    schedule.rebuilds_due(4)
+    schedule.rebuilt("app-a", changed=True, settled=True)
+    assert not schedule.in_sync()  # its refresh is part of getting in sync
+    assert schedule.refreshes_due(2) == ["app-a"]
+    assert schedule.rebuilds_due(4) == []
+    schedule.refreshed("app-a")
+    assert schedule.in_sync()
+    assert not schedule.in_sync()  # said once
+    assert schedule.refreshes_due(2) == []
+    assert schedule.next_due(True, True) is None
+
+
+def test_an_app_in_motion_owes_its_refresh_to_the_rebuild_that_finds_it_settled():
+    schedule, clock = schedule_at()
+    schedule.app_moved("app-a")
+    clock.now += QUIET_SECONDS
+    assert schedule.rebuilds_due(4) == [("app-a", False)]
+    schedule.rebuilt("app-a", changed=True, settled=False)  # a container not running yet
+    assert schedule.refreshes_due(2) == []
+    schedule.app_moved("app-a")  # it starts
+    clock.now += QUIET_SECONDS
+    assert schedule.rebuilds_due(4) == []  # in motion: at most one rebuild per interval
+    clock.now += MIN_INTERVAL_SECONDS
+    assert schedule.rebuilds_due(4) == [("app-a", False)]
+    schedule.rebuilt("app-a", changed=False, settled=True)
+    assert schedule.refreshes_due(2) == ["app-a"]
+
+
+def test_a_settled_app_with_new_events_waits_for_their_rebuild_before_its_refresh():
+    schedule, clock = schedule_at()
+    schedule.app_moved("app-a")
+    clock.now += QUIET_SECONDS
+    schedule.rebuilds_due(4)
+    schedule.rebuilt("app-a", changed=True, settled=True)
+    schedule.app_moved("app-a")
+    assert schedule.refreshes_due(2) == []
+    assert schedule.next_due(False, True) == clock.now - 0.0 + PROXY_MAX_DELAY_SECONDS
+    clock.now += QUIET_SECONDS
+    assert schedule.rebuilds_due(4) == [("app-a", False)]
+    schedule.rebuilt("app-a", changed=False, settled=True)
+    assert schedule.refreshes_due(2) == ["app-a"]
+
+
+def test_an_app_that_never_settles_gets_its_refresh_when_overdue():
+    schedule, clock = schedule_at()
+    changed_at = clock.now
+    schedule.reconcile(["app-a"])
+    schedule.rebuilds_due(4)
+    schedule.rebuilt("app-a", changed=True, settled=False)
+    assert schedule.in_sync()  # nothing more to do until it settles
+    while clock.now < changed_at + PROXY_MAX_DELAY_SECONDS:
+        assert schedule.refreshes_due(2) == []
+        schedule.app_moved("app-a")  # crash-looping
+        clock.now += MIN_INTERVAL_SECONDS
+        for app, _ in schedule.rebuilds_due(4):
+            schedule.rebuilt(app, changed=True, settled=False)
+    assert schedule.next_due(False, True) == changed_at + PROXY_MAX_DELAY_SECONDS
+    assert schedule.refreshes_due(2) == ["app-a"]
+
+
+def test_a_refresh_waits_for_the_apps_rebuild_and_the_rebuild_for_its_refresh():
+    schedule, clock = schedule_at()
+    schedule.reconcile(["app-a"])
+    schedule.rebuilds_due(4)
+    schedule.rebuilt("app-a", changed=True, settled=True)
+    assert schedule.refreshes_due(2) == ["app-a"]
+    schedule.app_moved("app-a")
+    clock.now += MAX_DELAY_SECONDS
+    assert schedule.rebuilds_due(4) == []
+    assert schedule.next_due(True, True) is None  # the refresh's end wakes the loop
+    schedule.refreshed("app-a")
+    assert schedule.rebuilds_due(4) == [("app-a", False)]
+
+
+# --- the loop, on a fake engine and fake jobs ------------------------------------------------
+
+
+@pytest.fixture
+def loop():
+    """Start a watcher on fakes (`LoopUnderTest`); always stopped and its gates opened afterwards."""
+    started: list[LoopUnderTest] = []
+
+    def start(apps: list[str], **options) -> LoopUnderTest:
+        started.append(LoopUnderTest(apps, **options))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.jobs.release()
+        if each.thread.is_alive():
+            each.stop()
+
+
+def out_lines(capsys) -> list[str]:
+    return capsys.readouterr().out.splitlines()
+
+
+def test_backoff_doubles_up_to_30_s_and_starts_again_at_1_s_after_a_connect(capsys):
+    engine = FakeEngine([])
+    engine.failures = [ConnectionError(f"refused {n}") for n in range(8)]
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> bool:
+        pauses.append(seconds)
+        return len(pauses) == 10  # stopping
+
+    def lose_the_stream(apps, states):
+        engine.streams[-1].end()
+
+    def no_event(app):
+        pytest.fail(f"an event of {app}")
+
+    EngineEvents(
+        threading.Event(),
+        lose_the_stream,
+        no_event,
+        connect=engine.connect,
+        listing=engine.listing,
+        pause=pause,
+    ).run()
+
+    # Two connects, each losing its stream at once: back to 1 s after each.
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 1.0, 1.0]
+    lost = " !     Lost the Docker engine's event stream (the engine closed it); reconnecting in 1 s"
+    assert capsys.readouterr().err.splitlines() == [
+        *(f" !     refused {n}; trying again in {seconds:g} s" for n, seconds in enumerate(pauses[:8])),
+        lost,
+        lost,
+    ]
+
+
+def test_everything_is_rebuilt_from_one_listing_and_the_changed_refreshed(loop, capsys):
+    apps = ["app-a", "app-b", "app-c"]
+    under_test = loop(apps)
+    under_test.jobs.changed = {"app-b"}
+    under_test.start()
+
+    under_test.wait_until(lambda: under_test.watcher.schedule.synced == 1, "the reconcile")
+
+    assert sorted(under_test.jobs.rebuilds) == [(app, True) for app in apps]
+    assert under_test.jobs.refreshes == ["app-b"]
+    assert under_test.engine.listings == 1
+    assert under_test.stop() == 0
+    assert out_lines(capsys) == [
+        "-----> Watching the Docker engine for container changes",
+        "-----> Every app is in sync; following the engine's events",
+        "-----> Stopped watching the Docker engine",
+    ]
+
+
+def test_10000_events_of_200_apps_make_one_rebuild_per_app(loop):
+    apps = [f"app-{n:03}" for n in range(200)]
+    under_test = loop([])
+    under_test.start()
+    stream = under_test.engine.stream()
+    schedule = under_test.watcher.schedule
+
+    stream.put(*(moved(apps[n % 200], f"c{n % 400}") for n in range(10_000)), moved("marker"))
+    under_test.wait_until(lambda: "marker" in schedule.moved.pending, "every event read")
+    assert under_test.jobs.rebuilds == []  # the clock stood still: no app's events paused yet
+
+    under_test.advance(QUIET_SECONDS)
+    under_test.wait_until(lambda: not schedule.busy() and not schedule.moved.pending, "the rebuilds")
+    assert sorted(under_test.jobs.rebuilds) == [(app, False) for app in [*apps, "marker"]]
+    assert under_test.stop() == 0
+
+
+def test_a_rebuild_never_waits_for_the_refreshes_of_other_apps(loop):
+    under_test = loop(["slow-a", "slow-b", "slow-c"])
+    jobs = under_test.jobs
+    jobs.changed = jobs.slow = {"slow-a", "slow-b", "slow-c"}
+    under_test.start()
+    schedule = under_test.watcher.schedule
+    under_test.wait_until(lambda: len(jobs.refreshes) == 2, "two refreshes running")  # the pool is full
+
+    under_test.containers_moved("moved-app")
+    under_test.wait_until(lambda: jobs.rebuilt("moved-app") == 1 and not schedule.rebuilding, "its rebuild")
+
+    assert len(jobs.refreshes) == 2  # the refreshes are still running
+    jobs.release()
+    under_test.wait_until(lambda: len(jobs.refreshes) == 3 and not schedule.busy(), "the third refresh")
+    assert under_test.stop() == 0
+
+
+def test_a_stop_during_refreshes_starts_no_job_and_waits_for_the_running_ones(loop, capsys):
+    under_test = loop(["slow-a", "slow-b", "slow-c"])
+    jobs = under_test.jobs
+    jobs.changed = jobs.slow = {"slow-a", "slow-b", "slow-c"}
+    under_test.start()
+    under_test.wait_until(lambda: len(jobs.refreshes) == 2, "two refreshes running")
+    under_test.engine.stream().put(moved("moved-app"))
+
+    under_test.watcher.stop()
+    under_test.thread.join(0.2)
+    assert under_test.thread.is_alive()  # waiting for the refreshes
+    jobs.release()
+    assert under_test.stop() == 0
+
+    assert sorted(jobs.refreshes) == ["slow-a", "slow-b"]
+    assert jobs.rebuilt("moved-app") == 0
+    assert under_test.engine.streams[-1].closed
+    assert out_lines(capsys)[-1] == "-----> Stopped watching the Docker engine"
+
+
+def test_a_stop_waits_for_running_jobs_no_longer_than_its_bound(loop, capsys):
+    under_test = loop(["slow-a"], stop_wait=0.01)
+    jobs = under_test.jobs
+    jobs.changed = jobs.slow = {"slow-a"}
+    under_test.start()
+    under_test.wait_until(lambda: jobs.refreshes, "the refresh running")
+
+    assert under_test.stop() == 0
+
+    assert under_test.watcher.left_running == ["slow-a"]
+    assert capsys.readouterr().err == (
+        " !     Stopping without waiting longer than 0.01 s for the jobs of slow-a\n"
+    )
+
+
+def test_a_job_whose_turn_comes_after_the_stop_does_not_run():
+    stopping = threading.Event()
+    runner = JobRunner(stopping, {REBUILD: 1})
+    stopping.set()
+    ended = []
+
+    runner.start(REBUILD, "app-a", lambda: pytest.fail("it ran"), ended.append)
+    runner.shutdown()
+
+    wait_for(lambda: ended == [None], "its end")
+
+
+def test_a_job_that_raises_is_one_line_and_the_others_go_on(loop, capsys):
+    under_test = loop(["app-a", "app-b", "app-c"])
+    jobs = under_test.jobs
+    jobs.changed = {"app-b", "app-c"}
+    jobs.failing = {"app-a": RuntimeError("the disk is gone")}
+    jobs.failing_refreshes = {"app-c": OSError("no dokku")}
+    under_test.start()
+    under_test.wait_until(lambda: under_test.watcher.schedule.synced == 1, "the reconcile")
+
+    jobs.failing = {}
+    under_test.containers_moved("app-a")
+    under_test.wait_until(lambda: jobs.rebuilt("app-a") == 2, "app-a rebuilt again")
+
+    assert under_test.stop() == 0
+    assert sorted(jobs.refreshes) == ["app-b", "app-c"]
+    assert capsys.readouterr().err.splitlines() == [
+        " !     Unable to rebuild the network configuration of app-a:"
+        " Unexpected error: RuntimeError: the disk is gone",
+        " !     Unable to refresh the proxy of app-c: no dokku",
+    ]
+
+
+def test_a_lost_stream_mid_storm_reconnects_and_rebuilds_everything_again(loop, capsys):
+    apps = [f"app-{n}" for n in range(5)]
+    under_test = loop(apps)
+    jobs = under_test.jobs
+    under_test.start()
+    first = under_test.engine.stream()
+    under_test.wait_until(lambda: len(jobs.rebuilds) == 5, "the first reconcile")
+
+    first.put(*(moved(app) for app in apps[:3]), {"Type": "container"})
+    first.end(ConnectionResetError("Connection reset by peer"))
+    under_test.wait_until(lambda: len(under_test.engine.streams) == 2 and len(jobs.rebuilds) == 10, "again")
+    under_test.advance(MAX_DELAY_SECONDS)
+    under_test.wait_until(lambda: not under_test.watcher.schedule.busy(), "the rebuilds")
+
+    # The storm's events came before the second listing, which covers them: no rebuild of their own.
+    assert sorted(jobs.rebuilds) == sorted([(app, True) for app in apps] * 2)
+    assert under_test.pauses == [1.0]
+    assert under_test.stop() == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines().count("-----> Every app is in sync; following the engine's events") == 2
+    assert captured.err.splitlines() == [
+        " !     Ignoring an unexpected engine event: no Type, Action or Actor: {'Type': 'container'}",
+        " !     Lost the Docker engine's event stream (Connection reset by peer); reconnecting in 1 s",
+    ]
+
+
+def test_sigterm_and_sigint_stop_through_the_signal_pipe():
+    stopped = threading.Semaphore(0)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for signum in handlers:
+            stop_on_signals(stopped.release)
+            os.kill(os.getpid(), signum)
+            assert stopped.acquire(timeout=60), f"no stop on {signum}"
+    finally:
+        signal.set_wakeup_fd(-1)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def test_the_service_lets_a_stopping_watcher_wait_for_its_jobs():
+    unit = Path(service.UNIT_TEMPLATE).read_text().splitlines()
+    timeout = next(int(line.partition("=")[2]) for line in unit if line.startswith("TimeoutStopSec="))
+    assert "KillMode=mixed" in unit  # the SIGTERM goes to the watcher, not to its proxy builds
+    assert timeout > STOP_WAIT_SECONDS
+    reference = (Path(__file__).parent.parent / "docs" / "reference.md").read_text()
+    assert f"waiting at most {STOP_WAIT_SECONDS:g} s" in reference
+    assert f"`KillMode=mixed`, `TimeoutStopSec={timeout}`" in reference
 
 
 # --- on the real engine -------------------------------------------------------------------
@@ -275,13 +620,17 @@ def test_changes_made_while_the_watcher_was_not_running_are_fixed_at_start(
     assert running.stop() == 0
     assert running.calls() == ["stale-app"]
     lines = running.lines()
-    assert lines[:5] == [
-        "-----> Watching the Docker engine for container changes",
-        "-----> Ensuring network configuration is in sync for fine-app",
+    stale_lines = [
         "-----> Ensuring network configuration is in sync for stale-app",
         f"       Updated stale-app: IP.web.1 ({ip_on(web)})",
         "-----> Refreshed the proxy of stale-app",
     ]
+    # The apps are rebuilt side by side: each app's lines in order, the sync line last.
+    assert lines[0] == "-----> Watching the Docker engine for container changes"
+    fine_line = "-----> Ensuring network configuration is in sync for fine-app"
+    assert sorted(lines[1:5]) == sorted([*stale_lines, fine_line])
+    assert [line for line in lines[1:5] if line in stale_lines] == stale_lines
+    assert lines[5] == f"-----> {IN_SYNC}"
 
 
 @needs_engine
@@ -299,6 +648,57 @@ def test_an_app_whose_files_cannot_be_read_is_one_line_and_the_others_go_on(
     unreadable = f"Is a directory: {broken}/CONTAINER.web.1"
     assert warnings == [f" !     Unable to build the network configuration of broken-app: {unreadable}"]
     assert running.stop() == 0
+
+
+def gated_refresh(folder: Path) -> tuple[str, Path, Path]:
+    """A proxy refresh command that logs its start and end and runs until `release` exists:
+    (the command, its log, the release file)."""
+    script, log, release = folder / "slow-refresh", folder / "refreshes", folder / "release"
+    script.write_text(
+        f'#!/bin/sh\necho "start $1" >>{log}\n'
+        f"while [ ! -e {release} ]; do sleep 0.05; done\n"
+        f'echo "end $1" >>{log}\n'
+    )
+    script.chmod(0o755)
+    return str(script), log, release
+
+
+@needs_engine
+def test_a_move_during_slow_refreshes_is_repaired_and_a_stop_lets_them_end_and_starts_no_more(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher, tmp_path: Path
+):
+    drifted = [f"drifted-{n}" for n in range(1, 4)]
+    for app in drifted:
+        root = dokku.create_app(app)
+        docker_resources.app_container(app, app_root=root)
+        write_ip(root, "IP.web.1", "10.255.255.1")
+    moving_root = dokku.create_app("moving-app")
+    moving = docker_resources.app_container("moving-app", app_root=moving_root)
+    write_ip(moving_root, "IP.web.1", ip_on(moving))
+    command, log, release = gated_refresh(tmp_path)
+    running = RunningWatcher(dokku, tmp_path / "watch", {proxy.COMMAND_VARIABLE: command})
+    try:
+        # Two refreshes run (the pool's size); the third app's waits for a free worker.
+        wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == 2, "two refreshes running")
+        started = log.read_text().splitlines()
+
+        new_ip = move_address(moving)
+        wait_for(lambda: (moving_root / "IP.web.1").read_text() == new_ip, f"IP.web.1 to become {new_ip}")
+        assert log.read_text().splitlines() == started  # they still run: none ended, none started
+
+        running.process.send_signal(signal.SIGTERM)
+        waiting = "-----> Stopping once the jobs running end (at most 45 s): "
+        wait_for(lambda: any(line.startswith(waiting) for line in running.lines()), "the stop")
+        release.touch()
+        assert running.stop() == 0
+        # Both ended before the watcher did; no refresh started after the SIGTERM.
+        ended = [line.replace("start", "end") for line in started]
+        assert sorted(log.read_text().splitlines()) == sorted(started + ended)
+        assert {line.split()[1] for line in started} < set(drifted)
+        assert running.lines()[-1] == "-----> Stopped watching the Docker engine"
+    finally:
+        release.touch()
+        running.kill()
 
 
 @needs_engine
@@ -420,6 +820,7 @@ def test_a_stop_signal_ends_the_watcher_with_status_0(dokku: DokkuHost, docker_c
 
 
 @needs_engine
+@pytest.mark.root
 def test_the_watcher_survives_an_engine_restart_and_repairs_what_moved(dokku: DokkuHost, tmp_path: Path):
     reason = can_run_private_engine()
     if reason:

@@ -1,0 +1,171 @@
+"""When `network:watch` rebuilds an app and refreshes its proxy (docs/reference.md: network:watch).
+
+Pure bookkeeping with a clock of its own (tests give a fake one): no threads, no engine,
+no files. The watcher tells it what happened (an app's containers moved, a reconcile
+listed everything, a job ended) and asks it which jobs to start and when to ask again.
+Not thread-safe: the watcher holds its lock around every call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+# Events of one app closer together than this make one rebuild (a deploy, a restart storm)...
+QUIET_SECONDS = 0.15
+# ...but an app whose events never pause is still rebuilt this long after the first one.
+MAX_DELAY_SECONDS = 1.0
+# While an app is in motion (its last rebuild found containers not running yet), it is
+# rebuilt at most this often, however long its storm lasts; a settled app answers at once.
+MIN_INTERVAL_SECONDS = 2.0
+# The proxy is refreshed once every container of the app runs again: a storm spread over
+# seconds may take several rebuilds, each fixing files early, but reloads the proxy once.
+# An app that never settles (a container crash-looping) still gets its refresh this late.
+PROXY_MAX_DELAY_SECONDS = 10.0
+
+
+class Debouncer:
+    """Apps with events waiting, and when each becomes due: `quiet` after its last event, at most
+    `max_delay` after its first, and never sooner than `min_interval` after its last turn."""
+
+    def __init__(self, quiet: float, max_delay: float, min_interval: float = 0.0) -> None:
+        self.quiet = quiet
+        self.max_delay = max_delay
+        self.min_interval = min_interval
+        self.pending: dict[str, tuple[float, float]] = {}  # app -> (first event, last event)
+        self.last_turn: dict[str, float] = {}
+
+    def add(self, app: str, now: float) -> None:
+        first, _ = self.pending.get(app, (now, now))
+        self.pending[app] = (first, now)
+
+    def due_at(self, app: str) -> float:
+        first, last = self.pending[app]
+        settled = min(last + self.quiet, first + self.max_delay)
+        turn = self.last_turn.get(app)
+        return settled if turn is None else max(settled, turn + self.min_interval)
+
+    def take_due(self, now: float, busy: set[str], limit: int) -> list[str]:
+        """Remove and return up to `limit` due apps, leaving alone the busy ones."""
+        due = sorted(app for app in self.pending if app not in busy and self.due_at(app) <= now)[:limit]
+        for app in due:
+            del self.pending[app]
+            if self.min_interval:
+                self.last_turn[app] = now
+        return due
+
+    def next_due(self, busy: set[str]) -> float | None:
+        times = [self.due_at(app) for app in self.pending if app not in busy]
+        return min(times) if times else None
+
+    def release(self, app: str) -> None:
+        """The app settled: its next event needs no `min_interval` wait."""
+        self.last_turn.pop(app, None)
+
+
+class Schedule:
+    """Which app to rebuild or refresh next, one job per app at a time.
+
+    * An app whose containers moved is rebuilt once its events pause (`Debouncer`).
+    * A reconcile rebuilds every app at once, from the one listing it made; an app whose
+      containers move afterwards gets a rebuild of its own after that one.
+    * An app whose IP files changed owes a proxy refresh: at once when its last rebuild
+      found every container running and no rebuild is waiting, at the latest
+      `PROXY_MAX_DELAY_SECONDS` after the change.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.moved = Debouncer(QUIET_SECONDS, MAX_DELAY_SECONDS, MIN_INTERVAL_SECONDS)
+        self.from_listing: set[str] = set()  # rebuilds a reconcile owes, due at once
+        self.owed: dict[str, float] = {}  # app -> when its files changed without a refresh since
+        self.settled: set[str] = set()  # owing apps whose last rebuild found every container running
+        self.rebuilding: set[str] = set()
+        self.refreshing: set[str] = set()
+        self.syncing: set[str] = set()  # apps of the last reconcile not in sync yet
+        self.reconciles = 0
+        self.synced = 0  # reconciles whose apps all got in sync
+
+    def busy(self) -> set[str]:
+        return self.rebuilding | self.refreshing
+
+    def app_moved(self, app: str) -> None:
+        self.moved.add(app, self.clock())
+        self.from_listing.discard(app)  # the listing may predate the move: the rebuild lists again
+
+    def reconcile(self, apps: Iterable[str]) -> None:
+        """A fresh listing covers every app: each is rebuilt from it, the events before it are moot."""
+        self.from_listing = set(apps)
+        self.syncing = set(self.from_listing)
+        self.moved.pending.clear()
+        self.reconciles += 1
+
+    def rebuilds_due(self, limit: int) -> list[tuple[str, bool]]:
+        """Up to `limit` apps to rebuild now, each with whether the reconcile's listing serves it;
+        they are busy until `rebuilt`."""
+        busy = self.busy()
+        due = [(app, True) for app in sorted(self.from_listing - busy)[:limit]]
+        self.from_listing.difference_update(app for app, _ in due)
+        due += [(app, False) for app in self.moved.take_due(self.clock(), busy, limit - len(due))]
+        self.rebuilding.update(app for app, _ in due)
+        return due
+
+    def refreshes_due(self, limit: int) -> list[str]:
+        """Up to `limit` apps whose proxy to refresh now; they are busy until `refreshed`."""
+        now = self.clock()
+        due = sorted(app for app in self._owing() if self._refresh_due_at(app) <= now)[:limit]
+        for app in due:
+            del self.owed[app]
+            self.settled.discard(app)
+        self.refreshing.update(due)
+        return due
+
+    def rebuilt(self, app: str, changed: bool, settled: bool) -> None:
+        """The app's rebuild ended: whether it rewrote files, whether every container ran."""
+        self.rebuilding.discard(app)
+        if changed:
+            self.owed.setdefault(app, self.clock())
+        if settled:
+            self.moved.release(app)
+        if settled and app in self.owed:
+            self.settled.add(app)
+        else:
+            self.settled.discard(app)
+            self.syncing.discard(app)  # nothing to refresh yet: the files are as true as they get
+
+    def refreshed(self, app: str) -> None:
+        self.refreshing.discard(app)
+        self.syncing.discard(app)
+
+    def in_sync(self) -> bool:
+        """True once after a reconcile, when each of its apps is rebuilt and refreshed if it could be."""
+        if self.synced < self.reconciles and not self.syncing:
+            self.synced = self.reconciles
+            return True
+        return False
+
+    def next_due(self, free_rebuilds: bool, free_refreshes: bool) -> float | None:
+        """When a job not startable now becomes due (a job ending or an event may come sooner)."""
+        busy = self.busy()
+        moments = []
+        if free_rebuilds:
+            if self.from_listing - busy:
+                moments.append(self.clock())
+            moment = self.moved.next_due(busy)
+            if moment is not None:
+                moments.append(moment)
+        if free_refreshes:
+            moments.extend(self._refresh_due_at(app) for app in self._owing())
+        return min(moments) if moments else None
+
+    def _owing(self) -> list[str]:
+        """Owing apps that may be refreshed now: no job of theirs running, no reconcile rebuild waiting."""
+        waiting = self.busy() | self.from_listing
+        return [app for app in self.owed if app not in waiting]
+
+    def _refresh_due_at(self, app: str) -> float:
+        # A settled app waits for the rebuild its new events asked for (its files may change
+        # again), unless that makes the refresh overdue.
+        if app in self.settled and app not in self.moved.pending:
+            return self.owed[app]
+        return self.owed[app] + PROXY_MAX_DELAY_SECONDS
