@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from network_plugin.apps import list_apps
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock
 from network_plugin.files import ensure_dir, read_value, remove_file, remove_tree, write_atomic
@@ -71,11 +72,6 @@ def write(app: str, key: str, value: str) -> None:
         write_atomic(property_path(app, key), value)
 
 
-def delete(app: str, key: str) -> None:
-    with AppLock(app):
-        remove_file(property_path(app, key))
-
-
 def verify_key(key: str) -> None:
     if not key:
         raise PluginError("No property specified")
@@ -84,10 +80,31 @@ def verify_key(key: str) -> None:
         raise PluginError(f"Invalid property specified, valid properties include: {valid}")
 
 
-def validated_value(app: str, key: str, values: list[str]) -> str:
-    """The value to store for `network:set <app> <key> <values...>`, after every check."""
+def set_value(owner: str, key: str, values: list[str]) -> str:
+    """`network:set <owner> <key> <values...>`: check, then store the value (none: unset); the value stored.
+
+    The check and the write happen under one lock. Every change of an attach list also
+    holds the `--global` lock: a global change reads every app's lists, so two changes of
+    attach lists (of one app, or global and an app's) never both pass their check. The
+    `--global` lock always comes first; the second lock is a no-op when both name `owner`.
+    A first check before the locks refuses bad input without creating a lock file.
+    """
+    validated_value(owner, key, values)
+    with AppLock(GLOBAL_APP if key in ATTACH_KEYS else owner), AppLock(owner):
+        value = validated_value(owner, key, values)
+        if value:
+            write_atomic(property_path(owner, key), value)
+        else:
+            remove_file(property_path(owner, key))
+    return value
+
+
+def validated_value(owner: str, key: str, values: list[str]) -> str:
+    """The value to store for `network:set <owner> <key> <values...>`, after every check."""
     if key in ATTACH_KEYS:
-        return _validated_attach(app, key, values)
+        value = _validated_attach(values)
+        _verify_attach_lists(owner, key, value)
+        return value
     value = " ".join(values)
     if not value:
         return ""
@@ -102,18 +119,40 @@ def validated_value(app: str, key: str, values: list[str]) -> str:
     return value
 
 
-def _validated_attach(app: str, key: str, values: list[str]) -> str:
-    other_key = ATTACH_POST_DEPLOY if key == ATTACH_POST_CREATE else ATTACH_POST_CREATE
-    taken = set(networks(computed(app, other_key)))
+def _validated_attach(values: list[str]) -> str:
     names = [name for value in values for name in networks(value)]
     for name in names:
         if name in RESERVED_ATTACH_NETWORKS:
             raise PluginError(f"Invalid network name specified for attach: {name}")
         if not is_network_name(name):
             raise PluginError(f"Invalid network name specified: {name}")
-        if name in taken:
-            raise PluginError(f"Network name already associated with this app: {name}")
     return ",".join(dict.fromkeys(names))
+
+
+def _verify_attach_lists(owner: str, key: str, value: str) -> None:
+    """No network may end up in both computed attach lists, of `owner` or, for a global
+    value, of any app that takes it (an app's own value hides the global one)."""
+    other_key = ATTACH_POST_DEPLOY if key == ATTACH_POST_CREATE else ATTACH_POST_CREATE
+    # Unset, the app's list falls back to the global one.
+    names = networks(value or (get_global(key) if owner != GLOBAL_APP else ""))
+    clash = _first_shared(names, computed(owner, other_key))
+    if clash:
+        raise PluginError(f"Network name already associated with this app: {clash}")
+    if owner != GLOBAL_APP:
+        return
+    clashes: dict[str, list[str]] = {}
+    for app in list_apps():
+        clash = "" if get(app, key) else _first_shared(names, computed(app, other_key))
+        if clash:
+            clashes.setdefault(clash, []).append(app)
+    if clashes:
+        clash, apps = next(iter(clashes.items()))
+        raise PluginError(f"Network name already associated with app {', '.join(apps)}: {clash}")
+
+
+def _first_shared(names: list[str], other_value: str) -> str:
+    taken = set(networks(other_value))
+    return next((name for name in names if name in taken), "")
 
 
 def copy_all(source_app: str, target_app: str) -> None:
