@@ -16,7 +16,7 @@ from network_plugin.error_handler import PluginError
 from network_plugin.network_options import OVERLAY, CreateOptions
 from network_plugin.output import detail, info, print_json, section, warn
 from network_plugin.paths import properties_root
-from network_plugin.validation import is_app_name, is_network_name, verify_format
+from network_plugin.validation import DOCKER_NETWORKS, is_app_name, is_network_name, verify_format
 
 NETWORK_PROPERTIES = (
     properties.ATTACH_POST_CREATE,
@@ -111,7 +111,6 @@ def create(name: str, options: CreateOptions) -> None:
         raise PluginError(f"Network {name} already exists")
     if options.driver == OVERLAY:
         _verify_swarm_manager()
-    info(f"Creating network {name}")
     from docker.types import IPAMConfig, IPAMPool
 
     pools = [
@@ -128,6 +127,7 @@ def create(name: str, options: CreateOptions) -> None:
         enable_ipv6=options.ipv6,
         attachable=True,
     )
+    info(f"Creating network {name}")
 
 
 def _verify_swarm_manager() -> None:
@@ -163,16 +163,18 @@ def _confirm_destroy(name: str) -> None:
 
 def destroy(name: str, force: bool) -> None:
     network = _require(name)
-    attached = sorted(
-        (endpoint or {}).get("Name") or container_id[:12]
-        for container_id, endpoint in (network.get("Containers") or {}).items()
-    )
-    if attached:
+    if name in DOCKER_NETWORKS:
+        raise PluginError(f"Network {name} is one of Docker's own networks: it cannot be destroyed")
+    # Stopped and created containers count too: the engine removes a network they name, and
+    # they then cannot start. A created one names it without its id, so both are asked.
+    users = docker_engine.list_containers({"network": [name, network["Id"]]})
+    if users:
+        attached = sorted(user.name if user.running else f"{user.name} (not running)" for user in users)
         raise PluginError(f"Network {name} has containers attached: {', '.join(attached)}")
     if not (force or os.environ.get("DOKKU_APPS_FORCE_DELETE") == "1"):
         _confirm_destroy(name)
-    info(f"Destroying network {name}")
     docker_engine.api().remove_network(network["Id"])
+    info(f"Destroying network {name}")
 
 
 def exists(name: str) -> None:

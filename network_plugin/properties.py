@@ -14,6 +14,7 @@ from network_plugin.file_lock import AppLock
 from network_plugin.files import ensure_dir, read_value, remove_file, remove_tree, write_atomic
 from network_plugin.paths import GLOBAL_APP, property_dir
 from network_plugin.validation import (
+    DOCKER_NETWORKS,
     is_dns_name,
     is_listener,
     is_network_name,
@@ -37,8 +38,6 @@ DEFAULTS = {
 }
 GLOBAL_KEYS = frozenset(DEFAULTS) - {STATIC_WEB_LISTENER}
 ATTACH_KEYS = (ATTACH_POST_CREATE, ATTACH_POST_DEPLOY)
-# Docker's own networks: attaching an app to them explicitly makes no sense.
-RESERVED_ATTACH_NETWORKS = frozenset({"host", "bridge"})
 
 
 def property_path(app: str, key: str) -> str:
@@ -122,7 +121,7 @@ def validated_value(owner: str, key: str, values: list[str]) -> str:
 def _validated_attach(values: list[str]) -> str:
     names = [name for value in values for name in networks(value)]
     for name in names:
-        if name in RESERVED_ATTACH_NETWORKS:
+        if name in DOCKER_NETWORKS:
             raise PluginError(f"Invalid network name specified for attach: {name}")
         if not is_network_name(name):
             raise PluginError(f"Invalid network name specified: {name}")

@@ -22,6 +22,10 @@ _NETWORK_NAME_FIRST = _ALNUM | frozenset("_")
 _NETWORK_NAME_REST = _ALNUM | frozenset("_.:@-")
 _DNS_LABEL_REST = _LOWER_ALNUM | frozenset("-")
 
+# The engine's own networks (`--network=host` etc. are its modes): never an app's network to
+# attach, nor ours to destroy.
+DOCKER_NETWORKS = frozenset({"bridge", "host", "none"})
+
 APP_NAME_ERROR = (
     "App name must begin with lowercase alphanumeric character,"
     " and may only contain lowercase alphanumerics, dots, and hyphens"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import docker.errors
 import pytest
 
 from tests.host import DokkuHost
@@ -103,6 +104,61 @@ def test_destroy_refuses_while_containers_are_attached(
     assert result.returncode == 1
     assert result.stderr == f" !     Network {network.name} has containers attached: {container.name}\n"
     assert docker_client.networks.list(names=[network.name])
+
+
+@pytest.mark.parametrize("force", [True, False])
+def test_destroy_refuses_while_stopped_or_created_containers_name_it(
+    dokku: DokkuHost, docker_client, docker_resources, test_image, force
+):
+    """An app after `ps:stop` must `ps:start` again: its stopped containers keep the network.
+    `--force` skips the question only."""
+    network = docker_resources.network()
+    stopped = docker_resources.app_container("node-js-app", "web", 1, network=network.name)
+    stopped.stop(timeout=0)
+    created = docker_resources.app_container("node-js-app", "worker", 1, network=network.name, start=False)
+
+    result = dokku.command(
+        "destroy", network.name, *(["--force"] if force else []), stdin=f"{network.name}\n"
+    )
+
+    names = sorted(f"{container.name} (not running)" for container in (stopped, created))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f" !     Network {network.name} has containers attached: {', '.join(names)}\n"
+    assert docker_client.networks.list(names=[network.name])
+
+
+@pytest.mark.parametrize("name", ["bridge", "host", "none"])
+def test_destroy_refuses_dockers_own_networks_before_saying_anything(dokku: DokkuHost, name):
+    result = dokku.command("destroy", name, "--force")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f" !     Network {name} is one of Docker's own networks: it cannot be destroyed\n"
+
+
+def test_destroy_says_destroying_only_once_the_engine_agreed(
+    host_paths, docker_client, docker_resources, capsys, mocker
+):
+    """The one refusal left to the engine (a container joining after the check) is mocked: it
+    cannot be timed for real."""
+    from network_plugin import docker_engine
+    from network_plugin.main import main
+
+    network = docker_resources.network()
+    refusal = docker.errors.APIError("error while removing network: network has active endpoints")
+    mocker.patch.object(docker_engine.api(), "remove_network", side_effect=refusal)
+
+    code = main(["/plugins/network/subcommands/destroy", "network:destroy", network.name, "--force"])
+
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (1, "")
+    assert captured.err.startswith(" !     Docker engine error: ")
+
+
+def test_create_says_creating_only_once_the_engine_agreed(dokku: DokkuHost, docker_client, network_name):
+    # Two IPv4 subnets on one bridge: only the engine knows it cannot.
+    result = dokku.command("create", network_name, "--subnet", "10.231.0.0/24", "--subnet", "10.232.0.0/24")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(" !     Docker engine error: ")
+    assert not docker_client.networks.list(names=[network_name])
 
 
 def test_info_text_and_json(dokku: DokkuHost, docker_resources, test_image):
