@@ -153,14 +153,6 @@ def test_destroy_says_destroying_only_once_the_engine_agreed(
     assert captured.err.startswith(" !     Docker engine error: ")
 
 
-def test_create_says_creating_only_once_the_engine_agreed(dokku: DokkuHost, docker_client, network_name):
-    # Two IPv4 subnets on one bridge: only the engine knows it cannot.
-    result = dokku.command("create", network_name, "--subnet", "10.231.0.0/24", "--subnet", "10.232.0.0/24")
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr.startswith(" !     Docker engine error: ")
-    assert not docker_client.networks.list(names=[network_name])
-
-
 def test_info_text_and_json(dokku: DokkuHost, docker_resources, test_image):
     network = docker_resources.network()
     dokku.create_app("node-js-app")
