@@ -17,8 +17,8 @@ from network_plugin.validation import (
     DOCKER_NETWORKS,
     is_dns_name,
     is_listener,
-    is_network_name,
     verify_app_name,
+    verify_app_network,
 )
 
 ATTACH_POST_CREATE = "attach-post-create"
@@ -107,8 +107,8 @@ def validated_value(owner: str, key: str, values: list[str]) -> str:
     value = " ".join(values)
     if not value:
         return ""
-    if key == INITIAL_NETWORK and not is_network_name(value):
-        raise PluginError(f"Invalid network name specified: {value}")
+    if key == INITIAL_NETWORK:
+        verify_app_network(value)
     if key == TLD and not is_dns_name(value):
         raise PluginError(f"Invalid tld specified, must be a lowercase DNS name: {value}")
     if key == BIND_ALL_INTERFACES and value not in ("true", "false"):
@@ -123,8 +123,7 @@ def _validated_attach(values: list[str]) -> str:
     for name in names:
         if name in DOCKER_NETWORKS:
             raise PluginError(f"Invalid network name specified for attach: {name}")
-        if not is_network_name(name):
-            raise PluginError(f"Invalid network name specified: {name}")
+        verify_app_network(name)
     return ",".join(dict.fromkeys(names))
 
 

@@ -15,7 +15,7 @@ from network_plugin.error_handler import PluginError
 from network_plugin.output import detail_unless_quiet, info, warn
 from network_plugin.paths import properties_root
 from network_plugin.report import report as print_report
-from network_plugin.validation import is_network_name, verify_app_name
+from network_plugin.validation import is_app_network, verify_app_name
 
 
 def install(args: list[str], restart_service: bool = False) -> int:
@@ -84,7 +84,7 @@ def _pass_docker_args(args: list[str], add_network: bool) -> int:
     stdin = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
     verify_app(app)
     network = properties.computed(app, properties.INITIAL_NETWORK) if add_network else ""
-    if network and not is_network_name(network):
+    if network and not is_app_network(network):
         # The value lands on a docker command line: refuse anything hand-edited into the store.
         raise PluginError(f"Invalid initial-network stored for {app}: {network}")
     sys.stdout.buffer.write(f" --network={network} ".encode() + stdin if network else stdin)

@@ -26,6 +26,8 @@ _DNS_LABEL_REST = _LOWER_ALNUM | frozenset("-")
 # attach, nor ours to destroy.
 DOCKER_NETWORKS = frozenset({"bridge", "host", "none"})
 
+CONTAINER_MODE = "container:"
+
 APP_NAME_ERROR = (
     "App name must begin with lowercase alphanumeric character,"
     " and may only contain lowercase alphanumerics, dots, and hyphens"
@@ -50,6 +52,12 @@ def is_container_index(value: str) -> bool:
 
 def is_network_name(value: str) -> bool:
     return _matches(value, _NETWORK_NAME_FIRST, _NETWORK_NAME_REST)
+
+
+def is_app_network(value: str) -> bool:
+    """A network an app's properties may name: not `container:<id>`, Docker's mode of sharing
+    another container's network stack (the app's containers would have no address of their own)."""
+    return is_network_name(value) and not value.startswith(CONTAINER_MODE)
 
 
 def is_dns_name(value: str) -> bool:
@@ -123,6 +131,39 @@ def listener_host(value: str) -> str:
     return host[1:-1] if host.startswith("[") else host
 
 
+# Address space no app network may take, and why (the first one a subnet overlaps is named).
+# IPv4 has global, private and shared space left; IPv6 only global unicast and unique local.
+_UNUSABLE_SPACES = (
+    ("0.0.0.0/8", "unspecified space"),
+    ("127.0.0.0/8", "loopback space (the host's own addresses)"),
+    ("169.254.0.0/16", "link-local space (never routed)"),
+    ("224.0.0.0/4", "multicast space"),
+    ("240.0.0.0/4", "reserved space"),
+    ("::/128", "unspecified space"),
+    ("::1/128", "loopback space (the host's own address)"),
+    ("fe80::/10", "link-local space (never routed)"),
+    ("ff00::/8", "multicast space"),
+)
+_USABLE_IPV6 = ("2000::/3", "fc00::/7")
+
+
+def unusable_space(value: str) -> str:
+    """Why the subnet or address `value` (checked CIDR or IP) cannot hold containers; '' when it can."""
+    import ipaddress  # network:create only
+
+    network = ipaddress.ip_network(value)
+    for space, why in _UNUSABLE_SPACES:
+        other = ipaddress.ip_network(space)
+        if other.version == network.version and network.overlaps(other):  # type: ignore[arg-type]
+            return f"it overlaps {space}, {why}"
+    if network.version == 6 and not any(
+        network.subnet_of(ipaddress.IPv6Network(space))  # type: ignore[arg-type]
+        for space in _USABLE_IPV6
+    ):
+        return "it lies outside global unicast (2000::/3) and unique local (fc00::/7) space: reserved"
+    return ""
+
+
 def verify_app_name(app: str) -> None:
     if not is_app_name(app):
         raise PluginError(APP_NAME_ERROR)
@@ -136,6 +177,16 @@ def verify_process_type(process_type: str) -> None:
 def verify_container_index(index: str) -> None:
     if not is_container_index(index):
         raise PluginError(f"Invalid container index specified: {index}")
+
+
+def verify_app_network(name: str) -> None:
+    if name.startswith(CONTAINER_MODE):
+        raise PluginError(
+            f"Invalid network name specified: {name}, container:<id> shares another container's"
+            " network stack, which gives the app no address of its own"
+        )
+    if not is_network_name(name):
+        raise PluginError(f"Invalid network name specified: {name}")
 
 
 def verify_format(output_format: str, text_format: str) -> None:

@@ -108,6 +108,8 @@ PIECES = [
     "--global",
     "host",
     "bridge",
+    "none",
+    "container:",
     "x" * 300,
 ]
 SPECIALS = ["", ".", "..", "/", "../x", "a/../../b", "--global", "-", "x" * 300, "--network-tld", "-h"]
@@ -270,13 +272,18 @@ def is_listener(value: str) -> bool:
     return is_host(host)
 
 
+def is_app_network(value: str) -> bool:
+    """A network name, not Docker's `container:<id>` mode (docs/reference.md: Apps and names)."""
+    return bool(NETWORK_NAME.fullmatch(value)) and not value.startswith("container:")
+
+
 def is_valid_value(key: str, value: str) -> bool:
     """May `value` be stored for `key` (docs/reference.md: Properties)?"""
     if key in ("attach-post-create", "attach-post-deploy"):
         names = value.split(",")
-        return all(NETWORK_NAME.fullmatch(name) and name not in ("host", "bridge") for name in names)
+        return all(is_app_network(name) and name not in ("host", "bridge", "none") for name in names)
     if key == "initial-network":
-        return bool(NETWORK_NAME.fullmatch(value))
+        return is_app_network(value)
     if key == "tld":
         return bool(DNS_NAME.fullmatch(value))
     if key == "bind-all-interfaces":
@@ -331,7 +338,8 @@ def test_set(capsys, app, key, values):
         outcome = run(host, capsys, "subcommands/set", "network:set", app, key, *values)
 
         assert_well_behaved(outcome)
-        assert_confined(outcome.changed, app)
+        # Every change of an attach list also takes the global lock (docs/reference.md: Properties).
+        assert_confined(outcome.changed - {"lib/config/network/--global/.lock"}, app)
         # Whatever was asked, what is stored is valid: it reaches docker command lines later.
         for key_name in KEYS:
             stored = host.network / app / key_name
@@ -462,7 +470,7 @@ def test_docker_args_never_carry_an_invalid_network(
         network = app_value.strip() or global_value.strip()
         if (trigger == "docker-args-process-build" and source == "dockerfile") or not network:
             assert (outcome.code, outcome.out) == (0, stdin.decode())
-        elif NETWORK_NAME.fullmatch(network):
+        elif is_app_network(network):
             expected = f" --network={network} {stdin.decode()}"
             assert (outcome.code, outcome.out) == (0, expected)
         else:
@@ -607,3 +615,129 @@ def test_installed_docker_args_refuse_hand_edited_network_with_shell_syntax(dokk
         assert (result.returncode, result.stdout) == (1, "")
         assert result.stderr.startswith(f"{WARN}Invalid initial-network stored for {app}: ")
         assert len(result.stderr.splitlines()) == 1
+
+
+# --- network:create: names and address space that would leave apps unreachable ----------------------
+
+CONTAINER_MODE_ERROR = (
+    "container:<id> shares another container's network stack, which gives the app no address of its own"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["container:x"], f"Invalid network name specified: container:x, {CONTAINER_MODE_ERROR}"),
+        (
+            ["net-a", "--subnet", "127.0.0.0/8"],
+            "Invalid subnet specified: 127.0.0.0/8,"
+            " it overlaps 127.0.0.0/8, loopback space (the host's own addresses)",
+        ),
+        (
+            ["net-a", "--subnet", "169.254.0.0/16"],
+            "Invalid subnet specified: 169.254.0.0/16,"
+            " it overlaps 169.254.0.0/16, link-local space (never routed)",
+        ),
+        (
+            ["net-a", "--subnet", "224.0.0.0/4"],
+            "Invalid subnet specified: 224.0.0.0/4, it overlaps 224.0.0.0/4, multicast space",
+        ),
+        (
+            ["net-a", "--subnet", "0.0.0.0/8"],
+            "Invalid subnet specified: 0.0.0.0/8, it overlaps 0.0.0.0/8, unspecified space",
+        ),
+        (
+            ["net-a", "--subnet", "0.0.0.0/0"],
+            "Invalid subnet specified: 0.0.0.0/0, it overlaps 0.0.0.0/8, unspecified space",
+        ),
+        (
+            ["net-a", "--subnet", "240.0.0.0/4"],
+            "Invalid subnet specified: 240.0.0.0/4, it overlaps 240.0.0.0/4, reserved space",
+        ),
+        (
+            ["net-a", "--subnet", "10.0.0.0/8", "--ip-range", "127.0.0.0/24"],
+            "Invalid ip range specified: 127.0.0.0/24,"
+            " it overlaps 127.0.0.0/8, loopback space (the host's own addresses)",
+        ),
+        (
+            ["net-a", "--subnet", "10.0.0.0/8", "--gateway", "127.0.0.1"],
+            "Invalid gateway specified: 127.0.0.1,"
+            " it overlaps 127.0.0.0/8, loopback space (the host's own addresses)",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "fe80::/64"],
+            "Invalid subnet specified: fe80::/64, it overlaps fe80::/10, link-local space (never routed)",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "ff05::/64"],
+            "Invalid subnet specified: ff05::/64, it overlaps ff00::/8, multicast space",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "::1/128"],
+            "Invalid subnet specified: ::1/128, it overlaps ::1/128, loopback space (the host's own address)",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "4000::/64"],
+            "Invalid subnet specified: 4000::/64, it lies outside global unicast (2000::/3)"
+            " and unique local (fc00::/7) space: reserved",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "fd00::/64", "--gateway", "fd00::1%eth0"],
+            "Invalid gateway specified: fd00::1%eth0,"
+            " a scoped address (%zone) names one of the host's interfaces",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "fd00::%eth0/64"],
+            "Invalid subnet specified: fd00::%eth0/64,"
+            " a scoped address (%zone) names one of the host's interfaces",
+        ),
+    ],
+)
+def test_create_refuses_what_leaves_apps_unreachable(capsys, args, message):
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/create", "network:create", *args)
+
+    assert (outcome.code, outcome.out, outcome.err) == (1, "", f"{WARN}{message}\n")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "initial-network",
+            "container:x",
+            f"Invalid network name specified: container:x, {CONTAINER_MODE_ERROR}",
+        ),
+        (
+            "attach-post-create",
+            "container:x",
+            f"Invalid network name specified: container:x, {CONTAINER_MODE_ERROR}",
+        ),
+        ("attach-post-deploy", "net-a,none", "Invalid network name specified for attach: none"),
+        ("attach-post-create", "none", "Invalid network name specified for attach: none"),
+    ],
+)
+@pytest.mark.parametrize("owner", [APP, "--global"])
+def test_set_refuses_container_mode_and_none_in_attach_lists(capsys, owner, key, value, message):
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/set", "network:set", owner, key, value)
+
+    assert (outcome.code, outcome.out, outcome.err, outcome.changed) == (1, "", f"{WARN}{message}\n", set())
+
+
+@pytest.mark.parametrize("value", ["host", "none", "bridge", "net-a"])
+def test_initial_network_keeps_dockers_own_modes(capsys, value):
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/set", "network:set", APP, "initial-network", value)
+
+        assert (outcome.code, outcome.err) == (0, "")
+        assert (host.network / APP / "initial-network").read_text() == value
+
+
+def test_docker_args_refuse_a_stored_container_mode(capsys):
+    with fresh_host() as host:
+        host.property(APP, "initial-network", "container:0123abcd")
+        outcome = run(host, capsys, "docker-args-process-deploy", APP, "herokuish", stdin=b" -e A=1")
+
+    assert (outcome.code, outcome.out) == (1, "")
+    assert outcome.err == f"{WARN}Invalid initial-network stored for {APP}: container:0123abcd\n"
