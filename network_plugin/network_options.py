@@ -149,5 +149,7 @@ def _key_values(values: list[str], what: str) -> dict[str, str]:
         key, separator, setting = value.partition("=")
         if not separator or not key or not key.isprintable() or any(c.isspace() for c in key):
             raise PluginError(f"Invalid {what} specified: {value}, use KEY=VALUE")
+        if not setting.isprintable():
+            raise PluginError(f"Invalid {what} specified: {value}, control characters are not allowed")
         pairs[key] = setting
     return pairs

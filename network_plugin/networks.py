@@ -14,7 +14,7 @@ from network_plugin import docker_engine, properties
 from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
 from network_plugin.error_handler import PluginError
 from network_plugin.network_options import OVERLAY, CreateOptions
-from network_plugin.output import detail, info, print_json, section, warn
+from network_plugin.output import detail, info, one_line, print_json, section, warn
 from network_plugin.paths import properties_root
 from network_plugin.validation import DOCKER_NETWORKS, is_app_name, is_network_name, verify_format
 
@@ -150,6 +150,11 @@ def _verify_swarm_manager() -> None:
         )
 
 
+def _containers_naming(network: dict) -> list[ContainerState]:
+    """Every container on the network, running or not: a created one names it without its id."""
+    return docker_engine.list_containers({"network": [network["Name"], network["Id"]]})
+
+
 def _confirm_destroy(name: str) -> None:
     warn("WARNING: Potentially Destructive Action")
     warn(f"This command will destroy network {name}.")
@@ -166,8 +171,8 @@ def destroy(name: str, force: bool) -> None:
     if name in DOCKER_NETWORKS:
         raise PluginError(f"Network {name} is one of Docker's own networks: it cannot be destroyed")
     # Stopped and created containers count too: the engine removes a network they name, and
-    # they then cannot start. A created one names it without its id, so both are asked.
-    users = docker_engine.list_containers({"network": [name, network["Id"]]})
+    # they then cannot start.
+    users = _containers_naming(network)
     if users:
         attached = sorted(user.name if user.running else f"{user.name} (not running)" for user in users)
         raise PluginError(f"Network {name} has containers attached: {', '.join(attached)}")
@@ -188,7 +193,7 @@ def exists(name: str) -> None:
 def show_info(name: str, output_format: str) -> None:
     verify_format(output_format, "text")
     network = _require(name)
-    containers = docker_engine.list_containers({"network": [network["Id"]]})
+    containers = _containers_naming(network)
     described = describe(network, containers, apps_using_networks().get(name, []))
     if output_format == "json":
         print_json(described)
@@ -238,4 +243,4 @@ def show_list(output_format: str, dokku_managed: bool) -> None:
         return
     section("Networks")
     for network in networks:
-        print(network["Name"])
+        print(one_line(network["Name"]))

@@ -20,8 +20,9 @@ def is_quiet() -> bool:
 
 
 def _line(stream: TextIO, text: str) -> None:
-    # One write per line: lines of `network:watch`'s threads never interleave.
-    stream.write(f"{text}\n")
+    # One write per line: lines of `network:watch`'s threads never interleave. Escaped: a value
+    # from a label, an option or a hand-edited file can never add lines or terminal sequences.
+    stream.write(f"{one_line(text)}\n")
 
 
 def info(message: str) -> None:
@@ -61,4 +62,4 @@ def print_json(document: object) -> None:
 
 def warn(message: str) -> None:
     sys.stdout.flush()
-    _line(sys.stderr, f"{WARN_PREFIX}{one_line(message)}")
+    _line(sys.stderr, f"{WARN_PREFIX}{message}")

@@ -101,12 +101,23 @@ def set_value(owner: str, key: str, values: list[str]) -> str:
 def validated_value(owner: str, key: str, values: list[str]) -> str:
     """The value to store for `network:set <owner> <key> <values...>`, after every check."""
     if key in ATTACH_KEYS:
-        value = _validated_attach(values)
+        value = ",".join(dict.fromkeys(name for argument in values for name in networks(argument)))
+    else:
+        value = " ".join(values)
+    if value:
+        verify_value(key, value)
+    if key in ATTACH_KEYS:
         _verify_attach_lists(owner, key, value)
-        return value
-    value = " ".join(values)
-    if not value:
-        return ""
+    return value
+
+
+def verify_value(key: str, value: str) -> None:
+    """The writer's rule for a non-empty value of `key` (an attach list as stored: `net-a,net-b`)."""
+    if key in ATTACH_KEYS:
+        for name in networks(value):
+            if name in DOCKER_NETWORKS:
+                raise PluginError(f"Invalid network name specified for attach: {name}")
+            verify_app_network(name)
     if key == INITIAL_NETWORK:
         verify_app_network(value)
     if key == TLD and not is_dns_name(value):
@@ -115,16 +126,18 @@ def validated_value(owner: str, key: str, values: list[str]) -> str:
         raise PluginError(f"Invalid value specified for {key}, must be true or false: {value}")
     if key == STATIC_WEB_LISTENER and not is_listener(value):
         raise PluginError(f"Invalid static web listener, must be an ip or host:port: {value}")
+
+
+def verified_computed(app: str, key: str) -> str:
+    """The computed value, held to the rule of its writer: a value a hand edit (or another
+    plugin) stored that `network:set` would refuse never reaches a caller."""
+    value = computed(app, key)
+    if value:
+        try:
+            verify_value(key, value)
+        except PluginError:
+            raise PluginError(f"Invalid {key} stored for {app}: {value}") from None
     return value
-
-
-def _validated_attach(values: list[str]) -> str:
-    names = [name for value in values for name in networks(value)]
-    for name in names:
-        if name in DOCKER_NETWORKS:
-            raise PluginError(f"Invalid network name specified for attach: {name}")
-        verify_app_network(name)
-    return ",".join(dict.fromkeys(names))
 
 
 def _verify_attach_lists(owner: str, key: str, value: str) -> None:

@@ -15,7 +15,7 @@ from network_plugin.error_handler import PluginError
 from network_plugin.output import detail_unless_quiet, info, warn
 from network_plugin.paths import properties_root
 from network_plugin.report import report as print_report
-from network_plugin.validation import is_app_network, verify_app_name
+from network_plugin.validation import verify_app_name
 
 
 def install(args: list[str], restart_service: bool = False) -> int:
@@ -83,10 +83,8 @@ def _pass_docker_args(args: list[str], add_network: bool) -> int:
     # Bytes in, bytes out: Dokku's args may hold any encoding, and are not ours to decode.
     stdin = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
     verify_app(app)
-    network = properties.computed(app, properties.INITIAL_NETWORK) if add_network else ""
-    if network and not is_app_network(network):
-        # The value lands on a docker command line: refuse anything hand-edited into the store.
-        raise PluginError(f"Invalid initial-network stored for {app}: {network}")
+    # The value lands on a docker command line: anything hand-edited into the store is refused.
+    network = properties.verified_computed(app, properties.INITIAL_NETWORK) if add_network else ""
     sys.stdout.buffer.write(f" --network={network} ".encode() + stdin if network else stdin)
     return 0
 
@@ -122,7 +120,7 @@ def network_get_property(args: list[str]) -> int:
     verify_app(app)
     if key not in properties.DEFAULTS:
         raise PluginError(f"Invalid network property specified: {key}")
-    print(properties.computed(app, key))
+    print(properties.verified_computed(app, key))
     return 0
 
 

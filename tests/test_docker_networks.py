@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import docker.errors
 import pytest
 
+from tests.docker_fixtures import OWNER, RESOURCE_LABEL
 from tests.host import DokkuHost
 
 pytestmark = pytest.mark.usefixtures("docker_client")
@@ -191,6 +193,39 @@ def test_info_text_and_json(dokku: DokkuHost, docker_resources, test_image):
     ]
     assert document["Apps"] == ["node-js-app"]
     assert document["Subnets"] and document["Gateways"]
+
+
+def test_info_escapes_control_characters_of_labels_options_and_containers(
+    dokku: DokkuHost, docker_client, docker_resources, test_image
+):
+    """Made by hand (network:create refuses them): every text line stays one line, no escape
+    sequence reaches the terminal."""
+    name = f"dnt-{uuid.uuid4().hex[:10]}"
+    docker_client.networks.create(
+        name,
+        options={"com.example.note": "a\nb"},
+        labels={"x": "y\n\x1b[31mRED", RESOURCE_LABEL: OWNER},
+    )
+    container = docker_client.containers.create(
+        test_image,
+        ["sleep", "3600"],
+        network=name,
+        labels={
+            "com.dokku.app-name": "evil\x1b[2J",
+            "com.dokku.process-type": "web\n",
+            RESOURCE_LABEL: OWNER,
+        },
+    )
+
+    text = dokku.command("info", name)
+
+    assert (text.returncode, text.stderr) == (0, "")
+    assert "\x1b" not in text.stdout
+    lines = text.stdout.splitlines()
+    assert "       Options:       com.example.note=a\\nb" in lines
+    assert f"       Labels:        {RESOURCE_LABEL}={OWNER} x=y\\n\\x1b[31mRED" in lines
+    assert any(line.startswith(f"         {container.name} evil\\x1b[2J.web\\n ") for line in lines)
+    assert len(lines) == 17
 
 
 def test_info_lists_containers_by_name(dokku: DokkuHost, docker_resources, test_image):

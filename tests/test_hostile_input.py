@@ -280,7 +280,7 @@ def is_app_network(value: str) -> bool:
 def is_valid_value(key: str, value: str) -> bool:
     """May `value` be stored for `key` (docs/reference.md: Properties)?"""
     if key in ("attach-post-create", "attach-post-deploy"):
-        names = value.split(",")
+        names = [name for name in (part.strip() for part in value.split(",")) if name]
         return all(is_app_network(name) and name not in ("host", "bridge", "none") for name in names)
     if key == "initial-network":
         return is_app_network(value)
@@ -400,8 +400,13 @@ def test_get_property_of_hand_edited_files(capsys, app, key, app_value, global_v
             assert outcome.err.startswith(f"{WARN}Invalid network property specified: ")
             return
         global_part = global_value.strip() if key != "static-web-listener" else ""
-        assert outcome.code == 0
-        assert outcome.out == f"{app_value.strip() or global_part or DEFAULTS[key]}\n"
+        value = app_value.strip() or global_part or DEFAULTS[key]
+        if not value or is_valid_value(key, value):
+            assert (outcome.code, outcome.out) == (0, f"{value}\n")
+        else:
+            # Only what its writer would store ever reaches a caller.
+            assert (outcome.code, outcome.out) == (1, "")
+            assert outcome.err.startswith(f"{WARN}Invalid {key} stored for {APP}: ")
 
 
 @HOSTILE
@@ -741,3 +746,46 @@ def test_docker_args_refuse_a_stored_container_mode(capsys):
 
     assert (outcome.code, outcome.out) == (1, "")
     assert outcome.err == f"{WARN}Invalid initial-network stored for {APP}: container:0123abcd\n"
+
+
+# --- control characters: refused when given, escaped when printed ------------------------------------
+
+
+@pytest.mark.parametrize("option", ["--label", "--opt"])
+@pytest.mark.parametrize(
+    ("value", "escaped"),
+    [("x=y\n\x1b[31mRED", "x=y\\n\\x1b[31mRED"), ("x=a\tb", "x=a\\tb"), ("x=\u202eevil", "x=\\u202eevil")],
+)
+def test_create_refuses_control_characters_in_values(capsys, option, value, escaped):
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/create", "network:create", "net-a", option, value)
+
+    what = "label" if option == "--label" else "option"
+    assert (outcome.code, outcome.out) == (1, "")
+    assert outcome.err == f"{WARN}Invalid {what} specified: {escaped}, control characters are not allowed\n"
+
+
+def test_get_property_refuses_what_its_writer_refuses(capsys):
+    with fresh_host() as host:
+        host.property(APP, "initial-network", "evil --privileged -v /:/host")
+        outcome = run(host, capsys, "network-get-property", APP, "initial-network")
+
+    assert (outcome.code, outcome.out) == (1, "")
+    assert outcome.err == f"{WARN}Invalid initial-network stored for {APP}: evil --privileged -v /:/host\n"
+
+
+def test_get_property_escapes_a_refused_value_in_its_one_line(capsys):
+    with fresh_host() as host:
+        host.property("--global", "tld", "svc\n\x1b[31mRED")
+        outcome = run(host, capsys, "network-get-property", APP, "tld")
+
+    assert (outcome.code, outcome.out) == (1, "")
+    assert outcome.err == f"{WARN}Invalid tld stored for {APP}: svc\\n\\x1b[31mRED\n"
+
+
+def test_report_flag_escapes_a_hand_edited_value(capsys):
+    with fresh_host() as host:
+        host.property(APP, "tld", "svc\n\x1b[31mRED")
+        outcome = run(host, capsys, "subcommands/report", "network:report", APP, "--network-tld")
+
+    assert (outcome.code, outcome.out, outcome.err) == (0, "svc\\n\\x1b[31mRED\n", "")
