@@ -219,7 +219,9 @@ def show_info(name: str, output_format: str) -> None:
     for label, value in rows:
         detail(f"{label + ':':<{INFO_LABEL_WIDTH}}{value}")
     for container in described["Containers"]:
-        owner = f"{container['App']}.{container['ProcessType']}" if container["App"] else "-"
+        owner = container["App"] or "-"
+        if container["App"] and container["ProcessType"]:
+            owner = f"{owner}.{container['ProcessType']}"
         detail(f"  {container['Name']} {owner} {container['IP'] or '-'}")
 
 

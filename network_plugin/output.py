@@ -53,6 +53,12 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def clip(value: str, limit: int = 100) -> str:
+    """`value` cut to about `limit` characters for a log line: a 10k-character label must not
+    make a 10k-character warning for every event."""
+    return value if len(value) <= limit else f"{value[:limit]}… ({len(value)} characters)"
+
+
 def print_json(document: object) -> None:
     """One JSON document on one line, keys sorted, as Dokku's `--format json` prints."""
     import json  # only the json formats pay for it

@@ -15,7 +15,7 @@ from network_plugin.files import ensure_dir, read_value, remove_file, remove_tre
 from network_plugin.paths import GLOBAL_APP, property_dir
 from network_plugin.validation import (
     DOCKER_NETWORKS,
-    is_dns_name,
+    is_host_name,
     is_listener,
     verify_app_name,
     verify_app_network,
@@ -120,7 +120,7 @@ def verify_value(key: str, value: str) -> None:
             verify_app_network(name)
     if key == INITIAL_NETWORK:
         verify_app_network(value)
-    if key == TLD and not is_dns_name(value):
+    if key == TLD and not is_host_name(value):
         raise PluginError(f"Invalid tld specified, must be a lowercase DNS name: {value}")
     if key == BIND_ALL_INTERFACES and value not in ("true", "false"):
         raise PluginError(f"Invalid value specified for {key}, must be true or false: {value}")
@@ -166,9 +166,14 @@ def _first_shared(names: list[str], other_value: str) -> str:
     return next((name for name in names if name in taken), "")
 
 
+def own_keys(app: str) -> list[str]:
+    """The properties the app has a file for (set, or written empty)."""
+    return [key for key in DEFAULTS if exists(app, key)]
+
+
 def copy_all(source_app: str, target_app: str) -> None:
     """Give `target_app` every property `source_app` has (clone and rename)."""
-    values = {key: get(source_app, key) for key in DEFAULTS if exists(source_app, key)}
+    values = {key: get(source_app, key) for key in own_keys(source_app)}
     with AppLock(target_app):
         for key, value in values.items():
             write_atomic(property_path(target_app, key), value)

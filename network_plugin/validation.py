@@ -27,6 +27,9 @@ _DNS_LABEL_REST = _LOWER_ALNUM | frozenset("-")
 DOCKER_NETWORKS = frozenset({"bridge", "host", "none"})
 
 CONTAINER_MODE = "container:"
+MAX_INDEX_DIGITS = 9
+MAX_DNS_LABEL = 63
+MAX_DNS_NAME = 253
 
 APP_NAME_ERROR = (
     "App name must begin with lowercase alphanumeric character,"
@@ -46,8 +49,14 @@ def is_process_type(value: str) -> bool:
     return _matches(value, _PROCESS_TYPE_CHARS, _PROCESS_TYPE_CHARS)
 
 
+def _is_number(value: str, max_digits: int) -> bool:
+    """Decimal digits as a number is written: no leading zero (`01` beside `1` would name one
+    container twice), at most `max_digits`."""
+    return 0 < len(value) <= max_digits and _DIGITS.issuperset(value) and (value == "0" or value[0] != "0")
+
+
 def is_container_index(value: str) -> bool:
-    return bool(value) and _DIGITS.issuperset(value)
+    return _is_number(value, MAX_INDEX_DIGITS)
 
 
 def is_network_name(value: str) -> bool:
@@ -61,15 +70,23 @@ def is_app_network(value: str) -> bool:
 
 
 def is_dns_name(value: str) -> bool:
-    """Lower-case DNS name: dot-separated labels, no label starting or ending with `-`."""
-    return bool(value) and all(
-        _matches(label, _LOWER_ALNUM, _DNS_LABEL_REST) and not label.endswith("-")
+    """Lower-case DNS name: dot-separated labels of at most 63 characters, at most 253 in all,
+    no label starting or ending with `-`."""
+    return 0 < len(value) <= MAX_DNS_NAME and all(
+        len(label) <= MAX_DNS_LABEL
+        and _matches(label, _LOWER_ALNUM, _DNS_LABEL_REST)
+        and not label.endswith("-")
         for label in value.split(".")
     )
 
 
+def is_host_name(value: str) -> bool:
+    """A lower-case DNS name whose last label is not all digits (`10.0.0.256` is a broken address)."""
+    return is_dns_name(value) and not _DIGITS.issuperset(value.rpartition(".")[2])
+
+
 def is_port(value: str) -> bool:
-    return is_container_index(value) and len(value) <= 5 and 1 <= int(value) <= 65535
+    return _is_number(value, 5) and 1 <= int(value) <= 65535
 
 
 def looks_like_ip(value: str) -> bool:
@@ -120,7 +137,8 @@ def is_listener_host(value: str) -> bool:
     A name whose last label is all digits (`10.0.0.256`) is a broken address, not a host."""
     if is_ip_address(value):
         return True
-    return is_dns_name(value.lower()) and not _DIGITS.issuperset(value.rpartition(".")[2])
+    # ASCII first: case folding turns the Kelvin sign (U+212A) into `k`.
+    return value.isascii() and is_host_name(value.lower())
 
 
 def listener_host(value: str) -> str:

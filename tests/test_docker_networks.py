@@ -228,6 +228,24 @@ def test_info_escapes_control_characters_of_labels_options_and_containers(
     assert len(lines) == 17
 
 
+def test_info_shows_a_container_without_process_type_by_its_app(
+    dokku: DokkuHost, docker_client, docker_resources, test_image
+):
+    network = docker_resources.network()
+    labels = {"com.dokku.app-name": "node-js-app", RESOURCE_LABEL: OWNER}
+    app_only = docker_client.containers.create(
+        test_image, ["sleep", "3600"], network=network.name, labels=labels
+    )
+    stranger = docker_client.containers.create(
+        test_image, ["sleep", "3600"], network=network.name, labels={RESOURCE_LABEL: OWNER}
+    )
+
+    lines = dokku.command("info", network.name).stdout.splitlines()
+
+    assert f"         {app_only.name} node-js-app -" in lines
+    assert f"         {stranger.name} - -" in lines
+
+
 def test_info_lists_containers_by_name(dokku: DokkuHost, docker_resources, test_image):
     network = docker_resources.network()
     created = [

@@ -53,10 +53,10 @@ DEFAULTS = dict.fromkeys(KEYS, "") | {"bind-all-interfaces": "false"}
 # independently of network_plugin.validation.
 APP_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 PROCESS_TYPE = re.compile(r"[A-Za-z0-9_-]+")
-INDEX = re.compile(r"[0-9]+")
+INDEX = re.compile(r"0|[1-9][0-9]{0,8}")  # as a number is written: `01` would name `1` twice
 NETWORK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@-]*")
 DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
-PORT = re.compile(r"[0-9]{1,5}")
+PORT = re.compile(r"[1-9][0-9]{0,4}")
 
 PIECES = [
     "/",
@@ -254,11 +254,16 @@ def is_port(value: str) -> bool:
     return bool(PORT.fullmatch(value)) and 1 <= int(value) <= 65535
 
 
+def is_dns_name(value: str) -> bool:
+    """DNS_NAME within DNS's limits: labels of at most 63 characters, 253 in all."""
+    return bool(DNS_NAME.fullmatch(value)) and len(value) <= 253 and max(map(len, value.split("."))) <= 63
+
+
 def is_host(value: str) -> bool:
     """An IP address, or a host name (whose last label is not all digits: that is a broken IP)."""
     if is_ip(value):
         return True
-    return bool(DNS_NAME.fullmatch(value.lower())) and not value.rpartition(".")[2].isdigit()
+    return value.isascii() and is_dns_name(value.lower()) and not value.rpartition(".")[2].isdigit()
 
 
 def is_listener(value: str) -> bool:
@@ -285,7 +290,7 @@ def is_valid_value(key: str, value: str) -> bool:
     if key == "initial-network":
         return is_app_network(value)
     if key == "tld":
-        return bool(DNS_NAME.fullmatch(value))
+        return is_dns_name(value) and not value.rpartition(".")[2].isdigit()
     if key == "bind-all-interfaces":
         return value in ("true", "false")
     return is_listener(value)
@@ -543,7 +548,14 @@ def test_app_triggers(capsys, trigger, app, other):
         if trigger in ("post-app-clone-setup", "post-app-rename-setup"):
             assert_confined(outcome.changed, app, other)
             names_valid = APP_NAME.fullmatch(app) and APP_NAME.fullmatch(other)
-            if names_valid and os.path.isdir(host.home / other):
+            # Only a new app is set up (apps:clone and apps:rename create it just before).
+            if names_valid and other == APP:
+                assert (outcome.code, outcome.changed) == (1, set())
+                assert outcome.err == (
+                    f"{WARN}App {APP} already has network properties or containers:"
+                    " post-app-clone-setup only sets up the new app of apps:clone or apps:rename\n"
+                )
+            elif names_valid and os.path.isdir(host.home / other):
                 assert (outcome.code, outcome.err) == (0, "")
                 if (app, other) == (APP, "other-app"):
                     assert (host.network / other / "tld").read_text() == "svc.local"
@@ -789,3 +801,135 @@ def test_report_flag_escapes_a_hand_edited_value(capsys):
         outcome = run(host, capsys, "subcommands/report", "network:report", APP, "--network-tld")
 
     assert (outcome.code, outcome.out, outcome.err) == (0, "svc\\n\\x1b[31mRED\n", "")
+
+
+# --- the low findings: each reproducer of the adversarial pass ---------------------------------------
+
+
+def test_a_fifo_as_ip_or_container_file_never_blocks_a_trigger(dokku, app):
+    """Each run would wait forever on the FIFO (the host's 120 s bound then fails the test)."""
+    root = dokku.dokku_root / app
+    for name in ("IP.web.1", "IP.web.2", "CONTAINER.web.1"):
+        os.mkfifo(root / name)
+    (root / "IP.web.3").write_text("10.0.0.3")
+
+    listeners = dokku.trigger("network-get-listeners", app, "web")
+    build = dokku.trigger("network-build-config", app)
+    write = dokku.trigger("network-write-ipaddr", app, "web", "2", "10.0.0.2")
+
+    assert (listeners.returncode, listeners.stdout, listeners.stderr) == (0, "10.0.0.3:5000\n", "")
+    assert (build.returncode, build.stdout, build.stderr) == (0, "", "")
+    assert (write.returncode, write.stderr) == (0, "")
+    assert (root / "IP.web.2").read_text() == "10.0.0.2"  # the FIFO replaced, never written through
+
+
+@pytest.mark.parametrize(
+    ("trigger", "args", "message"),
+    [
+        (
+            "network-write-ipaddr",
+            ["web", "1", "\u212aelvin.local"],
+            "Invalid IP address or host name specified: \u212aelvin.local",
+        ),
+        ("network-write-ipaddr", ["web", "01", "10.0.0.1"], "Invalid container index specified: 01"),
+        (
+            "network-write-ipaddr",
+            ["web", "99999999999999999999", "10.0.0.1"],
+            "Invalid container index specified: 99999999999999999999",
+        ),
+        (
+            "network-write-port",
+            ["web", "1", "0080"],
+            "Invalid port specified, must be between 1 and 65535: 0080",
+        ),
+    ],
+)
+def test_write_refuses_non_ascii_hosts_and_padded_numbers(capsys, trigger, args, message):
+    with fresh_host() as host:
+        outcome = run(host, capsys, trigger, APP, *args)
+
+    assert (outcome.code, outcome.out, outcome.err, outcome.changed) == (1, "", f"{WARN}{message}\n", set())
+
+
+def test_a_padded_index_is_no_second_upstream(capsys):
+    with fresh_host() as host:
+        (host.home / APP / "IP.web.1").write_text("10.0.0.1")
+        (host.home / APP / "IP.web.01").write_text("10.0.0.1")
+        outcome = run(host, capsys, "network-get-listeners", APP, "web")
+
+    assert (outcome.code, outcome.out, outcome.err) == (0, "10.0.0.1:5000\n", "")
+
+
+@pytest.mark.parametrize(
+    "tld", ["a" * 64 + ".local", ".".join(["a" * 63] * 4), "123", "svc.1", "\u212a.local", "svc.loca\u212a"]
+)
+def test_tld_beyond_dns_limits_is_refused(capsys, tld):
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/set", "network:set", APP, "tld", tld)
+
+    message = f"Invalid tld specified, must be a lowercase DNS name: {tld}"
+    assert (outcome.code, outcome.out, outcome.err, outcome.changed) == (1, "", f"{WARN}{message}\n", set())
+
+
+def test_tld_within_dns_limits_is_stored(capsys):
+    tld = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 characters
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/set", "network:set", APP, "tld", tld)
+
+        assert (outcome.code, outcome.err) == (0, "")
+        assert (host.network / APP / "tld").read_text() == tld
+
+
+def test_a_huge_app_label_makes_a_short_warning(host_paths, capsys):
+    """The watcher rebuilds the app a container label names: a 10k-character one is cut."""
+    from network_plugin.network_config import build_config
+
+    result = build_config(["a" * 10000])
+
+    err = capsys.readouterr().err
+    assert result.failures == 1
+    assert len(err.splitlines()) == 1 and len(err) < 400, err
+    assert err.startswith(
+        f"{WARN}Unable to build the network configuration of {'a' * 100}… (10000 characters): "
+    )
+
+
+def test_clone_setup_onto_an_app_already_set_up_changes_nothing(capsys):
+    """apps:clone and apps:rename create the new app just before; an app with containers or
+    properties of its own is not theirs: its IP files and properties stay."""
+    with fresh_host() as host:
+        (host.home / "other-app").mkdir()
+        host.property("other-app", "tld", "svc.local")
+        for name, content in (("CONTAINER.web.1", "abc"), ("IP.web.1", "10.0.0.1"), ("PORT.web.1", "5000")):
+            (host.home / APP / name).write_text(content)
+        host.property(APP, "initial-network", "net-a")
+
+        outcomes = [
+            run(host, capsys, trigger, "other-app", APP)
+            for trigger in ("post-app-clone-setup", "post-app-rename-setup")
+        ]
+
+    for outcome in outcomes:
+        assert (outcome.code, outcome.out, outcome.changed) == (1, "", set())
+        assert outcome.err == (
+            f"{WARN}App {APP} already has network properties or containers:"
+            " post-app-clone-setup only sets up the new app of apps:clone or apps:rename\n"
+        )
+
+
+def test_clone_setup_gives_the_new_app_the_old_apps_properties(capsys):
+    with fresh_host() as host:
+        (host.home / "new-app").mkdir()
+        host.property(APP, "tld", "svc.local")
+        host.property(APP, "attach-post-deploy", "net-a")
+        outcome = run(host, capsys, "post-app-clone-setup", APP, "new-app")
+
+        assert (outcome.code, outcome.out, outcome.err) == (0, "", "")
+        assert {
+            path.name: path.read_text()
+            for path in (host.network / "new-app").iterdir()
+            if path.name != ".lock"
+        } == {
+            "tld": "svc.local",
+            "attach-post-deploy": "net-a",
+        }
