@@ -56,7 +56,7 @@ def one_line(text: str) -> str:
 def clip(value: str, limit: int = 100) -> str:
     """`value` cut to about `limit` characters for a log line: a 10k-character label must not
     make a 10k-character warning for every event."""
-    return value if len(value) <= limit else f"{value[:limit]}… ({len(value)} characters)"
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
 
 
 def print_json(document: object) -> None:

@@ -890,7 +890,7 @@ def test_a_huge_app_label_makes_a_short_warning(host_paths, capsys):
     assert result.failures == 1
     assert len(err.splitlines()) == 1 and len(err) < 400, err
     assert err.startswith(
-        f"{WARN}Unable to build the network configuration of {'a' * 100}… (10000 characters): "
+        f"{WARN}Unable to build the network configuration of {'a' * 100}... (10000 characters): "
     )
 
 
