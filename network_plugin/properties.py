@@ -166,17 +166,16 @@ def _first_shared(names: list[str], other_value: str) -> str:
     return next((name for name in names if name in taken), "")
 
 
-def own_keys(app: str) -> list[str]:
-    """The properties the app has a file for (set, or written empty)."""
-    return [key for key in DEFAULTS if exists(app, key)]
-
-
 def copy_all(source_app: str, target_app: str) -> None:
-    """Give `target_app` every property `source_app` has (clone and rename)."""
-    values = {key: get(source_app, key) for key in own_keys(source_app)}
+    """Make `target_app`'s properties exactly those `source_app` has (clone and rename): a value
+    the target had of its own (e.g. written by an older Dokku's post-create) does not survive."""
+    values = {key: get(source_app, key) for key in DEFAULTS if exists(source_app, key)}
     with AppLock(target_app):
-        for key, value in values.items():
-            write_atomic(property_path(target_app, key), value)
+        for key in DEFAULTS:
+            if key in values:
+                write_atomic(property_path(target_app, key), values[key])
+            else:
+                remove_file(property_path(target_app, key))
 
 
 def remove_all(app: str) -> None:

@@ -63,15 +63,15 @@ def post_delete(args: list[str]) -> int:
 
 
 def post_app_clone_setup(args: list[str]) -> int:
-    """apps:clone and apps:rename create `new_app` just before (and refuse one that exists), so
-    it has no containers and no properties: one that has is not theirs to set up."""
+    """apps:clone and apps:rename create `new_app` just before (and refuse one that exists): it
+    gets exactly the old app's properties and no IP/PORT file. An app with deployed containers
+    is not theirs to set up: removing its IP files would cut it off its proxy."""
     old_app, new_app = arg(args, 0), arg(args, 1)
     verify_app_name(old_app)
     verify_app(new_app)
-    deployed = any(name.startswith("CONTAINER.") for name in listeners.app_file_names(new_app))
-    if deployed or properties.own_keys(new_app):
+    if any(name.startswith("CONTAINER.") for name in listeners.app_file_names(new_app)):
         raise PluginError(
-            f"App {new_app} already has network properties or containers:"
+            f"App {new_app} already has deployed containers:"
             " post-app-clone-setup only sets up the new app of apps:clone or apps:rename"
         )
     listeners.clear_config(new_app)

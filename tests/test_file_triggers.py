@@ -78,14 +78,16 @@ def test_post_delete_refuses_names_that_are_not_apps(dokku, name):
 
 @pytest.fixture
 def old_and_new(dokku, app):
-    """`node-js-app` with properties; `other-app` freshly created with stale network files."""
+    """`node-js-app` with properties; `other-app` freshly created (no container yet) with stale
+    network files."""
     dokku.write_property(app, "attach-post-create", "net-a,net-b")
     dokku.write_property(app, "bind-all-interfaces", "true")
     dokku.write_property(app, "tld", "svc.local")
     new_root = dokku.create_app(OTHER)
-    for name in ["IP.web.1", "PORT.web.1", "IP.worker.2", "PORT.worker.2", "CONTAINER.web.1", "ENV"]:
+    for name in ["IP.web.1", "PORT.web.1", "IP.worker.2", "PORT.worker.2", "ENV"]:
         (new_root / name).write_text("x")
     dokku.write_property(OTHER, "bind-all-interfaces", "false")  # what post-create wrote
+    dokku.write_property(OTHER, "initial-network", "net-x")  # the old app has none: not kept
     return app, OTHER
 
 
@@ -93,7 +95,7 @@ def old_and_new(dokku, app):
 def test_clone_and_rename_remove_network_files_of_new_app(dokku, old_and_new, trigger):
     old, new = old_and_new
     assert outcome(dokku.trigger(trigger, old, new)) == (0, "", "")
-    assert sorted(path.name for path in (dokku.dokku_root / new).iterdir()) == ["CONTAINER.web.1", "ENV"]
+    assert sorted(path.name for path in (dokku.dokku_root / new).iterdir()) == ["ENV"]
 
 
 @pytest.mark.parametrize("trigger", ["post-app-clone-setup", "post-app-rename-setup"])

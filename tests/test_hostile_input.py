@@ -552,7 +552,7 @@ def test_app_triggers(capsys, trigger, app, other):
             if names_valid and other == APP:
                 assert (outcome.code, outcome.changed) == (1, set())
                 assert outcome.err == (
-                    f"{WARN}App {APP} already has network properties or containers:"
+                    f"{WARN}App {APP} already has deployed containers:"
                     " post-app-clone-setup only sets up the new app of apps:clone or apps:rename\n"
                 )
             elif names_valid and os.path.isdir(host.home / other):
@@ -894,9 +894,9 @@ def test_a_huge_app_label_makes_a_short_warning(host_paths, capsys):
     )
 
 
-def test_clone_setup_onto_an_app_already_set_up_changes_nothing(capsys):
-    """apps:clone and apps:rename create the new app just before; an app with containers or
-    properties of its own is not theirs: its IP files and properties stay."""
+def test_clone_setup_onto_a_deployed_app_changes_nothing(capsys):
+    """apps:clone and apps:rename create the new app just before; an app with deployed
+    containers is not theirs: its IP files and properties stay."""
     with fresh_host() as host:
         (host.home / "other-app").mkdir()
         host.property("other-app", "tld", "svc.local")
@@ -912,14 +912,16 @@ def test_clone_setup_onto_an_app_already_set_up_changes_nothing(capsys):
     for outcome in outcomes:
         assert (outcome.code, outcome.out, outcome.changed) == (1, "", set())
         assert outcome.err == (
-            f"{WARN}App {APP} already has network properties or containers:"
+            f"{WARN}App {APP} already has deployed containers:"
             " post-app-clone-setup only sets up the new app of apps:clone or apps:rename\n"
         )
 
 
-def test_clone_setup_gives_the_new_app_the_old_apps_properties(capsys):
+def test_clone_setup_gives_the_new_app_exactly_the_old_apps_properties(capsys):
     with fresh_host() as host:
         (host.home / "new-app").mkdir()
+        host.property("new-app", "bind-all-interfaces", "false")  # an older Dokku's post-create
+        host.property("new-app", "tld", "new.local")
         host.property(APP, "tld", "svc.local")
         host.property(APP, "attach-post-deploy", "net-a")
         outcome = run(host, capsys, "post-app-clone-setup", APP, "new-app")
