@@ -12,8 +12,7 @@ prints the median wall time of each and its ratios to both.
   ratios are printed. Each run writes a value other than the one before it (a real
   write); `network-write-port` is also timed writing what is already there, as most
   redeploys do, which needs no lock. post-delete runs on an app of its own,
-  post-app-rename-setup on properties restored (untimed) before every run; the apps they set
-  up lose their properties (untimed) before every run: only a new app is set up.
+  post-app-rename-setup on properties restored (untimed) before every run.
 
     python3 benchmarks/trigger_startup.py [--runs 21] [--max-ratio 1.3]
 
@@ -90,13 +89,9 @@ def main(argv: list[str]) -> int:
             dokku.create_app(app)
 
         def restore_renamed_app() -> None:
-            """Untimed, before every run: post-app-rename-setup removed the old app's properties,
-            and the apps clone and rename set up are new again (they refuse an app already set up)."""
+            """Untimed, before every run: post-app-rename-setup removed the old app's properties."""
             if not dokku.property_file(RENAMED_FROM, "bind-all-interfaces").exists():
                 dokku.write_property(RENAMED_FROM, "bind-all-interfaces", "false")
-            for app in (CLONE_APP, RENAMED_TO):
-                for path in (dokku.properties_root / app).glob("[!.]*"):  # all but the lock
-                    path.unlink()
 
         for trigger, *args in (
             ["network-write-ipaddr", APP, "web", "1", "172.17.0.5"],
