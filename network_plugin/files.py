@@ -7,6 +7,7 @@ Callers hold the app's lock (see `file_lock`) while writing.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -16,21 +17,24 @@ _DIGITS = frozenset("0123456789")
 
 
 def _open_regular(path: str) -> int:
-    """A read descriptor of the regular file at `path`, or -1 (absent, or anything else: a FIFO
-    planted as `IP.web.1` must never block a trigger, a device never feed it forever)."""
+    """A read descriptor of the regular file at `path`, -1 when absent; OSError for anything
+    else, opened without blocking: a FIFO planted as `IP.web.1` must never hang a trigger, a
+    device never feed it forever."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         return -1
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
         os.close(descriptor)
-        return -1
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        raise OSError(errno.EINVAL, "Not a regular file", path)
     return descriptor
 
 
 def read_value(path: str) -> str:
-    """A property-style value: the file's content without surrounding whitespace, '' if absent
-    or not a regular file."""
+    """A property-style value: the file's content without surrounding whitespace, '' if absent."""
     descriptor = _open_regular(path)
     if descriptor < 0:
         return ""
@@ -79,7 +83,10 @@ def ensure_dir(path: str) -> str:
 def holds(path: str, content: str) -> bool:
     """Does the file at `path` hold exactly `content`?"""
     data = content.encode("utf-8")
-    descriptor = _open_regular(path)
+    try:
+        descriptor = _open_regular(path)
+    except OSError:
+        return False  # a folder, a FIFO: the write replaces it
     if descriptor < 0:
         return False
     with open(descriptor, "rb") as handle:

@@ -102,7 +102,8 @@ def _guarded(app: str, result: BuildResult, action: Callable[[str], object]) -> 
     try:
         return action(app)
     except (PluginError, OSError) as error:
-        warn(f"Unable to build the network configuration of {clip(app)}: {clip(describe(error))}")
+        # The app may come from any container's label; the error text holds a path.
+        warn(f"Unable to build the network configuration of {clip(app)}: {clip(describe(error), 300)}")
         result.failures += 1
         return None
 
