@@ -7,7 +7,11 @@ prints the median wall time of each and its ratios to both.
 
 * Readers (`docker-args-*`, `network-get-*`, `network-config-exists`, `report`, and the
   deploy triggers of an app without attach-* property) must stay within --max-ratio of
-  the bare interpreter: they never import filelock, docker or typer.
+  the bare interpreter: they never import filelock, docker or typer. Their app names no
+  network but Docker's own (`initial-network host`), so `docker-args-*` make no engine call.
+* With an engine: `docker-args-process-deploy` of an app naming a network made by
+  network:create, which checks in one engine call that it exists (and would make it again),
+  shown beside the same trigger of the app naming none: what naming a network costs.
 * Writers take the app's `filelock` lock: their floor is `import filelock`, and both
   ratios are printed. Each run writes a value other than the one before it (a real
   write); `network-write-port` is also timed writing what is already there, as most
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -32,6 +37,8 @@ from pathlib import Path
 from timing import interleaved_medians, plugin_host, run_checked
 
 from network_plugin.main import TRIGGERS
+from tests.docker_fixtures import OWNER, RESOURCE_LABEL
+from tests.host import DokkuHost
 
 APP = "bench-app"
 SCRATCH_APP = "scratch-app"  # its properties are deleted by post-delete
@@ -66,6 +73,9 @@ WRITERS = {
     "post-app-rename-setup": ("post-app-rename-setup", [[RENAMED_FROM, RENAMED_TO]]),
     "post-delete": ("post-delete", [[SCRATCH_APP]]),
 }
+# The same trigger for an app naming a network of its own (needs an engine; not a reader).
+NETWORK_APP = "bench-network-app"
+NAMING_A_NETWORK = "docker-args-process-deploy, app naming a network"
 # Not timed here: install (builds the venv and links, runs once per plugin:install), and the
 # engine triggers doing engine work (engine_triggers.py, rebuild_scale.py).
 BASELINE = "python3 -c pass"
@@ -85,7 +95,7 @@ def main(argv: list[str]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="dokku-network-bench-") as temp:
         dokku = plugin_host(Path(temp))
-        for app in (APP, SCRATCH_APP, CLONE_APP, RENAMED_TO):
+        for app in (APP, SCRATCH_APP, CLONE_APP, RENAMED_TO, NETWORK_APP):
             dokku.create_app(app)
 
         def restore_renamed_app() -> None:
@@ -106,10 +116,11 @@ def main(argv: list[str]) -> int:
                 "network:set",
                 APP,
                 "initial-network",
-                "bench-net",
+                "host",
             ],
             dokku.env,
         )
+        network = _network_of(dokku)
         # The interpreter the plugin runs on, without its venv: the fairest "bare python".
         interpreter = os.path.realpath(dokku.plugin_dir / ".venv" / "bin" / "python3")
         venv_python = str(dokku.plugin_dir / ".venv" / "bin" / "python3")
@@ -126,11 +137,23 @@ def main(argv: list[str]) -> int:
             contenders[name] = cycling([[str(dokku.plugin_dir / name), *args]])
         for label, (trigger, argvs) in WRITERS.items():
             contenders[label] = cycling([[str(dokku.plugin_dir / trigger), *args] for args in argvs])
-        medians = interleaved_medians(contenders, options.runs, reset=restore_renamed_app)
+        if network:
+            deploy_args = READERS["docker-args-process-deploy"][1:]
+            program = str(dokku.plugin_dir / "docker-args-process-deploy")
+            contenders[NAMING_A_NETWORK] = cycling([[program, NETWORK_APP, *deploy_args]])
+        try:
+            medians = interleaved_medians(contenders, options.runs, reset=restore_renamed_app)
+        finally:
+            if network:
+                destroy = [str(dokku.plugin_dir / "subcommands" / "destroy"), "network:destroy", network]
+                run_checked([*destroy, "--force"], dokku.env)
 
     baseline, floor = medians[BASELINE], medians[FILELOCK_FLOOR]
     print(f"interpreter: {interpreter} ({options.runs} runs each, median wall time)")
-    print(f"{'command':<34} {'median ms':>10} {'/python':>8} {'/filelock':>10}")
+    if not network:
+        print(f"no Docker engine answers: {NAMING_A_NETWORK!r} is not timed")
+    width = max(len(name) for name in medians) + 2
+    print(f"{'command':<{width}} {'median ms':>10} {'/python':>8} {'/filelock':>10}")
     failed = False
     for name, median in medians.items():
         ratio = median / baseline
@@ -139,8 +162,23 @@ def main(argv: list[str]) -> int:
         floor_ratio = f"{median / floor:>9.2f}x" if name in WRITERS else " " * 10
         kind = "  reader" if name in READERS else "  writer" if name in WRITERS else ""
         verdict = "  > max" if over else ""
-        print(f"{name:<34} {median * 1000:>10.1f} {ratio:>7.2f}x {floor_ratio}{kind}{verdict}")
+        print(f"{name:<{width}} {median * 1000:>10.1f} {ratio:>7.2f}x {floor_ratio}{kind}{verdict}")
     return 1 if failed else 0
+
+
+def _network_of(dokku: DokkuHost) -> str:
+    """A network made by network:create that NETWORK_APP names; '' without an engine."""
+    name = f"dnb-{os.getpid()}"
+    create = [str(dokku.plugin_dir / "subcommands" / "create"), "network:create", name]
+    # Labelled as the tests label what they make: a run that dies leaves nothing for long.
+    made = subprocess.run(
+        [*create, "--label", f"{RESOURCE_LABEL}={OWNER}"], env=dokku.env, capture_output=True, check=False
+    )
+    if made.returncode != 0:
+        return ""
+    setting = ["network:set", NETWORK_APP, "attach-post-create", name]
+    run_checked([str(dokku.plugin_dir / "subcommands" / "set"), *setting], dokku.env)
+    return name
 
 
 if __name__ == "__main__":

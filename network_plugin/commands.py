@@ -26,6 +26,11 @@ SUBCOMMAND_HELP = (
     ),
     ("network:destroy <network>", "Destroys a docker network"),
     ("network:exists <network>", "Checks if a docker network exists"),
+    (
+        "network:export [--app <app>]",
+        "Prints the recorded networks and network properties as JSON, for network:import",
+    ),
+    ("network:import", "Creates the networks and sets the properties of a network:export document on stdin"),
     ("network:info <network>", "Outputs information about a docker network"),
     ("network:list", "Lists all docker networks"),
     ("network:rebuild <app>", "Rebuilds network settings for an app"),

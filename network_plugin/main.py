@@ -26,7 +26,7 @@ TRIGGERS = {
     "post-app-rename-setup": "triggers:post_app_rename_setup",
     "docker-args-process-build": "triggers:docker_args_process_build",
     "docker-args-process-deploy": "triggers:docker_args_process_deploy",
-    "docker-args-process-run": "triggers:docker_args_process_deploy",
+    "docker-args-process-run": "triggers:docker_args_process_run",
     "network-config-exists": "triggers:network_config_exists",
     "network-get-listeners": "triggers:network_get_listeners",
     "network-get-property": "triggers:network_get_property",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from network_plugin import docker_engine, properties
+from network_plugin import docker_engine, properties, records
 from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
 from network_plugin.error_handler import PluginError
 from network_plugin.network_options import OVERLAY, CreateOptions
@@ -18,12 +18,8 @@ from network_plugin.output import detail, info, one_line, print_json, section, w
 from network_plugin.paths import properties_root
 from network_plugin.validation import DOCKER_NETWORKS, is_app_name, is_network_name, verify_format
 
-NETWORK_PROPERTIES = (
-    properties.ATTACH_POST_CREATE,
-    properties.ATTACH_POST_DEPLOY,
-    properties.INITIAL_NETWORK,
-)
 INFO_LABEL_WIDTH = 15
+CONFLICT = 409
 
 
 def verify_network_name(name: str) -> None:
@@ -61,9 +57,8 @@ def apps_using_networks() -> dict[str, list[str]]:
     for owner in owners:
         if not (is_app_name(owner) or owner == "--global"):
             continue
-        names = {
-            name for key in NETWORK_PROPERTIES for name in properties.networks(properties.get(owner, key))
-        }
+        values = [properties.get(owner, key) for key in properties.NETWORK_KEYS]
+        names = {name for value in values for name in properties.networks(value)}
         for name in names:
             using.setdefault(name, []).append(owner)
     return using
@@ -106,31 +101,52 @@ def describe(network: dict, containers: list[ContainerState], apps: list[str]) -
 
 
 def create(name: str, options: CreateOptions) -> None:
-    """Create `name` as `options` say (checked by network_options.parse), always attachable."""
+    """Create `name` as `options` say (checked by network_options.parse), always attachable,
+    and record it so that it can be made again the same way."""
+    records.record_path(name)  # a name no record could hold is refused before the engine sees it
     if docker_engine.networks_by_name([name]):
         raise PluginError(f"Network {name} already exists")
     if options.driver == OVERLAY:
-        _verify_swarm_manager()
+        verify_swarm_manager()
+    if not make(name, options):
+        raise PluginError(f"Network {name} already exists")
+    records.write(name, options)
+    info(f"Creating network {name}")
+
+
+def make(name: str, options: CreateOptions) -> bool:
+    """Ask the engine for network `name`; False when a network of that name exists already
+    (made meanwhile by another deploy or command)."""
+    import docker.errors
     from docker.types import IPAMConfig, IPAMPool
 
     pools = [
         IPAMPool(subnet=pool.subnet, iprange=pool.ip_range or None, gateway=pool.gateway or None)
         for pool in options.pools
     ]
-    docker_engine.api().create_network(
-        name,
-        driver=options.driver,
-        options=options.options or None,
-        ipam=IPAMConfig(pool_configs=pools) if pools else None,
-        internal=options.internal,
-        labels=options.labels,
-        enable_ipv6=options.ipv6,
-        attachable=True,
-    )
-    info(f"Creating network {name}")
+    try:
+        docker_engine.api().create_network(
+            name,
+            driver=options.driver,
+            options=options.options or None,
+            ipam=IPAMConfig(pool_configs=pools) if pools else None,
+            # Engines before API 1.44 create a second network of the same name without it.
+            check_duplicate=True,
+            internal=options.internal,
+            labels=options.labels,
+            enable_ipv6=options.ipv6,
+            attachable=True,
+        )
+    except docker.errors.APIError as error:
+        # Made meanwhile: the engine says so (409), or, for a network with a fixed subnet,
+        # first finds that subnet taken by it.
+        if error.status_code == CONFLICT or docker_engine.networks_by_name([name]):
+            return False
+        raise
+    return True
 
 
-def _verify_swarm_manager() -> None:
+def verify_swarm_manager() -> None:
     """Only a swarm manager creates overlay networks; say why not and what to do instead."""
     node = docker_engine.swarm()
     state = node.get("LocalNodeState") or "inactive"
@@ -167,7 +183,11 @@ def _confirm_destroy(name: str) -> None:
 
 
 def destroy(name: str, force: bool) -> None:
-    network = _require(name)
+    verify_network_name(name)
+    network = docker_engine.inspect_network(name)
+    if network is None:
+        _forget(name, force)
+        return
     if name in DOCKER_NETWORKS:
         raise PluginError(f"Network {name} is one of Docker's own networks: it cannot be destroyed")
     # Stopped and created containers count too: the engine removes a network they name, and
@@ -179,7 +199,19 @@ def destroy(name: str, force: bool) -> None:
     if not (force or os.environ.get("DOKKU_APPS_FORCE_DELETE") == "1"):
         _confirm_destroy(name)
     docker_engine.api().remove_network(network["Id"])
+    records.remove(name)
     info(f"Destroying network {name}")
+
+
+def _forget(name: str, force: bool) -> None:
+    """A network gone from the engine but still recorded: drop the record, or it comes back."""
+    error = _not_listed(name, NetworkGone(name))
+    if not isinstance(error, NetworkGone) or not os.path.lexists(records.record_path(name)):
+        raise error  # on a swarm worker, a network the engine does not list may still exist
+    if not (force or os.environ.get("DOKKU_APPS_FORCE_DELETE") == "1"):
+        _confirm_destroy(name)
+    info(f"Destroying the record of network {name}: the network itself was gone already")
+    records.remove(name)
 
 
 def exists(name: str) -> None:

@@ -24,6 +24,12 @@ def properties_root() -> str:
     return os.path.join(lib_root(), "config", PLUGIN_NAME)
 
 
+def records_root() -> str:
+    """Where the record of every network the plugin made is kept: a folder of Dokku's data
+    tree, which Dokku's backup guide archives."""
+    return os.path.join(lib_root(), "data", PLUGIN_NAME, "networks")
+
+
 def property_dir(app: str) -> str:
     """Folder holding one file per property of `app` (or of `--global`)."""
     return os.path.join(properties_root(), app)

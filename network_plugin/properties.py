@@ -38,6 +38,7 @@ DEFAULTS = {
 }
 GLOBAL_KEYS = frozenset(DEFAULTS) - {STATIC_WEB_LISTENER}
 ATTACH_KEYS = (ATTACH_POST_CREATE, ATTACH_POST_DEPLOY)
+NETWORK_KEYS = (INITIAL_NETWORK, ATTACH_POST_CREATE, ATTACH_POST_DEPLOY)
 
 
 def property_path(app: str, key: str) -> str:
@@ -60,6 +61,13 @@ def computed(app: str, key: str) -> str:
 def networks(value: str) -> list[str]:
     """Network names of a stored `attach-*` value (`net-a,net-b`)."""
     return [name for name in (part.strip() for part in value.split(",")) if name]
+
+
+def named_networks(app: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(property, network) for every network but Docker's own in the app's computed `keys`."""
+    return [
+        (key, name) for key in keys for name in networks(computed(app, key)) if name not in DOCKER_NETWORKS
+    ]
 
 
 def exists(app: str, key: str) -> bool:
@@ -100,14 +108,19 @@ def set_value(owner: str, key: str, values: list[str]) -> str:
 
 def validated_value(owner: str, key: str, values: list[str]) -> str:
     """The value to store for `network:set <owner> <key> <values...>`, after every check."""
-    if key in ATTACH_KEYS:
-        value = ",".join(dict.fromkeys(name for argument in values for name in networks(argument)))
-    else:
-        value = " ".join(values)
-    if value:
-        verify_value(key, value)
+    value = normalized(key, (",".join if key in ATTACH_KEYS else " ".join)(values))
     if key in ATTACH_KEYS:
         _verify_attach_lists(owner, key, value)
+    return value
+
+
+def normalized(key: str, value: str) -> str:
+    """`value` as `key` stores it (attach lists: `net-a,net-b`, each name once), once its
+    writer's rule is checked; '' unsets."""
+    if key in ATTACH_KEYS:
+        value = ",".join(dict.fromkeys(networks(value)))
+    if value:
+        verify_value(key, value)
     return value
 
 
@@ -145,20 +158,24 @@ def _verify_attach_lists(owner: str, key: str, value: str) -> None:
     value, of any app that takes it (an app's own value hides the global one)."""
     other_key = ATTACH_POST_DEPLOY if key == ATTACH_POST_CREATE else ATTACH_POST_CREATE
     # Unset, the app's list falls back to the global one.
-    names = networks(value or (get_global(key) if owner != GLOBAL_APP else ""))
-    clash = _first_shared(names, computed(owner, other_key))
-    if clash:
-        raise PluginError(f"Network name already associated with this app: {clash}")
+    verify_attach_lists(value or (get_global(key) if owner != GLOBAL_APP else ""), computed(owner, other_key))
     if owner != GLOBAL_APP:
         return
     clashes: dict[str, list[str]] = {}
     for app in list_apps():
-        clash = "" if get(app, key) else _first_shared(names, computed(app, other_key))
+        clash = "" if get(app, key) else _first_shared(networks(value), computed(app, other_key))
         if clash:
             clashes.setdefault(clash, []).append(app)
     if clashes:
         clash, apps = next(iter(clashes.items()))
         raise PluginError(f"Network name already associated with app {', '.join(apps)}: {clash}")
+
+
+def verify_attach_lists(value: str, other_value: str) -> None:
+    """A network is never in both attach lists (`value` and the other list's computed value)."""
+    clash = _first_shared(networks(value), other_value)
+    if clash:
+        raise PluginError(f"Network name already associated with this app: {clash}")
 
 
 def _first_shared(names: list[str], other_value: str) -> str:

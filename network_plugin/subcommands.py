@@ -157,6 +157,30 @@ def list_command(
     networks.show_list(output_format, dokku_managed)
 
 
+@cli.command("network:export")
+def export_command(
+    app: Annotated[str, typer.Option("--app", help="only this app and the networks it names")] = "",
+) -> None:
+    """Prints the recorded networks and the network properties as one JSON document."""
+    from network_plugin.transfer import export
+
+    export(app)
+
+
+@cli.command("network:import")
+def import_command() -> None:
+    """Creates the networks and sets the properties of a network:export document on stdin."""
+    import sys
+
+    if sys.stdin.isatty():
+        raise PluginError(
+            "network:import reads a network:export document on stdin: dokku network:import < file"
+        )
+    from network_plugin.transfer import import_document
+
+    import_document(sys.stdin.buffer.read())
+
+
 @cli.command("network:rebuild")
 def rebuild_command(app: Annotated[str, typer.Argument(help="app name")] = "") -> int:
     """Rebuilds network settings for an app; exit status = containers that failed."""

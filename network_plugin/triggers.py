@@ -6,36 +6,63 @@ function here. Triggers that talk to Docker live in `docker_triggers`.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from network_plugin import listeners, properties
 from network_plugin.apps import list_apps, proxy_is_enabled, verify_app
 from network_plugin.arguments import arg
 from network_plugin.error_handler import PluginError
+from network_plugin.files import write_atomic
 from network_plugin.output import detail_unless_quiet, info, warn
 from network_plugin.paths import properties_root
 from network_plugin.report import report as print_report
 from network_plugin.validation import verify_app_name
 
+# In the property store: the apps without a proxy got bind-all-interfaces once, on this host.
+BACKFILL_RECORD = ".bind-all-interfaces-backfilled"
+# Set to 1 by the root `install` script when it switched `.venv` to a new environment.
+ENVIRONMENT_SWITCHED = "DOKKU_NETWORK_ENVIRONMENT_SWITCHED"
+
 
 def install(args: list[str], restart_service: bool = False) -> int:
     """`install`: link the entry points, prepare the property store, keep apps served
-    without a proxy reachable, start the watch service. Every other app stays unset, so
-    that a global `bind-all-interfaces` reaches it (Dokku's plugin pins every app to a
-    value here)."""
+    without a proxy reachable (once per host), start the watch service."""
     from network_plugin import service
     from network_plugin.packaging import PLUGIN_DIR, link_entry_points, warn_about_core_plugin
 
     linked = link_entry_points()
     warn_about_core_plugin()
     properties.setup()
+    backfill_bind_all_interfaces()
+    record_networks_made_before_records()
+    # Without systemd the hint comes with a new install (or new entry points), not every run.
+    switched = os.environ.get(ENVIRONMENT_SWITCHED) == "1"  # set by the root `install` script
+    service.install(PLUGIN_DIR, restart=restart_service or switched, hint=linked > 0)
+    return 0
+
+
+def backfill_bind_all_interfaces() -> None:
+    """Give `bind-all-interfaces=true` to each app without the property whose proxy is
+    disabled, once per host: it must stay reachable on every interface, as under Dokku's
+    plugin. Every other app stays unset, so that a global value reaches it (Dokku's plugin
+    pins every app to a value at its install). It asks plugn once per app: recorded as done,
+    so that a repeat install or update costs nothing per app."""
+    record = os.path.join(properties_root(), BACKFILL_RECORD)
+    if os.path.exists(record):
+        return
     for app in list_apps():
         if not properties.exists(app, properties.BIND_ALL_INTERFACES) and not proxy_is_enabled(app):
             detail_unless_quiet(f"Setting network property 'bind-all-interfaces' to true for {app}")
             properties.write(app, properties.BIND_ALL_INTERFACES, "true")
-    # Without systemd the hint comes with a new install (or new entry points), not every run.
-    service.install(PLUGIN_DIR, restart=restart_service, hint=linked > 0)
-    return 0
+    write_atomic(record, "apps without a proxy were given bind-all-interfaces=true\n")
+
+
+def record_networks_made_before_records() -> None:
+    """Dokku-labelled networks without a record (made before this version) get one, once."""
+    from network_plugin.records import record_engine_networks
+
+    record_engine_networks()
 
 
 def update(args: list[str]) -> int:
@@ -85,25 +112,47 @@ def post_app_rename_setup(args: list[str]) -> int:
     return 0
 
 
-def _pass_docker_args(args: list[str], add_network: bool) -> int:
-    """Echo the docker args on stdin, prefixed by ` --network=<initial-network> ` when set."""
+def _pass_docker_args(args: list[str], keys: tuple[str, ...]) -> int:
+    """Echo the docker args on stdin, prefixed by ` --network=<initial-network> ` when set and
+    asked for; before that, make the missing networks of `keys` that have a record."""
     app = arg(args, 0)
     # Bytes in, bytes out: Dokku's args may hold any encoding, and are not ours to decode.
     stdin = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
     verify_app(app)
+    wants_network = properties.INITIAL_NETWORK in keys
     # The value lands on a docker command line: anything hand-edited into the store is refused.
-    network = properties.verified_computed(app, properties.INITIAL_NETWORK) if add_network else ""
+    network = properties.verified_computed(app, properties.INITIAL_NETWORK) if wants_network else ""
+    named = properties.named_networks(app, keys)
+    if named:  # an app naming no network is answered from its files alone
+        from contextlib import redirect_stdout
+
+        from network_plugin.recreate import ensure_networks
+
+        # Dokku captures stdout as docker arguments: what the user should read goes to stderr.
+        with redirect_stdout(sys.stderr):
+            ensure_networks(app, named)
     sys.stdout.buffer.write(f" --network={network} ".encode() + stdin if network else stdin)
     return 0
 
 
+# The networks a container joins at its creation (initial-network) and right after it
+# (attach-post-create, by post-container-create, in every phase); deploy containers also
+# join attach-post-deploy once they run.
+CREATE_KEYS = (properties.INITIAL_NETWORK, properties.ATTACH_POST_CREATE)
+DEPLOY_KEYS = (*CREATE_KEYS, properties.ATTACH_POST_DEPLOY)
+
+
 def docker_args_process_build(args: list[str]) -> int:
     # A Dockerfile build runs `docker build`, which takes no --network of an app network.
-    return _pass_docker_args(args, add_network=arg(args, 1) != "dockerfile")
+    return _pass_docker_args(args, CREATE_KEYS if arg(args, 1) != "dockerfile" else ())
 
 
 def docker_args_process_deploy(args: list[str]) -> int:
-    return _pass_docker_args(args, add_network=True)
+    return _pass_docker_args(args, DEPLOY_KEYS)
+
+
+def docker_args_process_run(args: list[str]) -> int:
+    return _pass_docker_args(args, CREATE_KEYS)
 
 
 def network_config_exists(args: list[str]) -> int:

@@ -24,7 +24,7 @@ _DNS_LABEL_REST = _LOWER_ALNUM | frozenset("-")
 
 # The engine's own networks (`--network=host` etc. are its modes): never an app's network to
 # attach, nor ours to destroy.
-DOCKER_NETWORKS = frozenset({"bridge", "host", "none"})
+DOCKER_NETWORKS = frozenset({"bridge", "default", "host", "none"})
 
 CONTAINER_MODE = "container:"
 MAX_INDEX_DIGITS = 9

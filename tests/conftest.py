@@ -14,7 +14,17 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from tests.host import LEAKY_VARIABLES, NO_SYSTEMD, DokkuHost, clean_env, install_plugin, proxy_recorder
+from tests.host import (
+    LEAKY_VARIABLES,
+    NO_SYSTEMD,
+    DokkuHost,
+    clean_env,
+    download_wheelhouse,
+    install_plugin,
+    offline_pip,
+    proxy_recorder,
+    without_pip_settings,
+)
 
 __all__ = ["DokkuHost"]
 
@@ -36,7 +46,20 @@ INSTALLED_PLUGIN_PATH = os.environ.get("NETWORK_TEST_PLUGIN_PATH", "")
 
 
 @pytest.fixture(scope="session")
-def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The lock's packages downloaded once; from then on every install in this session (and in
+    the programs it starts) takes them from there, with no index and no pip config of the machine."""
+    folder = download_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(without_pip_settings(saved) | offline_pip(folder))
+    yield folder
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def plugin_path(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
     """A `$PLUGIN_PATH` with this plugin installed as `network`, the way `plugin:install` does."""
     if INSTALLED_PLUGIN_PATH:
         return Path(INSTALLED_PLUGIN_PATH)

@@ -12,9 +12,11 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from network_plugin.locks import lock_for
 from network_plugin.service import BY_HAND
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +57,40 @@ NO_SERVICE = f"-----> {BY_HAND}\n"
 
 def clean_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in LEAKY_VARIABLES} | NO_SYSTEMD
+
+
+def download_wheelhouse(folder: Path) -> Path:
+    """`pip download` of the lock this interpreter installs from (docs/reference.md, offline
+    install): the tests' installs then need no index."""
+    lock = lock_for(str(REPO_ROOT), sys.version_info[:2])
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    download = ["download", "--quiet", "--require-hashes", "--no-deps", "--requirement", lock]
+    subprocess.run([*pip, *download, "--dest", str(folder)], check=True, capture_output=True)
+    return folder
+
+
+def offline_pip(wheelhouse: Path) -> dict[str, str]:
+    """pip's settings for an install from `wheelhouse` only: no index, no config file of the machine
+    (whose find-links or index would answer in its place), and this interpreter for the plugin."""
+    return {
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheelhouse),
+        "NETWORK_PLUGIN_PYTHON": os.path.realpath(sys.executable),
+    }
+
+
+def without_pip_settings(env: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in env.items() if not key.startswith("PIP_")}
+
+
+def copy_environment(source_plugin: Path, target_plugin: Path) -> str:
+    """Give `target_plugin` a copy of the live environment of `source_plugin` (laid out as install
+    leaves it), so that its install has nothing to build; return the environment's folder name."""
+    name = os.readlink(source_plugin / ".venv").rpartition("/")[2]
+    shutil.copytree(source_plugin / ".venvs" / name, target_plugin / ".venvs" / name, symlinks=True)
+    (target_plugin / ".venv").symlink_to(f".venvs/{name}")
+    return name
 
 
 def install_plugin(plugin_path: Path, env: dict[str, str]) -> Path:

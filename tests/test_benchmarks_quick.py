@@ -1,7 +1,7 @@
 """The benchmarks in their short mode: CI keeps the scripts working and catches a rebuild whose
 engine calls grew with N. No wall-time goal is asserted here (a slow CI machine is not a
 defect of the plugin): the start-up property that matters, readers importing nothing heavy,
-is asserted exactly in test_main_dispatch. The full runs are by hand (README, Performance)."""
+is asserted exactly in test_main_dispatch. The full runs are by hand (docs/development.md, Benchmarks)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 
 from tests.host import REPO_ROOT, clean_env
 
+# The benchmarks install the plugin: from the session's wheelhouse, as every test does.
+pytestmark = pytest.mark.usefixtures("wheelhouse")
 # Timing goals are for the full runs by hand; here any ratio passes.
 NO_GOAL = "1000"
 
@@ -49,3 +51,12 @@ def test_the_watcher_benchmark_runs_and_its_engine_calls_do_not_grow_with_the_bu
     result = run_benchmark("watch.py", "--quick")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "engine calls per burst: 1 restarted: " in result.stdout
+
+
+def test_install_benchmark_asks_plugn_nothing_on_repeat_runs():
+    result = run_benchmark(
+        "install.py", "--apps", "30", "--runs", "1", "--first-runs", "0", "--max-ratio", NO_GOAL
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "plugn calls during the repeat runs with the record: 0\n" in result.stdout
+    assert "install, 30 apps, backfill not recorded (before)" in result.stdout

@@ -36,6 +36,8 @@ SUBCOMMANDS = [
     "create",
     "destroy",
     "exists",
+    "export",
+    "import",
     "info",
     "list",
     "rebuild",

@@ -1,4 +1,4 @@
-"""Replacing Dokku's core `network` plugin so that it stays replaced (README, "Installing into Dokku").
+"""Replacing Dokku's core `network` plugin so that it stays replaced (README: Install, Uninstall).
 
 A throw-away DOKKU_LIB_ROOT is laid out as a Dokku host has it: core plugins in
 `core-plugins/available/<name>`, linked as `core-plugins/enabled/<name>`,
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host import PLUGN, copy_repository
+from tests.host import PLUGN, copy_environment, copy_repository
 
 MARK_LINE = "core install trigger ran"
 
@@ -89,12 +89,12 @@ def uninstall_refused(lib: Path, name: str) -> bool:
 def plugin_install(lib: Path, plugin_dir: Path) -> subprocess.CompletedProcess[str]:
     """`dokku plugin:install <url> network`: clone, enable, `plugn trigger install`.
 
-    The clone gets a copy of the session's built environment, so `install` does not
-    download the dependencies again (its stamp says they are current).
+    The clone gets a copy of the session's built environment, so `install` has nothing to build
+    (it is the one the lock asks for).
     """
     target = lib / "plugins" / "available" / "network"
     copy_repository(target)
-    shutil.copytree(plugin_dir / ".venv", target / ".venv", symlinks=True)
+    copy_environment(plugin_dir, target)
     enable(lib / "plugins", "network")
     return plugn_trigger(lib, lib / "plugins", "install")
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.host import REPO_ROOT, repository_files
 
-DOCUMENTS = ["README.md", "docs/reference.md"]
+DOCUMENTS = ["README.md", "docs/reference.md", "docs/development.md"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^#+ (.+)$", re.MULTILINE)
 EXPLICIT_ANCHOR = re.compile(r'<a id="([^"]+)"></a>')

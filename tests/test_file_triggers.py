@@ -157,37 +157,39 @@ def test_docker_args_without_initial_network_echo_stdin(dokku, app, trigger):
     assert outcome(result) == (0, DOCKER_ARGS, "")
 
 
+# Docker's own networks here: the prefix is shown without an engine. Other networks are
+# made again first when missing (tests/test_network_records.py).
 @pytest.mark.parametrize("trigger", DOCKER_ARGS_TRIGGERS)
 def test_docker_args_prefix_app_initial_network(dokku, app, trigger):
-    dokku.write_property(app, "initial-network", "net-init")
+    dokku.write_property(app, "initial-network", "host")
     result = dokku.trigger(trigger, app, "herokuish", stdin=DOCKER_ARGS)
-    assert outcome(result) == (0, f" --network=net-init {DOCKER_ARGS}", "")
+    assert outcome(result) == (0, f" --network=host {DOCKER_ARGS}", "")
 
 
 @pytest.mark.parametrize("trigger", DOCKER_ARGS_TRIGGERS)
 def test_docker_args_prefix_global_initial_network(dokku, app, trigger):
-    dokku.write_property("--global", "initial-network", "net-global")
+    dokku.write_property("--global", "initial-network", "none")
     result = dokku.trigger(trigger, app, "herokuish", stdin=DOCKER_ARGS)
-    assert outcome(result) == (0, f" --network=net-global {DOCKER_ARGS}", "")
+    assert outcome(result) == (0, f" --network=none {DOCKER_ARGS}", "")
 
 
 def test_docker_args_app_initial_network_wins_over_global(dokku, app):
-    dokku.write_property("--global", "initial-network", "net-global")
-    dokku.write_property(app, "initial-network", "net-app")
+    dokku.write_property("--global", "initial-network", "none")
+    dokku.write_property(app, "initial-network", "host")
     result = dokku.trigger("docker-args-process-deploy", app, "herokuish", stdin=DOCKER_ARGS)
-    assert result.stdout == f" --network=net-app {DOCKER_ARGS}"
+    assert result.stdout == f" --network=host {DOCKER_ARGS}"
 
 
 def test_docker_args_read_reference_written_initial_network(dokku, app):
-    dokku.write_property(app, "initial-network", "net-init\n")
+    dokku.write_property(app, "initial-network", "host\n")
     result = dokku.trigger("docker-args-process-deploy", app, "herokuish", stdin=DOCKER_ARGS)
-    assert outcome(result) == (0, f" --network=net-init {DOCKER_ARGS}", "")
+    assert outcome(result) == (0, f" --network=host {DOCKER_ARGS}", "")
 
 
 def test_docker_args_with_empty_stdin_print_only_network(dokku, app):
-    dokku.write_property(app, "initial-network", "net-init")
+    dokku.write_property(app, "initial-network", "host")
     result = dokku.trigger("docker-args-process-run", app, "herokuish", stdin="")
-    assert outcome(result) == (0, " --network=net-init ", "")
+    assert outcome(result) == (0, " --network=host ", "")
 
 
 @pytest.mark.parametrize("network", ["", "net-init"])
@@ -205,9 +207,9 @@ def test_dockerfile_build_ignores_global_network(dokku, app):
 
 @pytest.mark.parametrize("trigger", ["docker-args-process-deploy", "docker-args-process-run"])
 def test_dockerfile_deploy_and_run_get_network(dokku, app, trigger):
-    dokku.write_property(app, "initial-network", "net-init")
+    dokku.write_property(app, "initial-network", "host")
     result = dokku.trigger(trigger, app, "dockerfile", stdin=DOCKER_ARGS)
-    assert result.stdout == f" --network=net-init {DOCKER_ARGS}"
+    assert result.stdout == f" --network=host {DOCKER_ARGS}"
 
 
 @pytest.mark.parametrize("trigger", DOCKER_ARGS_TRIGGERS)
@@ -267,10 +269,10 @@ def test_docker_args_echo_utf8_stdin_unchanged(dokku, app, utf8_locale):
 
 
 def test_docker_args_echo_non_utf8_stdin_unchanged(dokku, app, utf8_locale):
-    dokku.write_property(app, "initial-network", "net-init")
+    dokku.write_property(app, "initial-network", "host")
     stdin = b" -e 'LEGACY=caf\xe9' "
     result = run_bytes(dokku, "docker-args-process-deploy", [app, "herokuish"], stdin, utf8_locale)
-    assert (result.returncode, result.stdout, result.stderr) == (0, b" --network=net-init " + stdin, b"")
+    assert (result.returncode, result.stdout, result.stderr) == (0, b" --network=host " + stdin, b"")
 
 
 # --- network-clear-config, network-config-exists ------------------------------------------------------

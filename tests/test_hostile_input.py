@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from network_plugin.main import main
+from network_plugin.properties import DOCKER_NETWORKS
 from tests.host import LEAKY_VARIABLES
 
 APP = "node-js-app"
@@ -461,8 +462,8 @@ def test_get_listeners_never_print_foreign_content(capsys, app, proc, files):
     ),
     app=sometimes(APP),
     source=st.one_of(st.sampled_from(["herokuish", "dockerfile", "pack"]), nasty()),
-    app_value=st.one_of(nasty(), st.just("net-a")),
-    global_value=st.one_of(nasty(), st.just("net-g")),
+    app_value=st.one_of(nasty(), st.sampled_from(["net-a", "host"])),
+    global_value=st.one_of(nasty(), st.sampled_from(["net-g", "none"])),
     stdin=st.text(max_size=40).map(str.encode),
 )
 def test_docker_args_never_carry_an_invalid_network(
@@ -480,9 +481,15 @@ def test_docker_args_never_carry_an_invalid_network(
         network = app_value.strip() or global_value.strip()
         if (trigger == "docker-args-process-build" and source == "dockerfile") or not network:
             assert (outcome.code, outcome.out) == (0, stdin.decode())
-        elif is_app_network(network):
+        elif network in DOCKER_NETWORKS:
             expected = f" --network={network} {stdin.decode()}"
             assert (outcome.code, outcome.out) == (0, expected)
+        elif is_app_network(network):
+            # Any other network is checked on the engine first (made again when recorded; these
+            # never were): never passed on unchecked, whether the engine answers or not.
+            assert (outcome.code, outcome.out) == (1, "")
+            missing = f"{WARN}Network {network} (the initial-network of {APP}) "
+            assert outcome.err.startswith((missing, f"{WARN}Unable to reach the Docker engine: "))
         else:
             assert (outcome.code, outcome.out) == (1, "")
             assert outcome.err.startswith(f"{WARN}Invalid initial-network stored for {APP}: ")

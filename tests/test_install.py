@@ -30,16 +30,23 @@ def tree(folder: Path) -> dict[str, tuple[float, str | None]]:
 
 
 def fake_plugn(folder: Path, proxy_disabled_app: str) -> Path:
-    """A `plugn` whose proxy-is-enabled says false for one app, as Dokku's proxy plugin would."""
+    """A `plugn` whose proxy-is-enabled says false for one app, as Dokku's proxy plugin would;
+    it logs each call to `plugn-calls` beside it."""
     folder.mkdir()
     program = folder / "plugn"
     program.write_text(
         "#!/bin/sh\n"
+        f'echo "$*" >>{folder / "plugn-calls"}\n'
         f'[ "$1 $2" = "trigger proxy-is-enabled" ] || exit 1\n'
         f'if [ "$3" = "{proxy_disabled_app}" ]; then echo false; else echo true; fi\n'
     )
     program.chmod(0o755)
     return folder
+
+
+def plugn_calls(bin_dir: Path) -> list[str]:
+    log = bin_dir / "plugn-calls"
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def test_install_leaves_proxied_apps_unset_so_global_values_reach_them(dokku: DokkuHost):
@@ -66,6 +73,27 @@ def test_install_keeps_apps_without_proxy_on_all_interfaces(dokku: DokkuHost, tm
     assert result.stdout == "       Setting network property 'bind-all-interfaces' to true for direct-app\n"
     assert dokku.property_file("direct-app", "bind-all-interfaces").read_text() == "true"
     assert not dokku.property_file("proxied-app", "bind-all-interfaces").exists()
+
+
+def test_a_repeat_install_asks_plugn_nothing_per_app(dokku: DokkuHost, tmp_path: Path):
+    apps = [f"app-{index:03d}" for index in range(300)]
+    for app in apps:
+        dokku.create_app(app)
+    bin_dir = fake_plugn(tmp_path / "bin", proxy_disabled_app="app-007")
+    path = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    first = install(dokku, env=path)
+    assert (first.returncode, first.stderr) == (0, "")
+    assert plugn_calls(bin_dir) == [f"trigger proxy-is-enabled {app}" for app in apps]  # the backfill, once
+    (bin_dir / "plugn-calls").unlink()
+
+    for trigger in ("install", "update"):
+        again = dokku.run(dokku.plugin_dir / trigger, env=path)
+        assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    assert plugn_calls(bin_dir) == []
+    # An app made later whose proxy is disabled is not the backfill's: it ran for the host.
+    dokku.create_app("later-app")
+    assert install(dokku, env=path).returncode == 0
+    assert plugn_calls(bin_dir) == []
 
 
 def test_second_install_changes_nothing(dokku: DokkuHost, app: str):

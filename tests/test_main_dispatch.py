@@ -27,6 +27,8 @@ DOCUMENTED_TRIGGERS = {
 # trigger, arguments, the heavy modules it may import (writers take the filelock lock)
 FILE_ONLY_TRIGGERS = [
     ("docker-args-process-deploy", ["app", "herokuish"], []),
+    ("docker-args-process-build", ["app", "herokuish"], []),
+    ("docker-args-process-run", ["app", "herokuish", "latest"], []),
     ("network-get-property", ["app", "tld"], []),
     ("network-get-listeners", ["app", "web"], []),
     ("network-config-exists", ["app"], []),
@@ -66,7 +68,8 @@ def test_generated_links_cover_triggers_commands_and_subcommands():
     assert {f"subcommands/{name}" for name in SUBCOMMANDS} <= set(links)
     assert links["commands"] == "triggers/commands"
     assert set(SUBCOMMANDS) == {
-        "create", "destroy", "exists", "info", "list", "rebuild", "rebuildall", "report", "set", "watch",
+        "create", "destroy", "exists", "export", "import", "info", "list", "rebuild", "rebuildall",
+        "report", "set", "watch",
     }  # fmt: skip
 
 

@@ -78,6 +78,18 @@ def test_a_second_install_leaves_the_service_alone_and_update_restarts_a_running
     assert calls_of(calls) == [f"try-restart {UNIT}"]
 
 
+def test_a_switched_environment_restarts_a_running_service(dokku: DokkuHost, tmp_path: Path):
+    """The watcher runs from the environment it started with, which the next switch removes."""
+    env, calls = systemd_host(dokku, tmp_path)
+    assert plugn(dokku, env, "install").returncode == 0
+    calls.unlink()
+
+    switched = plugn(dokku, env | {"DOKKU_NETWORK_ENVIRONMENT_SWITCHED": "1"}, "install")
+
+    assert (switched.returncode, switched.stdout, switched.stderr) == (0, "", "")
+    assert calls_of(calls) == [f"try-restart {UNIT}"]
+
+
 def test_a_changed_unit_is_reloaded_and_a_running_service_restarted(dokku: DokkuHost, tmp_path: Path):
     env, calls = systemd_host(dokku, tmp_path)
     assert plugn(dokku, env, "install").returncode == 0

@@ -1,12 +1,16 @@
 # Sourced by tools/test and tools/demo: the developer virtualenv with the test
-# dependencies (which include everything the demo drives the engine with).
+# dependencies (which include everything the demo drives the engine with), exactly as
+# the test lock of its Python pins them: the plugin's own lock plus the test tools.
 VENV=.test-venv
 
 ensure_test_venv() {
+  local lock
   if [[ ! -x "$VENV/bin/python3" ]]; then
     echo "-----> Creating $VENV"
     python3 -m venv "$VENV"
   fi
-  echo "-----> Installing test dependencies"
-  "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+  lock=$("$VENV/bin/python3" -m network_plugin.locks test)
+  echo "-----> Installing test dependencies ($lock)"
+  "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+    --requirement "$lock"
 }

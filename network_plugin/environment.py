@@ -1,0 +1,256 @@
+"""The plugin's own Python environment: built beside the live one, checked, switched in one step.
+
+`install` runs `python3 -E -s -m network_plugin.environment` in the plugin folder with the
+system interpreter it picked, before anything else is installed: standard library only.
+
+Layout: `.venvs/<id>/` holds environments, `.venv` is a link to the live one (the entry
+points run `$PLUGIN/.venv/bin/python3`). `<id>` hashes the applicable lock and the
+interpreter: a new lock or another interpreter is a new environment, nothing else is.
+
+- An environment is complete once its CHECKED file exists, written after pip and after
+  its own triggers answered; only a complete one is ever linked. A failed build prints one
+  line and leaves `.venv` as it was; a killed one leaves an incomplete folder, which the
+  next install removes (one killed after its check is switched to, not built again).
+- `.venv` is replaced by rename(2) of a new link over it: a trigger starting at any moment
+  finds the old environment or the new one. Hosts installed before this layout have `.venv`
+  as a folder: rename(2) cannot replace a folder with a link, so the two are swapped with
+  renameat2(RENAME_EXCHANGE), atomically too (Linux 3.15+, every file system Dokku runs on).
+- The environment that was live before the last switch is kept (`.venvs/previous` names
+  it) until the next switch: a trigger, or the watcher until `update` restarts it, may
+  still run on it (network_plugin/__init__.py keeps a process on the environment it
+  started in). Older ones are removed.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from network_plugin.locks import lock_for
+from network_plugin.output import info, warn
+
+LIVE = ".venv"
+ENVIRONMENTS = ".venvs"
+PREVIOUS = "previous"  # link in ENVIRONMENTS to the environment that was live before
+LOCK_FILE = ".lock"  # held by one install at a time
+CHECKED = "CHECKED"  # in an environment: it is complete and its triggers answered
+NEXT_LINK = ".venv.next"
+LEGACY = "legacy"  # the folder `.venv` of an install before this layout, once swapped out
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+# What the triggers import that the standard library does not have.
+PACKAGES = ("docker", "typer", "filelock")
+CHECK_APP = "check-app"
+CHECK_TLD = "check.local"
+
+
+class BuildFailed(Exception):
+    """The new environment could not be built or did not answer: one line for the operator."""
+
+
+def environment_id(lock: str) -> str:
+    """The lock's content, this interpreter's real path and minor version, hashed."""
+    digest = hashlib.sha256()
+    with open(lock, "rb") as handle:
+        digest.update(handle.read())
+    interpreter = f"\n{os.path.realpath(sys.executable)} {sys.version_info[0]}.{sys.version_info[1]}"
+    digest.update(interpreter.encode())
+    return digest.hexdigest()[:16]
+
+
+def _link_target(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def live_name(plugin_dir: str) -> str:
+    """The folder in ENVIRONMENTS that `.venv` links to ("" when `.venv` is not such a link)."""
+    folder, _, name = _link_target(os.path.join(plugin_dir, LIVE)).rpartition("/")
+    return name if folder == ENVIRONMENTS else ""
+
+
+def is_complete(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, CHECKED))
+
+
+def remove_leftovers(plugin_dir: str, keep: set[str]) -> None:
+    """Everything under ENVIRONMENTS but `keep`, and a link a killed switch left."""
+    environments = os.path.join(plugin_dir, ENVIRONMENTS)
+    for entry in os.scandir(environments):
+        if entry.name not in keep | {LOCK_FILE, PREVIOUS}:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    next_link = os.path.join(plugin_dir, NEXT_LINK)
+    if os.path.isdir(next_link) and not os.path.islink(next_link):
+        shutil.rmtree(next_link)  # a legacy `.venv` swapped out just before a kill
+    elif os.path.lexists(next_link):
+        os.unlink(next_link)
+
+
+def _run(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+
+
+def _last_line(result: subprocess.CompletedProcess[str]) -> str:
+    """What a failed program said last, on stderr (pip's error) before stdout."""
+    for output in (result.stderr, result.stdout):
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return f"exit status {result.returncode}"
+
+
+def build(plugin_dir: str, folder: str, lock: str) -> None:
+    """A virtualenv in `folder` with exactly what `lock` pins, checked; raise BuildFailed."""
+    created = _run([sys.executable, "-m", "venv", folder])
+    if created.returncode != 0:
+        raise BuildFailed(f"Unable to create a virtualenv in {folder}: {_last_line(created)}")
+    python = os.path.join(folder, "bin", "python3")
+    pip = [python, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    installed = _run([*pip, "install", "--require-hashes", "--no-deps", "--requirement", lock])
+    if installed.returncode != 0:
+        name = os.path.relpath(lock, plugin_dir)
+        raise BuildFailed(f"Unable to install the packages of {name}: {_last_line(installed)}")
+    # setuptools' .pth hook (ensurepip before 3.12) would run at every trigger's start-up.
+    _run([*pip, "uninstall", "--yes", "setuptools"])
+    check(plugin_dir, python)
+    with open(os.path.join(folder, CHECKED), "w", encoding="utf-8") as handle:
+        handle.write(f"{os.path.relpath(lock, plugin_dir)}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def check(plugin_dir: str, python: str) -> None:
+    """The packages import, and a command, a reader and an engine trigger of this plugin's code
+    answer on a throw-away host (with no engine there: the engine trigger warns and exits 0)."""
+    imported = _run([python, "-E", "-s", "-c", f"import {', '.join(PACKAGES)}"])
+    if imported.returncode != 0:
+        raise BuildFailed(f"The new environment cannot import {', '.join(PACKAGES)}: {_last_line(imported)}")
+    with tempfile.TemporaryDirectory(prefix="dokku-network-check.") as host:
+        os.makedirs(os.path.join(host, "home", CHECK_APP))
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "DOKKU_ROOT": os.path.join(host, "home"),
+            "DOKKU_LIB_ROOT": os.path.join(host, "lib"),
+            "DOCKER_HOST": f"unix://{host}/no-engine.sock",
+        }
+        triggers = os.path.join(plugin_dir, "triggers")
+        runs = (
+            (["commands", "network:set", CHECK_APP, "tld", CHECK_TLD], None),
+            (["network-get-property", CHECK_APP, "tld"], f"{CHECK_TLD}\n"),
+            (["network-build-config", CHECK_APP], None),
+        )
+        for (trigger, *args), expected in runs:
+            result = _run([python, "-E", "-s", os.path.join(triggers, trigger), *args], env=env)
+            if result.returncode != 0 or (expected is not None and result.stdout != expected):
+                raise BuildFailed(f"The new environment failed its check ({trigger}): {_last_line(result)}")
+
+
+def _exchange(first: str, second: str) -> bool:
+    """Swap two paths in one step (renameat2 RENAME_EXCHANGE); False where the kernel cannot."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:  # C library older than glibc 2.28
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), second)
+
+
+def _replace_link(path: str, target: str) -> None:
+    temp = f"{path}.{os.getpid()}.tmp"
+    os.symlink(target, temp)
+    os.replace(temp, path)
+
+
+def _sync_folder(folder: str) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def switch(plugin_dir: str, name: str) -> None:
+    """Make `.venv` link to ENVIRONMENTS/<name> in one step; remember what was live before."""
+    live = os.path.join(plugin_dir, LIVE)
+    environments = os.path.join(plugin_dir, ENVIRONMENTS)
+    legacy = os.path.isdir(live) and not os.path.islink(live)
+    before = LEGACY if legacy else live_name(plugin_dir)
+    if before:
+        # Recorded first: a kill right after the switch must not leave it unprotected.
+        _replace_link(os.path.join(environments, PREVIOUS), before)
+    next_link = os.path.join(plugin_dir, NEXT_LINK)
+    os.symlink(f"{ENVIRONMENTS}/{name}", next_link)
+    if not legacy:
+        os.replace(next_link, live)
+        _sync_folder(plugin_dir)
+        return
+    shutil.rmtree(os.path.join(environments, LEGACY), ignore_errors=True)
+    if _exchange(next_link, live):
+        os.rename(next_link, os.path.join(environments, LEGACY))
+    else:  # no RENAME_EXCHANGE: a window of two renames, once per host
+        os.rename(live, os.path.join(environments, LEGACY))
+        os.replace(next_link, live)
+    _sync_folder(plugin_dir)
+
+
+def ensure(plugin_dir: str) -> None:
+    """Build, check and switch to the environment the applicable lock asks for, unless live."""
+    environments = os.path.join(plugin_dir, ENVIRONMENTS)
+    os.makedirs(environments, exist_ok=True)
+    with open(os.path.join(environments, LOCK_FILE), "a", encoding="utf-8") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a second install waits for the first
+        lock = lock_for(plugin_dir, sys.version_info[:2])
+        wanted = environment_id(lock)
+        live = live_name(plugin_dir)
+        folder = os.path.join(environments, wanted)
+        complete = is_complete(folder)  # killed after its check, before the switch: only switch
+        previous = _link_target(os.path.join(environments, PREVIOUS))
+        remove_leftovers(plugin_dir, keep={live, previous} | ({wanted} if complete else set()))
+        if live == wanted:
+            return
+        if not complete:
+            info(f"Building the network plugin's Python environment ({os.path.relpath(lock, plugin_dir)})")
+            try:
+                build(plugin_dir, folder, lock)
+            except BuildFailed:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+        switch(plugin_dir, wanted)
+        remove_leftovers(plugin_dir, keep={wanted, live or LEGACY})
+
+
+def main(argv: list[str]) -> int:
+    """`python3 -m network_plugin.environment [<plugin folder>]` (default: the current folder)."""
+    plugin_dir = os.path.abspath(argv[1] if len(argv) > 1 else ".")
+    try:
+        ensure(plugin_dir)
+    except (BuildFailed, LookupError) as error:
+        warn(f"{error}; the plugin's environment is unchanged")
+        return 1
+    except OSError as error:
+        warn(f"Unable to switch the plugin's environment: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

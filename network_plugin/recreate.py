@@ -1,0 +1,63 @@
+"""Networks an app names, made again before Dokku creates the app's containers
+(docs/reference.md: Networks that come back).
+
+The `docker-args-process-*` triggers call this right before each `docker container create`
+of an app that names a network; an app naming none never gets here (no engine call, no
+docker import). A missing network that has a record is recreated with its recorded
+options; one without a record stops the container's creation with a line saying how to
+make it.
+"""
+
+from __future__ import annotations
+
+from network_plugin import docker_engine, networks, records
+from network_plugin.error_handler import PluginError
+from network_plugin.file_lock import AppLock
+from network_plugin.network_options import OVERLAY
+from network_plugin.output import info
+from network_plugin.paths import GLOBAL_APP
+from network_plugin.validation import is_network_name
+
+
+def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
+    """Make every missing network of `named` ((property, network) pairs of `app`) that has a record."""
+    for key, name in named:
+        if not is_network_name(name):
+            # The name reaches the engine and, for initial-network, a docker command line.
+            raise PluginError(f"Invalid {key} stored for {app}: {name}")
+    missing = _missing(sorted({name for _, name in named}))
+    if not missing:
+        return
+    # A worker's engine lists an overlay network only while one of its containers uses it, yet
+    # connects containers to it by name: it may well exist, and only a manager can make one.
+    worker = docker_engine.is_swarm_worker()
+    recorded = {}
+    unrecorded = []
+    for name in missing:
+        options = records.read(name) if records.can_record(name) else None
+        if options is None:
+            if not worker:
+                unrecorded.append(name)
+        elif not (worker and options.driver == OVERLAY):
+            recorded[name] = options
+    if recorded:
+        # Containers deployed side by side find the same network missing: one makes it while
+        # the others wait, then find it (the engine would refuse them its subnet before it
+        # lists it).
+        with AppLock(GLOBAL_APP):
+            for name in _missing(sorted(recorded)):
+                info(f"Recreating network {name}")
+                networks.make(name, recorded[name])  # False: network:create made it meanwhile
+    if unrecorded:
+        name = unrecorded[0]
+        key = next(key for key, named_network in named if named_network == name)
+        raise PluginError(
+            f"Network {name} (the {key} of {app}) does not exist and has no record to recreate it"
+            f" from: make it with `dokku network:create {name}` and its options, or import a"
+            " backup with `dokku network:import`"
+        )
+
+
+def _missing(names: list[str]) -> list[str]:
+    present = docker_engine.networks_by_name(names)
+    return [name for name in names if name not in present]

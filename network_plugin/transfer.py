@@ -1,0 +1,201 @@
+"""`network:export` and `network:import`: the recorded networks and every network property as
+one versioned JSON document, to move a host or restore a backup (docs/reference.md).
+
+An import checks all of the document before it changes anything, creates the missing
+networks before it writes any property, and writes only what differs: a second import of
+the same document recreates nothing and rewrites no file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from network_plugin import docker_engine, networks, properties, records
+from network_plugin.apps import list_apps, verify_app
+from network_plugin.error_handler import PluginError
+from network_plugin.file_lock import AppLock
+from network_plugin.network_options import OVERLAY
+from network_plugin.output import detail_unless_quiet, info, warn
+from network_plugin.paths import GLOBAL_APP, app_root
+from network_plugin.validation import APP_NAME_ERROR, is_app_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from network_plugin.network_options import CreateOptions
+
+DOCUMENT_VERSION = 1
+DOCUMENT_KEYS = frozenset({"version", "networks", "global", "apps"})
+
+
+def export(app: str) -> None:
+    """Print the document: every recorded network, global properties and every app's
+    properties; with `app`, that app's properties and the networks it names."""
+    if app:
+        verify_app(app)
+        owners = [app]
+        named = {name for _, name in properties.named_networks(app, properties.NETWORK_KEYS)}
+    else:
+        owners = [GLOBAL_APP, *list_apps()]
+        named = {
+            name
+            for owner in owners
+            for key in properties.NETWORK_KEYS
+            for name in properties.networks(properties.get(owner, key))
+            if name not in properties.DOCKER_NETWORKS
+        }
+    recorded = records.recorded()
+    for name in sorted(named - set(recorded)):
+        warn(f"Network {name} has no record (network:create did not make it): it is not exported")
+    exported = set(recorded) if not app else named & set(recorded)
+    values = {owner: _stored_values(owner) for owner in owners}
+    document = {
+        "version": DOCUMENT_VERSION,
+        "networks": [records.spec(name, recorded[name]) for name in sorted(exported)],
+        "global": values.pop(GLOBAL_APP, {}),
+        "apps": {owner: found for owner, found in values.items() if found},
+    }
+    print(json.dumps(document, indent=2, sort_keys=True))
+
+
+def _stored_values(owner: str) -> dict[str, str]:
+    """The owner's properties that are set; a stored value import would refuse is a warning."""
+    keys = properties.GLOBAL_KEYS if owner == GLOBAL_APP else properties.DEFAULTS
+    found = {}
+    for key in sorted(keys):
+        value = properties.get(owner, key)
+        if not value:
+            continue
+        try:
+            found[key] = properties.normalized(key, value)
+        except PluginError as error:
+            warn(f"Not exporting {key} of {owner}: {error.message}")
+    return found
+
+
+def import_document(data: bytes) -> None:
+    """Check all of `data`, then make the missing networks, then write the properties."""
+    try:
+        specs, owners = _parse(data)
+        _verify_attach_lists(owners)
+    except PluginError as error:
+        raise PluginError(f"Invalid import document, nothing imported: {error.message}") from None
+    _import_networks(specs)
+    for owner, values in owners.items():
+        _import_properties(owner, values)
+
+
+def _parse(data: bytes) -> tuple[list[tuple[str, CreateOptions]], dict[str, dict[str, str]]]:
+    """(network specs, owner -> property values) of a document, every name and value checked."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PluginError("not UTF-8 text") from None
+    except ValueError as error:
+        raise PluginError(f"not JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise PluginError("not a JSON object")
+    version = document.get("version")
+    if type(version) is not int or version != DOCUMENT_VERSION:
+        raise PluginError(f"version {json.dumps(version)}, this plugin reads version {DOCUMENT_VERSION}")
+    unknown = sorted(set(document) - DOCUMENT_KEYS)
+    if unknown:
+        raise PluginError(f"unknown field {unknown[0]!r}")
+    listed = document.get("networks", [])
+    if not isinstance(listed, list):
+        raise PluginError("networks must be a list")
+    specs = [records.parse_spec(spec) for spec in listed]
+    names = [name for name, _ in specs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise PluginError(f"network {duplicates[0]} is listed twice")
+    apps = document.get("apps", {})
+    if not isinstance(apps, dict):
+        raise PluginError("apps must be an object")
+    owners = {GLOBAL_APP: _values(GLOBAL_APP, document.get("global", {}))}
+    for app in sorted(apps):
+        if not is_app_name(app):
+            raise PluginError(f"app {json.dumps(app)}: {APP_NAME_ERROR}")
+        owners[app] = _values(app, apps[app])
+    return specs, owners
+
+
+def _values(owner: str, values: object) -> dict[str, str]:
+    """An owner's properties as they would be stored, each checked as `network:set` checks it."""
+    if not isinstance(values, dict):
+        raise PluginError(f"{owner}: properties must be an object")
+    checked = {}
+    for key, value in sorted(values.items()):
+        try:
+            properties.verify_key(key)
+            if owner == GLOBAL_APP and key not in properties.GLOBAL_KEYS:
+                raise PluginError("Property cannot be specified globally")
+            if not isinstance(value, str):
+                raise PluginError(f"the value of {key} must be a string")
+            checked[key] = properties.normalized(key, value)
+        except PluginError as error:
+            raise PluginError(f"{owner}: {error.message}") from None
+    return checked
+
+
+def _verify_attach_lists(owners: dict[str, dict[str, str]]) -> None:
+    """No network ends up in both attach lists of an app that gets properties here."""
+
+    def value(owner: str, key: str) -> str:
+        given = owners.get(owner, {})
+        return given[key] if key in given else properties.get(owner, key)
+
+    globals_ = {key: value(GLOBAL_APP, key) for key in properties.ATTACH_KEYS}
+    for owner in owners:
+        if owner != GLOBAL_APP and not os.path.isdir(app_root(owner)):
+            continue
+        create, deploy = (value(owner, key) or globals_[key] for key in properties.ATTACH_KEYS)
+        try:
+            properties.verify_attach_lists(create, deploy)
+        except PluginError as error:
+            raise PluginError(f"{owner}: {error.message}") from None
+
+
+def _import_networks(specs: list[tuple[str, CreateOptions]]) -> None:
+    """One line per network: created, there already, or there with other options (drift)."""
+    present = docker_engine.networks_by_name([name for name, _ in specs])
+    for name, options in specs:
+        network = present.get(name)
+        if network is not None:
+            drift = records.differences(options, network)
+            if drift:
+                warn(f"Network {name} exists with other options, left alone: {'; '.join(drift)}")
+                continue
+            records.write(name, options)  # nothing written when it is recorded so already
+            detail_unless_quiet(f"Network {name} exists")
+            continue
+        if options.driver == OVERLAY:
+            networks.verify_swarm_manager()
+        info(f"Creating network {name}")
+        if not networks.make(name, options):
+            raise PluginError(f"Network {name} was created meanwhile by something else: import again")
+        records.write(name, options)
+
+
+def _import_properties(owner: str, values: dict[str, str]) -> None:
+    """One line per owner: what was set, unchanged, or (an app that does not exist) not imported."""
+    if not values:
+        return
+    if owner != GLOBAL_APP and not os.path.isdir(app_root(owner)):
+        warn(f"App {owner} does not exist: its network properties are not imported")
+        return
+    changed = [
+        key
+        for key, value in values.items()
+        if (properties.exists(owner, key) if not value else properties.get(owner, key) != value)
+    ]
+    if not changed:
+        detail_unless_quiet(f"Network properties of {owner} unchanged")
+        return
+    with AppLock(owner):
+        for key in changed:
+            if values[key]:
+                properties.write(owner, key, values[key])
+            else:
+                properties.delete(owner, key)
+    info(f"Set network properties of {owner}: {', '.join(f'{key}={values[key]}' for key in changed)}")

@@ -1,0 +1,43 @@
+"""tools/demo, the quick start's first command: it says what it will create before it starts,
+and does not run on a Dokku host unless told to."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.host import REPO_ROOT, clean_env
+
+
+def demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO_ROOT / "tools" / "demo"), *args],
+        env=clean_env() | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_demo_refuses_a_dokku_host_before_doing_anything(tmp_path: Path):
+    lib_root = tmp_path / "var-lib-dokku"
+    lib_root.mkdir()
+    result = demo({"DOKKU_LIB_ROOT": str(lib_root)})
+
+    # Nothing printed on stdout: not even the plan, so nothing was set up either.
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f" !     {lib_root} exists: this looks like a Dokku host. The demo adds (then removes) an image,"
+        " a network and containers on its engine; run it with --on-dokku-host to go on\n"
+    )
+
+
+def test_the_demo_refuses_an_unknown_argument():
+    result = demo({}, "--yes")
+
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        " !     Usage: tools/demo [--on-dokku-host]\n",
+    )

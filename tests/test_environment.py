@@ -1,0 +1,388 @@
+"""The plugin's environment is never broken by its own install (docs/reference.md: Install and update).
+
+Each test gets its own copy of the plugin, installed the way the session's is (its environment is a
+copy of the session's), and changes the applicable lock to make `update` build a new one: from the
+session's wheelhouse, or from an index that does not answer.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from network_plugin import environment, service
+from network_plugin.locks import lock_for
+from tests.host import (
+    REPO_ROOT,
+    DokkuHost,
+    clean_env,
+    copy_environment,
+    copy_repository,
+    without_pip_settings,
+)
+from tests.test_service import calls_of, systemd_host
+
+APP = "env-app"
+pytestmark = pytest.mark.usefixtures("wheelhouse")
+
+
+def plugin_host(tmp_path: Path, plugin_dir: Path, legacy: bool = False) -> DokkuHost:
+    """A host with a copy of this plugin installed (the session's environment, copied; as a
+    folder `.venv` with `legacy`, as hosts installed before the switch have it) and one app."""
+    plugins = tmp_path / "plugins"
+    plugin = plugins / "available" / "network"
+    copy_repository(plugin)
+    name = copy_environment(plugin_dir, plugin)
+    (plugins / "enabled").mkdir()
+    (plugins / "enabled" / "network").symlink_to(plugin)
+    (tmp_path / "home" / APP).mkdir(parents=True)
+    env = clean_env() | {
+        "DOKKU_ROOT": str(tmp_path / "home"),
+        "DOKKU_LIB_ROOT": str(tmp_path / "lib"),
+        "PLUGIN_PATH": str(plugins),
+        "DOKKU_NETWORK_PROXY_REFRESH": "true",
+    }
+    dokku = DokkuHost(plugin_dir=plugin, dokku_root=tmp_path / "home", lib_root=tmp_path / "lib", env=env)
+    installed = dokku.run(plugin / "install")
+    assert installed.returncode == 0, installed.stderr
+    if legacy:
+        (plugin / ".venv").unlink()
+        (plugin / ".venvs" / name).rename(plugin / ".venv")
+        for leftover in (plugin / ".venvs").iterdir():
+            leftover.unlink()
+        (plugin / ".venvs").rmdir()
+    return dokku
+
+
+def change_lock(plugin: Path, mark: str) -> None:
+    """A line pip ignores: the lock's content, hence the environment it asks for, is new."""
+    with open(lock_for(str(plugin), sys.version_info[:2]), "a", encoding="utf-8") as lock:
+        lock.write(f"# {mark}\n")
+
+
+def live(plugin: Path) -> str:
+    return os.readlink(plugin / ".venv")
+
+
+def environments(plugin: Path) -> list[str]:
+    return sorted(entry.name for entry in (plugin / ".venvs").iterdir())
+
+
+def trigger_failures(dokku: DokkuHost, ip: str = "10.0.0.9") -> list[str]:
+    """A writer, a command, a reader and an engine trigger, as a deploy runs them: what failed."""
+    runs = {
+        "network-write-ipaddr": dokku.trigger("network-write-ipaddr", APP, "web", "1", ip),
+        "network:set": dokku.command("set", APP, "tld", "svc.local"),
+        "network-get-property": dokku.trigger("network-get-property", APP, "tld"),
+        "network-build-config": dokku.trigger("network-build-config", APP),
+    }
+    expected_stdout = {
+        "network:set": "=====> Setting tld to svc.local\n",
+        "network-get-property": "svc.local\n",
+    }
+    return [
+        f"{name}: exit {result.returncode}: {result.stderr.strip()}"
+        for name, result in runs.items()
+        if result.returncode != 0 or result.stderr or result.stdout != expected_stdout.get(name, "")
+    ]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.usefixtures("docker_client")
+def test_an_unreachable_index_after_a_lock_change_leaves_every_trigger_working(
+    tmp_path: Path, plugin_dir: Path
+):
+    dokku = plugin_host(tmp_path, plugin_dir)
+    plugin = dokku.plugin_dir
+    before, envs_before = live(plugin), environments(plugin)
+    change_lock(plugin, "a new pin")
+    index = f"http://127.0.0.1:{closed_port()}/simple"
+    unreachable = without_pip_settings(dokku.env) | {
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": index,
+        "PIP_RETRIES": "0",
+        "PIP_TIMEOUT": "5",
+    }
+
+    result = subprocess.run(
+        [str(plugin / "update")], env=unreachable, capture_output=True, text=True, timeout=300, check=False
+    )
+
+    lock = os.path.relpath(lock_for(str(plugin), sys.version_info[:2]), plugin)
+    assert result.returncode == 1
+    assert result.stdout == f"-----> Building the network plugin's Python environment ({lock})\n"
+    assert result.stderr.startswith(f" !     Unable to install the packages of {lock}: ")
+    assert result.stderr.endswith("; the plugin's environment is unchanged\n")
+    assert len(result.stderr.splitlines()) == 1
+    assert (live(plugin), environments(plugin)) == (before, envs_before)
+    assert trigger_failures(dokku) == []
+
+
+def test_a_change_to_pyproject_outside_the_lock_builds_nothing(tmp_path: Path, plugin_dir: Path):
+    dokku = plugin_host(tmp_path, plugin_dir)
+    plugin = dokku.plugin_dir
+    before, envs_before = live(plugin), environments(plugin)
+    with open(plugin / "pyproject.toml", "a", encoding="utf-8") as pyproject:
+        pyproject.write('\n[tool.codespell]\nskip = "locks"\n')  # a tool's settings
+
+    result = dokku.run(plugin / "update")
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (live(plugin), environments(plugin)) == (before, envs_before)
+
+
+def test_an_offline_install_from_a_downloaded_lock(tmp_path: Path, plugin_dir: Path, wheelhouse: Path):
+    # docs/reference.md: `pip download` of the lock (the session's wheelhouse), then install with
+    # PIP_NO_INDEX=1 and PIP_FIND_LINKS naming the folder (as every install of this session).
+    dokku = plugin_host(tmp_path, plugin_dir)
+    plugin = dokku.plugin_dir
+    change_lock(plugin, "installed offline")
+    offline = without_pip_settings(dokku.env) | {
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheelhouse),
+    }
+
+    result = subprocess.run(
+        [str(plugin / "install")], env=offline, capture_output=True, text=True, timeout=300, check=False
+    )
+
+    assert (result.returncode, result.stderr) == (0, "")
+    name = live(plugin).rpartition("/")[2]
+    assert (plugin / ".venvs" / name / environment.CHECKED).is_file()
+    # The previous environment stays (a trigger may still run on it), the lock file, its record.
+    assert len(environments(plugin)) == 4
+
+
+@pytest.mark.usefixtures("docker_client")
+def test_no_trigger_fails_while_update_rebuilds_and_switches_the_environment(
+    tmp_path: Path, plugin_dir: Path
+):
+    # From a host installed before the switch (`.venv` a folder), then a lock change.
+    dokku = plugin_host(tmp_path, plugin_dir, legacy=True)
+    plugin = dokku.plugin_dir
+    failures: list[str] = []
+    rounds = 0
+    updating = threading.Event()
+    updating.set()
+
+    def deploys() -> None:
+        nonlocal rounds
+        while updating.is_set():
+            failures.extend(trigger_failures(dokku, ip=f"10.0.0.{rounds % 250 + 1}"))
+            rounds += 1
+
+    loop = threading.Thread(target=deploys)
+    loop.start()
+    try:
+        change_lock(plugin, "migrated")
+        migrated = dokku.run(plugin / "update")
+        after_migration = live(plugin)
+        change_lock(plugin, "updated")
+        updated = dokku.run(plugin / "update")
+    finally:
+        updating.clear()
+        loop.join()
+
+    print(f"{rounds} rounds of writer, command, reader and engine trigger during two updates")
+    assert (migrated.returncode, migrated.stderr) == (0, ""), migrated.stderr
+    assert (updated.returncode, updated.stderr) == (0, ""), updated.stderr
+    assert failures == []
+    assert (plugin / ".venv").is_symlink() and live(plugin) != after_migration
+    assert rounds > 0
+
+
+def test_sigkill_at_any_point_leaves_the_live_environment_and_the_next_install_cleans_up(
+    tmp_path: Path, plugin_dir: Path
+):
+    dokku = plugin_host(tmp_path, plugin_dir)
+    plugin = dokku.plugin_dir
+
+    def update() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(plugin / "update")],
+            env=dokku.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # the kill takes pip and the checks with it
+        )
+
+    change_lock(plugin, "measured")
+    started = time.monotonic()
+    assert update().wait(timeout=300) == 0
+    full_run = time.monotonic() - started
+
+    # Points spread over a whole run; wherever each lands, the same must hold.
+    for point in range(8):
+        change_lock(plugin, f"killed {point}")
+        running = update()
+        time.sleep(full_run * point / 7)
+        os.killpg(running.pid, signal.SIGKILL)
+        running.wait(timeout=60)
+        name = live(plugin).rpartition("/")[2]
+        assert (plugin / ".venvs" / name / environment.CHECKED).is_file()
+        assert dokku.trigger("network-get-property", APP, "tld").returncode == 0
+
+    result = dokku.run(plugin / "update")
+
+    assert (result.returncode, result.stderr) == (0, "")
+    kept = {live(plugin).rpartition("/")[2], os.readlink(plugin / ".venvs" / environment.PREVIOUS)}
+    assert set(environments(plugin)) == kept | {environment.LOCK_FILE, environment.PREVIOUS}
+    assert not os.path.lexists(plugin / environment.NEXT_LINK)
+
+
+def test_a_running_trigger_keeps_importing_from_the_environment_it_started_in(plugin_dir: Path):
+    # `.venv` is a link an update may switch while a trigger runs: its lazy imports (docker,
+    # typer) must come from the environment it started in, not from the next one.
+    program = "import sys, network_plugin; print(*[p for p in sys.path if p.endswith('site-packages')])"
+    result = subprocess.run(
+        [str(plugin_dir / ".venv" / "bin" / "python3"), "-E", "-s", "-c", program],
+        cwd=plugin_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    started_in = (plugin_dir / ".venv").resolve()
+    (site_packages,) = result.stdout.split()
+    assert Path(site_packages).is_relative_to(started_in)
+
+
+def test_a_legacy_folder_and_the_new_link_swap_in_one_step(tmp_path: Path):
+    # What the migration of a host installed before the switch relies on (Linux 3.15+, glibc 2.28+).
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "marker").write_text("legacy")
+    (tmp_path / ".venv.next").symlink_to(".venvs/new")
+
+    assert environment._exchange(str(tmp_path / ".venv.next"), str(tmp_path / ".venv")) is True
+
+    assert os.readlink(tmp_path / ".venv") == ".venvs/new"
+    assert (tmp_path / ".venv.next" / "marker").read_text() == "legacy"
+
+
+class Killed(BaseException):
+    """A kill between two steps of the switch: nothing after it runs."""
+
+
+@pytest.mark.parametrize(
+    ("legacy", "steps"),
+    # The switch of a link takes 4 steps, the one of a legacy folder 5: a kill before each.
+    [(False, steps) for steps in range(4)] + [(True, steps) for steps in range(5)],
+)
+def test_a_kill_between_two_steps_of_the_switch_leaves_a_complete_environment_live(
+    tmp_path: Path, plugin_dir: Path, mocker, legacy: bool, steps: int
+):
+    # The kills above land mostly in pip: here each step of the switch is the last one that runs.
+    dokku = plugin_host(tmp_path, plugin_dir, legacy=legacy)
+    plugin = dokku.plugin_dir
+    change_lock(plugin, "switched")
+    wanted = environment.environment_id(lock_for(str(plugin), sys.version_info[:2]))
+    (plugin / ".venvs").mkdir(exist_ok=True)
+    # A complete new environment, as build leaves it: the session's, linked.
+    (plugin / ".venvs" / wanted).symlink_to((plugin_dir / ".venv").resolve())
+    done = 0
+
+    def step(real):
+        def run(*args: object) -> object:
+            nonlocal done
+            if done == steps:
+                raise Killed
+            done += 1
+            return real(*args)
+
+        return run
+
+    for name in ("symlink", "replace", "rename"):
+        mocker.patch(f"os.{name}", side_effect=step(getattr(os, name)))
+    mocker.patch.object(environment, "_exchange", side_effect=step(environment._exchange))
+    try:
+        environment.switch(str(plugin), wanted)
+    except Killed:
+        pass
+    mocker.stopall()
+
+    assert (plugin / ".venv" / environment.CHECKED).is_file()
+    assert dokku.trigger("network-get-property", APP, "tld").returncode == 0
+    assert environment.main(["environment", str(plugin)]) == 0  # the next install: switched, tidy
+    assert live(plugin) == f".venvs/{wanted}"
+    assert (plugin / ".venvs" / wanted).is_symlink()  # switched to, not built again
+    assert not os.path.lexists(plugin / environment.NEXT_LINK)
+    assert dokku.trigger("network-get-property", APP, "tld").returncode == 0
+
+
+def test_the_locks_pin_every_package_with_hashes_and_satisfy_pyproject():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    from packaging.requirements import Requirement
+
+    wanted = [
+        Requirement(line)
+        for line in tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    ]
+    for lock in sorted((REPO_ROOT / "locks").glob("python3.*.txt")):
+        entries = lock.read_text().split("\n")
+        requirements = [line.rstrip(" \\") for line in entries if line[:1].isalnum()]
+        pins = dict(line.split("==") for line in requirements)
+        assert all(" " not in version for version in pins.values()), lock.name  # no markers: one range
+        hashes = sum(1 for line in entries if line.strip().startswith("--hash=sha256:"))
+        assert hashes >= len(pins), lock.name
+        for requirement in wanted:
+            assert requirement.specifier.contains(pins[requirement.name]), f"{lock.name}: {requirement}"
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ((3, 9), "python3.9.txt"),
+        ((3, 10), "python3.10.txt"),
+        ((3, 13), "python3.11.txt"),
+        ((3, 14), "python3.11.txt"),
+    ],
+)
+def test_an_interpreter_takes_the_lock_of_the_highest_minor_not_above_its_own(version, expected):
+    assert os.path.basename(lock_for(str(REPO_ROOT), version)) == expected
+    with pytest.raises(LookupError, match="No lock"):
+        lock_for(str(REPO_ROOT), (3, 8))
+
+
+def test_an_install_that_switches_the_environment_restarts_a_running_watch_service(
+    tmp_path: Path, plugin_dir: Path, wheelhouse: Path
+):
+    """The watcher keeps the environment it started with, which the switch after next removes."""
+    dokku = plugin_host(tmp_path / "host", plugin_dir)
+    systemd, calls = systemd_host(dokku, tmp_path)
+    offline = (
+        without_pip_settings(dokku.env)
+        | systemd
+        | {
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": str(wheelhouse),
+        }
+    )
+
+    def install() -> subprocess.CompletedProcess[str]:
+        program = [str(dokku.plugin_dir / "install")]
+        return subprocess.run(program, env=offline, capture_output=True, text=True, timeout=300, check=False)
+
+    assert install().returncode == 0  # the unit is new: enable --now
+    calls.unlink()
+    assert install().returncode == 0
+    assert calls_of(calls) == []  # nothing switched, nothing restarted
+
+    change_lock(dokku.plugin_dir, "a new environment")
+    switched = install()
+
+    assert (switched.returncode, switched.stderr) == (0, "")
+    assert calls_of(calls) == [f"try-restart {service.UNIT_NAME}"]
