@@ -13,7 +13,7 @@ from network_plugin import docker_engine, properties
 from network_plugin.docker_engine import ContainerGone, NetworkGone
 from network_plugin.error_handler import PluginError
 from network_plugin.output import info, warn
-from network_plugin.validation import is_network_name
+from network_plugin.validation import is_app_network
 
 DEPLOY_PHASE = "deploy"
 
@@ -22,7 +22,7 @@ def configured_networks(app: str, key: str) -> list[str]:
     """Networks of the app's computed `attach-*` value; a hand-edited bad name is refused."""
     names = properties.networks(properties.computed(app, key))
     for name in names:
-        if not is_network_name(name):
+        if not is_app_network(name):
             raise PluginError(f"Invalid network name stored in {key} for {app}: {name}")
     return names
 

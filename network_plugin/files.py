@@ -7,20 +7,39 @@ Callers hold the app's lock (see `file_lock`) while writing.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 FILE_MODE = 0o600
 DIR_MODE = 0o755
 _DIGITS = frozenset("0123456789")
 
 
+def _open_regular(path: str) -> int:
+    """A read descriptor of the regular file at `path`, -1 when absent; OSError for anything
+    else, opened without blocking: a FIFO planted as `IP.web.1` must never hang a trigger, a
+    device never feed it forever."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return -1
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        raise OSError(errno.EINVAL, "Not a regular file", path)
+    return descriptor
+
+
 def read_value(path: str) -> str:
     """A property-style value: the file's content without surrounding whitespace, '' if absent."""
-    try:
-        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-            return handle.read().strip()
-    except (FileNotFoundError, NotADirectoryError):
+    descriptor = _open_regular(path)
+    if descriptor < 0:
         return ""
+    with open(descriptor, encoding="utf-8", errors="replace", newline="") as handle:
+        return handle.read().strip()
 
 
 def read_first_line(path: str) -> str:
@@ -65,10 +84,13 @@ def holds(path: str, content: str) -> bool:
     """Does the file at `path` hold exactly `content`?"""
     data = content.encode("utf-8")
     try:
-        with open(path, "rb") as handle:
-            return handle.read(len(data) + 1) == data
-    except (FileNotFoundError, IsADirectoryError):
+        descriptor = _open_regular(path)
+    except OSError:
+        return False  # a folder, a FIFO: the write replaces it
+    if descriptor < 0:
         return False
+    with open(descriptor, "rb") as handle:
+        return handle.read(len(data) + 1) == data
 
 
 def write_atomic(path: str, content: str, mode: int = FILE_MODE, dokku_owned: bool = True) -> bool:

@@ -17,7 +17,7 @@ from network_plugin.docker_engine import ContainerGone, ContainerState
 from network_plugin.error_handler import PluginError, describe
 from network_plugin.file_lock import AppLock
 from network_plugin.files import read_first_line
-from network_plugin.output import detail_unless_quiet, info, warn
+from network_plugin.output import clip, detail_unless_quiet, info, warn
 from network_plugin.paths import app_root
 from network_plugin.validation import is_container_index, is_process_type, listener_host
 
@@ -102,7 +102,8 @@ def _guarded(app: str, result: BuildResult, action: Callable[[str], object]) -> 
     try:
         return action(app)
     except (PluginError, OSError) as error:
-        warn(f"Unable to build the network configuration of {app}: {describe(error)}")
+        # The app may come from any container's label; the error text holds a path.
+        warn(f"Unable to build the network configuration of {clip(app)}: {clip(describe(error), 300)}")
         result.failures += 1
         return None
 

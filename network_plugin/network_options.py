@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from network_plugin.docker_engine import NETWORK_NAME_LABEL
 from network_plugin.error_handler import PluginError
+from network_plugin.validation import unusable_space, verify_app_network
 
 DRIVERS = ("bridge", "ipvlan", "macvlan", "overlay")
 OVERLAY = "overlay"
@@ -57,6 +58,7 @@ def parse(
     labels: list[str],
 ) -> CreateOptions:
     """Check every option of `network:create <name>`; the first bad value raises PluginError."""
+    verify_app_network(name)
     if driver not in DRIVERS:
         raise PluginError(f"Invalid driver specified: {driver}, use one of {', '.join(DRIVERS)}")
     networks = [_network(value, "subnet") for value in subnets]
@@ -79,6 +81,7 @@ def parse(
 
 
 def _network(value: str, what: str) -> IPNetwork:
+    _verify_unscoped(value, what)
     try:
         interface = ipaddress.ip_interface(value) if "/" in value else None
     except ValueError:
@@ -87,16 +90,33 @@ def _network(value: str, what: str) -> IPNetwork:
         raise PluginError(f"Invalid {what} specified: {value}, use CIDR notation such as 10.20.0.0/16")
     if interface.ip != interface.network.network_address:
         raise PluginError(f"Invalid {what} specified: {value}, host bits set: use {interface.network}")
+    _verify_usable(value, what)
     return interface.network
 
 
 def _address(value: str) -> IPAddress:
+    _verify_unscoped(value, "gateway")
     try:
-        return ipaddress.ip_address(value)
+        address = ipaddress.ip_address(value)
     except ValueError:
         raise PluginError(
             f"Invalid gateway specified: {value}, use an IP address such as 10.20.0.1"
         ) from None
+    _verify_usable(value, "gateway")
+    return address
+
+
+def _verify_unscoped(value: str, what: str) -> None:
+    if "%" in value:
+        raise PluginError(
+            f"Invalid {what} specified: {value}, a scoped address (%zone) names one of the host's interfaces"
+        )
+
+
+def _verify_usable(value: str, what: str) -> None:
+    why = unusable_space(value)
+    if why:
+        raise PluginError(f"Invalid {what} specified: {value}, {why}")
 
 
 def _assign(
@@ -129,5 +149,7 @@ def _key_values(values: list[str], what: str) -> dict[str, str]:
         key, separator, setting = value.partition("=")
         if not separator or not key or not key.isprintable() or any(c.isspace() for c in key):
             raise PluginError(f"Invalid {what} specified: {value}, use KEY=VALUE")
+        if not setting.isprintable():
+            raise PluginError(f"Invalid {what} specified: {value}, control characters are not allowed")
         pairs[key] = setting
     return pairs

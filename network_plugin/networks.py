@@ -14,9 +14,9 @@ from network_plugin import docker_engine, properties, records
 from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
 from network_plugin.error_handler import PluginError
 from network_plugin.network_options import OVERLAY, CreateOptions
-from network_plugin.output import detail, info, print_json, section, warn
+from network_plugin.output import detail, info, one_line, print_json, section, warn
 from network_plugin.paths import properties_root
-from network_plugin.validation import is_app_name, is_network_name, verify_format
+from network_plugin.validation import DOCKER_NETWORKS, is_app_name, is_network_name, verify_format
 
 INFO_LABEL_WIDTH = 15
 CONFLICT = 409
@@ -108,10 +108,10 @@ def create(name: str, options: CreateOptions) -> None:
         raise PluginError(f"Network {name} already exists")
     if options.driver == OVERLAY:
         verify_swarm_manager()
-    info(f"Creating network {name}")
     if not make(name, options):
         raise PluginError(f"Network {name} already exists")
     records.write(name, options)
+    info(f"Creating network {name}")
 
 
 def make(name: str, options: CreateOptions) -> bool:
@@ -166,6 +166,11 @@ def verify_swarm_manager() -> None:
         )
 
 
+def _containers_naming(network: dict) -> list[ContainerState]:
+    """Every container on the network, running or not: a created one names it without its id."""
+    return docker_engine.list_containers({"network": [network["Name"], network["Id"]]})
+
+
 def _confirm_destroy(name: str) -> None:
     warn("WARNING: Potentially Destructive Action")
     warn(f"This command will destroy network {name}.")
@@ -183,17 +188,19 @@ def destroy(name: str, force: bool) -> None:
     if network is None:
         _forget(name, force)
         return
-    attached = sorted(
-        (endpoint or {}).get("Name") or container_id[:12]
-        for container_id, endpoint in (network.get("Containers") or {}).items()
-    )
-    if attached:
+    if name in DOCKER_NETWORKS:
+        raise PluginError(f"Network {name} is one of Docker's own networks: it cannot be destroyed")
+    # Stopped and created containers count too: the engine removes a network they name, and
+    # they then cannot start.
+    users = _containers_naming(network)
+    if users:
+        attached = sorted(user.name if user.running else f"{user.name} (not running)" for user in users)
         raise PluginError(f"Network {name} has containers attached: {', '.join(attached)}")
     if not (force or os.environ.get("DOKKU_APPS_FORCE_DELETE") == "1"):
         _confirm_destroy(name)
-    info(f"Destroying network {name}")
     docker_engine.api().remove_network(network["Id"])
     records.remove(name)
+    info(f"Destroying network {name}")
 
 
 def _forget(name: str, force: bool) -> None:
@@ -218,7 +225,7 @@ def exists(name: str) -> None:
 def show_info(name: str, output_format: str) -> None:
     verify_format(output_format, "text")
     network = _require(name)
-    containers = docker_engine.list_containers({"network": [network["Id"]]})
+    containers = _containers_naming(network)
     described = describe(network, containers, apps_using_networks().get(name, []))
     if output_format == "json":
         print_json(described)
@@ -244,7 +251,9 @@ def show_info(name: str, output_format: str) -> None:
     for label, value in rows:
         detail(f"{label + ':':<{INFO_LABEL_WIDTH}}{value}")
     for container in described["Containers"]:
-        owner = f"{container['App']}.{container['ProcessType']}" if container["App"] else "-"
+        owner = container["App"] or "-"
+        if container["App"] and container["ProcessType"]:
+            owner = f"{owner}.{container['ProcessType']}"
         detail(f"  {container['Name']} {owner} {container['IP'] or '-'}")
 
 
@@ -268,4 +277,4 @@ def show_list(output_format: str, dokku_managed: bool) -> None:
         return
     section("Networks")
     for network in networks:
-        print(network["Name"])
+        print(one_line(network["Name"]))

@@ -20,8 +20,9 @@ def is_quiet() -> bool:
 
 
 def _line(stream: TextIO, text: str) -> None:
-    # One write per line: lines of `network:watch`'s threads never interleave.
-    stream.write(f"{text}\n")
+    # One write per line: lines of `network:watch`'s threads never interleave. Escaped: a value
+    # from a label, an option or a hand-edited file can never add lines or terminal sequences.
+    stream.write(f"{one_line(text)}\n")
 
 
 def info(message: str) -> None:
@@ -52,6 +53,12 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def clip(value: str, limit: int = 100) -> str:
+    """`value` cut to about `limit` characters for a log line: a 10k-character label must not
+    make a 10k-character warning for every event."""
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
+
+
 def print_json(document: object) -> None:
     """One JSON document on one line, keys sorted, as Dokku's `--format json` prints."""
     import json  # only the json formats pay for it
@@ -61,4 +68,4 @@ def print_json(document: object) -> None:
 
 def warn(message: str) -> None:
     sys.stdout.flush()
-    _line(sys.stderr, f"{WARN_PREFIX}{one_line(message)}")
+    _line(sys.stderr, f"{WARN_PREFIX}{message}")

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import os
 
+from network_plugin.apps import list_apps
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock
 from network_plugin.files import ensure_dir, read_value, remove_file, remove_tree, write_atomic
 from network_plugin.paths import GLOBAL_APP, property_dir
 from network_plugin.validation import (
-    is_dns_name,
+    DOCKER_NETWORKS,
+    is_host_name,
     is_listener,
-    is_network_name,
     verify_app_name,
+    verify_app_network,
 )
 
 ATTACH_POST_CREATE = "attach-post-create"
@@ -36,11 +38,7 @@ DEFAULTS = {
 }
 GLOBAL_KEYS = frozenset(DEFAULTS) - {STATIC_WEB_LISTENER}
 ATTACH_KEYS = (ATTACH_POST_CREATE, ATTACH_POST_DEPLOY)
-# Docker's own networks: attaching an app to them explicitly makes no sense.
-RESERVED_ATTACH_NETWORKS = frozenset({"host", "bridge"})
 NETWORK_KEYS = (INITIAL_NETWORK, ATTACH_POST_CREATE, ATTACH_POST_DEPLOY)
-# Docker's own networks (and modes): every engine has them, the plugin never makes them.
-DOCKER_NETWORKS = frozenset({"bridge", "default", "host", "none"})
 
 
 def property_path(app: str, key: str) -> str:
@@ -81,11 +79,6 @@ def write(app: str, key: str, value: str) -> None:
         write_atomic(property_path(app, key), value)
 
 
-def delete(app: str, key: str) -> None:
-    with AppLock(app):
-        remove_file(property_path(app, key))
-
-
 def verify_key(key: str) -> None:
     if not key:
         raise PluginError("No property specified")
@@ -94,54 +87,112 @@ def verify_key(key: str) -> None:
         raise PluginError(f"Invalid property specified, valid properties include: {valid}")
 
 
-def validated_value(app: str, key: str, values: list[str]) -> str:
-    """The value to store for `network:set <app> <key> <values...>`, after every check."""
-    if key not in ATTACH_KEYS:
-        return normalized(key, " ".join(values))
-    value = normalized(key, ",".join(values))
-    other_key = ATTACH_POST_DEPLOY if key == ATTACH_POST_CREATE else ATTACH_POST_CREATE
-    verify_attach_lists(value, computed(app, other_key))
+def set_value(owner: str, key: str, values: list[str]) -> str:
+    """`network:set <owner> <key> <values...>`: check, then store the value (none: unset); the value stored.
+
+    The check and the write happen under one lock. Every change of an attach list also
+    holds the `--global` lock: a global change reads every app's lists, so two changes of
+    attach lists (of one app, or global and an app's) never both pass their check. The
+    `--global` lock always comes first; the second lock is a no-op when both name `owner`.
+    A first check before the locks refuses bad input without creating a lock file.
+    """
+    validated_value(owner, key, values)
+    with AppLock(GLOBAL_APP if key in ATTACH_KEYS else owner), AppLock(owner):
+        value = validated_value(owner, key, values)
+        if value:
+            write_atomic(property_path(owner, key), value)
+        else:
+            remove_file(property_path(owner, key))
+    return value
+
+
+def validated_value(owner: str, key: str, values: list[str]) -> str:
+    """The value to store for `network:set <owner> <key> <values...>`, after every check."""
+    value = normalized(key, (",".join if key in ATTACH_KEYS else " ".join)(values))
+    if key in ATTACH_KEYS:
+        _verify_attach_lists(owner, key, value)
     return value
 
 
 def normalized(key: str, value: str) -> str:
     """`value` as `key` stores it (attach lists: `net-a,net-b`, each name once), once its
-    syntax is checked; '' unsets."""
+    writer's rule is checked; '' unsets."""
     if key in ATTACH_KEYS:
-        names = networks(value)
-        for name in names:
-            if name in RESERVED_ATTACH_NETWORKS:
+        value = ",".join(dict.fromkeys(networks(value)))
+    if value:
+        verify_value(key, value)
+    return value
+
+
+def verify_value(key: str, value: str) -> None:
+    """The writer's rule for a non-empty value of `key` (an attach list as stored: `net-a,net-b`)."""
+    if key in ATTACH_KEYS:
+        for name in networks(value):
+            if name in DOCKER_NETWORKS:
                 raise PluginError(f"Invalid network name specified for attach: {name}")
-            if not is_network_name(name):
-                raise PluginError(f"Invalid network name specified: {name}")
-        return ",".join(dict.fromkeys(names))
-    if not value:
-        return ""
-    if key == INITIAL_NETWORK and not is_network_name(value):
-        raise PluginError(f"Invalid network name specified: {value}")
-    if key == TLD and not is_dns_name(value):
+            verify_app_network(name)
+    if key == INITIAL_NETWORK:
+        verify_app_network(value)
+    if key == TLD and not is_host_name(value):
         raise PluginError(f"Invalid tld specified, must be a lowercase DNS name: {value}")
     if key == BIND_ALL_INTERFACES and value not in ("true", "false"):
         raise PluginError(f"Invalid value specified for {key}, must be true or false: {value}")
     if key == STATIC_WEB_LISTENER and not is_listener(value):
         raise PluginError(f"Invalid static web listener, must be an ip or host:port: {value}")
+
+
+def verified_computed(app: str, key: str) -> str:
+    """The computed value, held to the rule of its writer: a value a hand edit (or another
+    plugin) stored that `network:set` would refuse never reaches a caller."""
+    value = computed(app, key)
+    if value:
+        try:
+            verify_value(key, value)
+        except PluginError:
+            raise PluginError(f"Invalid {key} stored for {app}: {value}") from None
     return value
+
+
+def _verify_attach_lists(owner: str, key: str, value: str) -> None:
+    """No network may end up in both computed attach lists, of `owner` or, for a global
+    value, of any app that takes it (an app's own value hides the global one)."""
+    other_key = ATTACH_POST_DEPLOY if key == ATTACH_POST_CREATE else ATTACH_POST_CREATE
+    # Unset, the app's list falls back to the global one.
+    verify_attach_lists(value or (get_global(key) if owner != GLOBAL_APP else ""), computed(owner, other_key))
+    if owner != GLOBAL_APP:
+        return
+    clashes: dict[str, list[str]] = {}
+    for app in list_apps():
+        clash = "" if get(app, key) else _first_shared(networks(value), computed(app, other_key))
+        if clash:
+            clashes.setdefault(clash, []).append(app)
+    if clashes:
+        clash, apps = next(iter(clashes.items()))
+        raise PluginError(f"Network name already associated with app {', '.join(apps)}: {clash}")
 
 
 def verify_attach_lists(value: str, other_value: str) -> None:
     """A network is never in both attach lists (`value` and the other list's computed value)."""
+    clash = _first_shared(networks(value), other_value)
+    if clash:
+        raise PluginError(f"Network name already associated with this app: {clash}")
+
+
+def _first_shared(names: list[str], other_value: str) -> str:
     taken = set(networks(other_value))
-    for name in networks(value):
-        if name in taken:
-            raise PluginError(f"Network name already associated with this app: {name}")
+    return next((name for name in names if name in taken), "")
 
 
 def copy_all(source_app: str, target_app: str) -> None:
-    """Give `target_app` every property `source_app` has (clone and rename)."""
+    """Make `target_app`'s properties exactly those `source_app` has (clone and rename): a value
+    the target had of its own (e.g. written by an older Dokku's post-create) does not survive."""
     values = {key: get(source_app, key) for key in DEFAULTS if exists(source_app, key)}
     with AppLock(target_app):
-        for key, value in values.items():
-            write_atomic(property_path(target_app, key), value)
+        for key in DEFAULTS:
+            if key in values:
+                write_atomic(property_path(target_app, key), values[key])
+            else:
+                remove_file(property_path(target_app, key))
 
 
 def remove_all(app: str) -> None:

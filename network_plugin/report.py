@@ -70,8 +70,8 @@ def print_stdout(app: str, values: dict[str, str]) -> None:
     width = max([MIN_LABEL_WIDTH] + [len(f"--{name}") for name in values])
     section(f"{app} network information")
     for name, value in values.items():
-        # A hand-edited value may hold newlines or terminal escapes: keep one line per field.
-        detail(f"{_label(name).ljust(width)}{one_line(value)}")
+        # A hand-edited value may hold newlines or terminal escapes: `detail` keeps it on one line.
+        detail(f"{_label(name).ljust(width)}{value}")
 
 
 def json_document(values: dict[str, str]) -> dict[str, str]:
@@ -91,7 +91,7 @@ def report(app: str, output_format: str = "stdout", info_flag: str = "") -> None
         if name not in values:
             valid = ", ".join(f"--{flag}" for flag in values)
             raise PluginError(f"Invalid flag passed, valid flags: {valid}")
-        print(values[name])
+        print(one_line(values[name]))
     elif output_format == "json":
         print_json(json_document(values))
     else:

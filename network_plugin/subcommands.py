@@ -51,13 +51,8 @@ def set_property(
     properties.verify_key(key)
     if app == GLOBAL_APP and key not in properties.GLOBAL_KEYS:
         raise PluginError("Property cannot be specified globally")
-    value = properties.validated_value(app, key, values or [])
-    if value:
-        section(f"Setting {key} to {value}")
-        properties.write(app, key, value)
-    else:
-        section(f"Unsetting {key}")
-        properties.delete(app, key)
+    value = properties.set_value(app, key, values or [])
+    section(f"Setting {key} to {value}" if value else f"Unsetting {key}")
 
 
 @cli.command("network:report", context_settings=PASS_THROUGH)

@@ -17,7 +17,7 @@ from network_plugin.files import write_atomic
 from network_plugin.output import detail_unless_quiet, info, warn
 from network_plugin.paths import properties_root
 from network_plugin.report import report as print_report
-from network_plugin.validation import is_network_name, verify_app_name
+from network_plugin.validation import verify_app_name
 
 # In the property store: the apps without a proxy got bind-all-interfaces once, on this host.
 BACKFILL_RECORD = ".bind-all-interfaces-backfilled"
@@ -90,9 +90,17 @@ def post_delete(args: list[str]) -> int:
 
 
 def post_app_clone_setup(args: list[str]) -> int:
+    """apps:clone and apps:rename create `new_app` just before (and refuse one that exists): it
+    gets exactly the old app's properties and no IP/PORT file. An app with deployed containers
+    is not theirs to set up: removing its IP files would cut it off its proxy."""
     old_app, new_app = arg(args, 0), arg(args, 1)
     verify_app_name(old_app)
     verify_app(new_app)
+    if any(name.startswith("CONTAINER.") for name in listeners.app_file_names(new_app)):
+        raise PluginError(
+            f"App {new_app} already has deployed containers:"
+            " post-app-clone-setup only sets up the new app of apps:clone or apps:rename"
+        )
     listeners.clear_config(new_app)
     properties.copy_all(old_app, new_app)
     return 0
@@ -112,10 +120,8 @@ def _pass_docker_args(args: list[str], keys: tuple[str, ...]) -> int:
     stdin = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
     verify_app(app)
     wants_network = properties.INITIAL_NETWORK in keys
-    network = properties.computed(app, properties.INITIAL_NETWORK) if wants_network else ""
-    if network and not is_network_name(network):
-        # The value lands on a docker command line: refuse anything hand-edited into the store.
-        raise PluginError(f"Invalid initial-network stored for {app}: {network}")
+    # The value lands on a docker command line: anything hand-edited into the store is refused.
+    network = properties.verified_computed(app, properties.INITIAL_NETWORK) if wants_network else ""
     named = properties.named_networks(app, keys)
     if named:  # an app naming no network is answered from its files alone
         from contextlib import redirect_stdout
@@ -171,7 +177,7 @@ def network_get_property(args: list[str]) -> int:
     verify_app(app)
     if key not in properties.DEFAULTS:
         raise PluginError(f"Invalid network property specified: {key}")
-    print(properties.computed(app, key))
+    print(properties.verified_computed(app, key))
     return 0
 
 

@@ -22,6 +22,15 @@ _NETWORK_NAME_FIRST = _ALNUM | frozenset("_")
 _NETWORK_NAME_REST = _ALNUM | frozenset("_.:@-")
 _DNS_LABEL_REST = _LOWER_ALNUM | frozenset("-")
 
+# The engine's own networks (`--network=host` etc. are its modes): never an app's network to
+# attach, nor ours to destroy.
+DOCKER_NETWORKS = frozenset({"bridge", "default", "host", "none"})
+
+CONTAINER_MODE = "container:"
+MAX_INDEX_DIGITS = 9
+MAX_DNS_LABEL = 63
+MAX_DNS_NAME = 253
+
 APP_NAME_ERROR = (
     "App name must begin with lowercase alphanumeric character,"
     " and may only contain lowercase alphanumerics, dots, and hyphens"
@@ -40,24 +49,44 @@ def is_process_type(value: str) -> bool:
     return _matches(value, _PROCESS_TYPE_CHARS, _PROCESS_TYPE_CHARS)
 
 
+def _is_number(value: str, max_digits: int) -> bool:
+    """Decimal digits as a number is written: no leading zero (`01` beside `1` would name one
+    container twice), at most `max_digits`."""
+    return 0 < len(value) <= max_digits and _DIGITS.issuperset(value) and (value == "0" or value[0] != "0")
+
+
 def is_container_index(value: str) -> bool:
-    return bool(value) and _DIGITS.issuperset(value)
+    return _is_number(value, MAX_INDEX_DIGITS)
 
 
 def is_network_name(value: str) -> bool:
     return _matches(value, _NETWORK_NAME_FIRST, _NETWORK_NAME_REST)
 
 
+def is_app_network(value: str) -> bool:
+    """A network an app's properties may name: not `container:<id>`, Docker's mode of sharing
+    another container's network stack (the app's containers would have no address of their own)."""
+    return is_network_name(value) and not value.startswith(CONTAINER_MODE)
+
+
 def is_dns_name(value: str) -> bool:
-    """Lower-case DNS name: dot-separated labels, no label starting or ending with `-`."""
-    return bool(value) and all(
-        _matches(label, _LOWER_ALNUM, _DNS_LABEL_REST) and not label.endswith("-")
+    """Lower-case DNS name: dot-separated labels of at most 63 characters, at most 253 in all,
+    no label starting or ending with `-`."""
+    return 0 < len(value) <= MAX_DNS_NAME and all(
+        len(label) <= MAX_DNS_LABEL
+        and _matches(label, _LOWER_ALNUM, _DNS_LABEL_REST)
+        and not label.endswith("-")
         for label in value.split(".")
     )
 
 
+def is_host_name(value: str) -> bool:
+    """A lower-case DNS name whose last label is not all digits (`10.0.0.256` is a broken address)."""
+    return is_dns_name(value) and not _DIGITS.issuperset(value.rpartition(".")[2])
+
+
 def is_port(value: str) -> bool:
-    return is_container_index(value) and len(value) <= 5 and 1 <= int(value) <= 65535
+    return _is_number(value, 5) and 1 <= int(value) <= 65535
 
 
 def looks_like_ip(value: str) -> bool:
@@ -108,7 +137,8 @@ def is_listener_host(value: str) -> bool:
     A name whose last label is all digits (`10.0.0.256`) is a broken address, not a host."""
     if is_ip_address(value):
         return True
-    return is_dns_name(value.lower()) and not _DIGITS.issuperset(value.rpartition(".")[2])
+    # ASCII first: case folding turns the Kelvin sign (U+212A) into `k`.
+    return value.isascii() and is_host_name(value.lower())
 
 
 def listener_host(value: str) -> str:
@@ -117,6 +147,39 @@ def listener_host(value: str) -> str:
         return value
     host = value.rpartition(":")[0]
     return host[1:-1] if host.startswith("[") else host
+
+
+# Address space no app network may take, and why (the first one a subnet overlaps is named).
+# IPv4 has global, private and shared space left; IPv6 only global unicast and unique local.
+_UNUSABLE_SPACES = (
+    ("0.0.0.0/8", "unspecified space"),
+    ("127.0.0.0/8", "loopback space (the host's own addresses)"),
+    ("169.254.0.0/16", "link-local space (never routed)"),
+    ("224.0.0.0/4", "multicast space"),
+    ("240.0.0.0/4", "reserved space"),
+    ("::/128", "unspecified space"),
+    ("::1/128", "loopback space (the host's own address)"),
+    ("fe80::/10", "link-local space (never routed)"),
+    ("ff00::/8", "multicast space"),
+)
+_USABLE_IPV6 = ("2000::/3", "fc00::/7")
+
+
+def unusable_space(value: str) -> str:
+    """Why the subnet or address `value` (checked CIDR or IP) cannot hold containers; '' when it can."""
+    import ipaddress  # network:create only
+
+    network = ipaddress.ip_network(value)
+    for space, why in _UNUSABLE_SPACES:
+        other = ipaddress.ip_network(space)
+        if other.version == network.version and network.overlaps(other):  # type: ignore[arg-type]
+            return f"it overlaps {space}, {why}"
+    if network.version == 6 and not any(
+        network.subnet_of(ipaddress.IPv6Network(space))  # type: ignore[arg-type]
+        for space in _USABLE_IPV6
+    ):
+        return "it lies outside global unicast (2000::/3) and unique local (fc00::/7) space: reserved"
+    return ""
 
 
 def verify_app_name(app: str) -> None:
@@ -132,6 +195,16 @@ def verify_process_type(process_type: str) -> None:
 def verify_container_index(index: str) -> None:
     if not is_container_index(index):
         raise PluginError(f"Invalid container index specified: {index}")
+
+
+def verify_app_network(name: str) -> None:
+    if name.startswith(CONTAINER_MODE):
+        raise PluginError(
+            f"Invalid network name specified: {name}, container:<id> shares another container's"
+            " network stack, which gives the app no address of its own"
+        )
+    if not is_network_name(name):
+        raise PluginError(f"Invalid network name specified: {name}")
 
 
 def verify_format(output_format: str, text_format: str) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import stat
+import subprocess
 
 import pytest
 
@@ -213,6 +214,60 @@ def test_global_attach_conflict_between_global_properties_is_refused(dokku):
     dokku.write_property("--global", "attach-post-create", "net-g")
     stderr = " !     Network name already associated with this app: net-g\n"
     assert_refused_without_writes(dokku, ["--global", "attach-post-deploy", "net-g"], stderr)
+
+
+def test_global_set_that_makes_an_app_conflict_is_refused_naming_the_apps(dokku, app):
+    dokku.create_app("other-app")
+    dokku.create_app("third-app")
+    dokku.write_property(app, "attach-post-create", "shared1")
+    dokku.write_property("other-app", "attach-post-create", "net-x,shared1")
+    dokku.write_property("third-app", "attach-post-create", "shared1")
+    dokku.write_property("third-app", "attach-post-deploy", "own")  # hides the global value
+    stderr = " !     Network name already associated with app node-js-app, other-app: shared1\n"
+    assert_refused_without_writes(dokku, ["--global", "attach-post-deploy", "net-g", "shared1"], stderr)
+
+
+def test_global_set_conflicting_with_no_app_is_stored(dokku, app):
+    dokku.write_property(app, "attach-post-create", "shared1")
+    dokku.write_property(app, "attach-post-deploy", "own")
+    result = dokku.command("set", "--global", "attach-post-deploy", "shared1")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert dokku.property_file("--global", "attach-post-deploy").read_bytes() == b"shared1"
+
+
+def test_unset_that_would_uncover_a_conflicting_global_value_is_refused(dokku, app):
+    dokku.write_property("--global", "attach-post-deploy", "net-g")
+    dokku.write_property(app, "attach-post-deploy", "own")
+    dokku.write_property(app, "attach-post-create", "net-g")
+    stderr = " !     Network name already associated with this app: net-g\n"
+    assert_refused_without_writes(dokku, [app, "attach-post-deploy"], stderr)
+
+
+def test_parallel_sets_of_both_attach_lists_never_share_a_network(dokku, app):
+    """The check and the write happen under one lock: of two parallel sets naming one
+    network, one wins and the other is refused, every round."""
+    program = dokku.plugin_dir / "subcommands" / "set"
+    for round_number in range(15):
+        name = f"race{round_number}"
+        runs = [
+            subprocess.Popen(
+                [str(program), "network:set", app, key, name],
+                env=dokku.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for key in ("attach-post-create", "attach-post-deploy")
+        ]
+        outcomes = sorted((run.wait(timeout=120), run.stderr.read()) for run in runs)
+        for run in runs:
+            run.stderr.close()
+        assert outcomes == [(0, ""), (1, f" !     Network name already associated with this app: {name}\n")]
+        stored = [dokku.property_file(app, key) for key in ("attach-post-create", "attach-post-deploy")]
+        assert sorted(path.read_text() for path in stored if path.exists()) == [name]
+        for path in stored:
+            path.unlink(missing_ok=True)
 
 
 def test_global_value_overridden_by_app_value_does_not_conflict(dokku, app):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
 
+import docker.errors
 import pytest
 
+from tests.docker_fixtures import OWNER, RESOURCE_LABEL
 from tests.host import DokkuHost
 
 pytestmark = pytest.mark.usefixtures("docker_client")
@@ -105,6 +108,53 @@ def test_destroy_refuses_while_containers_are_attached(
     assert docker_client.networks.list(names=[network.name])
 
 
+@pytest.mark.parametrize("force", [True, False])
+def test_destroy_refuses_while_stopped_or_created_containers_name_it(
+    dokku: DokkuHost, docker_client, docker_resources, test_image, force
+):
+    """An app after `ps:stop` must `ps:start` again: its stopped containers keep the network.
+    `--force` skips the question only."""
+    network = docker_resources.network()
+    stopped = docker_resources.app_container("node-js-app", "web", 1, network=network.name)
+    stopped.stop(timeout=0)
+    created = docker_resources.app_container("node-js-app", "worker", 1, network=network.name, start=False)
+
+    result = dokku.command(
+        "destroy", network.name, *(["--force"] if force else []), stdin=f"{network.name}\n"
+    )
+
+    names = sorted(f"{container.name} (not running)" for container in (stopped, created))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f" !     Network {network.name} has containers attached: {', '.join(names)}\n"
+    assert docker_client.networks.list(names=[network.name])
+
+
+@pytest.mark.parametrize("name", ["bridge", "host", "none"])
+def test_destroy_refuses_dockers_own_networks_before_saying_anything(dokku: DokkuHost, name):
+    result = dokku.command("destroy", name, "--force")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f" !     Network {name} is one of Docker's own networks: it cannot be destroyed\n"
+
+
+def test_destroy_says_destroying_only_once_the_engine_agreed(
+    host_paths, docker_client, docker_resources, capsys, mocker
+):
+    """The one refusal left to the engine (a container joining after the check) is mocked: it
+    cannot be timed for real."""
+    from network_plugin import docker_engine
+    from network_plugin.main import main
+
+    network = docker_resources.network()
+    refusal = docker.errors.APIError("error while removing network: network has active endpoints")
+    mocker.patch.object(docker_engine.api(), "remove_network", side_effect=refusal)
+
+    code = main(["/plugins/network/subcommands/destroy", "network:destroy", network.name, "--force"])
+
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (1, "")
+    assert captured.err.startswith(" !     Docker engine error: ")
+
+
 def test_info_text_and_json(dokku: DokkuHost, docker_resources, test_image):
     network = docker_resources.network()
     dokku.create_app("node-js-app")
@@ -143,6 +193,57 @@ def test_info_text_and_json(dokku: DokkuHost, docker_resources, test_image):
     ]
     assert document["Apps"] == ["node-js-app"]
     assert document["Subnets"] and document["Gateways"]
+
+
+def test_info_escapes_control_characters_of_labels_options_and_containers(
+    dokku: DokkuHost, docker_client, docker_resources, test_image
+):
+    """Made by hand (network:create refuses them): every text line stays one line, no escape
+    sequence reaches the terminal."""
+    name = f"dnt-{uuid.uuid4().hex[:10]}"
+    docker_client.networks.create(
+        name,
+        options={"com.example.note": "a\nb"},
+        labels={"x": "y\n\x1b[31mRED", RESOURCE_LABEL: OWNER},
+    )
+    container = docker_client.containers.create(
+        test_image,
+        ["sleep", "3600"],
+        network=name,
+        labels={
+            "com.dokku.app-name": "evil\x1b[2J",
+            "com.dokku.process-type": "web\n",
+            RESOURCE_LABEL: OWNER,
+        },
+    )
+
+    text = dokku.command("info", name)
+
+    assert (text.returncode, text.stderr) == (0, "")
+    assert "\x1b" not in text.stdout
+    lines = text.stdout.splitlines()
+    assert "       Options:       com.example.note=a\\nb" in lines
+    assert f"       Labels:        {RESOURCE_LABEL}={OWNER} x=y\\n\\x1b[31mRED" in lines
+    assert any(line.startswith(f"         {container.name} evil\\x1b[2J.web\\n ") for line in lines)
+    assert len(lines) == 17
+
+
+def test_info_shows_a_container_without_process_type_by_its_app(
+    dokku: DokkuHost, docker_client, docker_resources, test_image
+):
+    network = docker_resources.network()
+    labels = {"com.dokku.app-name": "node-js-app", RESOURCE_LABEL: OWNER}
+    app_only = docker_client.containers.create(
+        test_image, ["sleep", "3600"], network=network.name, labels=labels
+    )
+    stranger = docker_client.containers.create(
+        test_image, ["sleep", "3600"], network=network.name, labels={RESOURCE_LABEL: OWNER}
+    )
+
+    lines = dokku.command("info", network.name).stdout.splitlines()
+
+    assert f"         {app_only.name} node-js-app -" in lines
+    assert f"         {stranger.name} - -" in lines
 
 
 def test_info_lists_containers_by_name(dokku: DokkuHost, docker_resources, test_image):

@@ -78,14 +78,16 @@ def test_post_delete_refuses_names_that_are_not_apps(dokku, name):
 
 @pytest.fixture
 def old_and_new(dokku, app):
-    """`node-js-app` with properties; `other-app` freshly created with stale network files."""
+    """`node-js-app` with properties; `other-app` freshly created (no container yet) with stale
+    network files."""
     dokku.write_property(app, "attach-post-create", "net-a,net-b")
     dokku.write_property(app, "bind-all-interfaces", "true")
     dokku.write_property(app, "tld", "svc.local")
     new_root = dokku.create_app(OTHER)
-    for name in ["IP.web.1", "PORT.web.1", "IP.worker.2", "PORT.worker.2", "CONTAINER.web.1", "ENV"]:
+    for name in ["IP.web.1", "PORT.web.1", "IP.worker.2", "PORT.worker.2", "ENV"]:
         (new_root / name).write_text("x")
     dokku.write_property(OTHER, "bind-all-interfaces", "false")  # what post-create wrote
+    dokku.write_property(OTHER, "initial-network", "net-x")  # the old app has none: not kept
     return app, OTHER
 
 
@@ -93,7 +95,7 @@ def old_and_new(dokku, app):
 def test_clone_and_rename_remove_network_files_of_new_app(dokku, old_and_new, trigger):
     old, new = old_and_new
     assert outcome(dokku.trigger(trigger, old, new)) == (0, "", "")
-    assert sorted(path.name for path in (dokku.dokku_root / new).iterdir()) == ["CONTAINER.web.1", "ENV"]
+    assert sorted(path.name for path in (dokku.dokku_root / new).iterdir()) == ["ENV"]
 
 
 @pytest.mark.parametrize("trigger", ["post-app-clone-setup", "post-app-rename-setup"])
@@ -411,17 +413,53 @@ def test_get_property_default(dokku, app, key, default):
     assert outcome(dokku.trigger("network-get-property", app, key)) == (0, f"{default}\n", "")
 
 
+# A value of each property that its writer accepts, global and the app's.
+GLOBAL_VALUES = {
+    "attach-post-create": "net-g",
+    "attach-post-deploy": "net-g",
+    "bind-all-interfaces": "true",
+    "initial-network": "net-g",
+    "static-web-listener": "10.0.0.1:80",
+    "tld": "global.local",
+}
+APP_VALUES = GLOBAL_VALUES | {
+    "attach-post-create": "net-a",
+    "attach-post-deploy": "net-a",
+    "bind-all-interfaces": "false",
+    "initial-network": "net-a",
+    "static-web-listener": "10.0.0.2:8080",
+    "tld": "app.local",
+}
+
+
 @pytest.mark.parametrize("key", GLOBAL_KEYS)
 def test_get_property_falls_back_to_global(dokku, app, key):
-    dokku.write_property("--global", key, "global-value")
-    assert dokku.trigger("network-get-property", app, key).stdout == "global-value\n"
+    dokku.write_property("--global", key, GLOBAL_VALUES[key])
+    assert dokku.trigger("network-get-property", app, key).stdout == f"{GLOBAL_VALUES[key]}\n"
 
 
 @pytest.mark.parametrize("key", PROPERTY_DEFAULTS)
 def test_get_property_app_value_wins(dokku, app, key):
-    dokku.write_property("--global", key, "global-value")
-    dokku.write_property(app, key, "app-value")
-    assert dokku.trigger("network-get-property", app, key).stdout == "app-value\n"
+    dokku.write_property("--global", key, GLOBAL_VALUES[key])
+    dokku.write_property(app, key, APP_VALUES[key])
+    assert dokku.trigger("network-get-property", app, key).stdout == f"{APP_VALUES[key]}\n"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("initial-network", "evil --privileged -v /:/host"),
+        ("attach-post-create", "net-a,none"),
+        ("bind-all-interfaces", "yes"),
+        ("tld", "svc\n\x1b[31mRED"),
+        ("static-web-listener", "10.0.0.1:99999"),
+    ],
+)
+def test_get_property_refuses_a_value_its_writer_refuses(dokku, app, key, value):
+    dokku.write_property(app, key, value)
+    escaped = value.replace("\n", "\\n").replace("\x1b", "\\x1b")
+    stderr = f" !     Invalid {key} stored for {app}: {escaped}\n"
+    assert outcome(dokku.trigger("network-get-property", app, key)) == (1, "", stderr)
 
 
 def test_get_property_empty_app_file_means_unset(dokku, app):

@@ -54,10 +54,10 @@ DEFAULTS = dict.fromkeys(KEYS, "") | {"bind-all-interfaces": "false"}
 # independently of network_plugin.validation.
 APP_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 PROCESS_TYPE = re.compile(r"[A-Za-z0-9_-]+")
-INDEX = re.compile(r"[0-9]+")
+INDEX = re.compile(r"0|[1-9][0-9]{0,8}")  # as a number is written: `01` would name `1` twice
 NETWORK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@-]*")
 DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
-PORT = re.compile(r"[0-9]{1,5}")
+PORT = re.compile(r"[1-9][0-9]{0,4}")
 
 PIECES = [
     "/",
@@ -109,6 +109,8 @@ PIECES = [
     "--global",
     "host",
     "bridge",
+    "none",
+    "container:",
     "x" * 300,
 ]
 SPECIALS = ["", ".", "..", "/", "../x", "a/../../b", "--global", "-", "x" * 300, "--network-tld", "-h"]
@@ -253,11 +255,16 @@ def is_port(value: str) -> bool:
     return bool(PORT.fullmatch(value)) and 1 <= int(value) <= 65535
 
 
+def is_dns_name(value: str) -> bool:
+    """DNS_NAME within DNS's limits: labels of at most 63 characters, 253 in all."""
+    return bool(DNS_NAME.fullmatch(value)) and len(value) <= 253 and max(map(len, value.split("."))) <= 63
+
+
 def is_host(value: str) -> bool:
     """An IP address, or a host name (whose last label is not all digits: that is a broken IP)."""
     if is_ip(value):
         return True
-    return bool(DNS_NAME.fullmatch(value.lower())) and not value.rpartition(".")[2].isdigit()
+    return value.isascii() and is_dns_name(value.lower()) and not value.rpartition(".")[2].isdigit()
 
 
 def is_listener(value: str) -> bool:
@@ -271,15 +278,20 @@ def is_listener(value: str) -> bool:
     return is_host(host)
 
 
+def is_app_network(value: str) -> bool:
+    """A network name, not Docker's `container:<id>` mode (docs/reference.md: Apps and names)."""
+    return bool(NETWORK_NAME.fullmatch(value)) and not value.startswith("container:")
+
+
 def is_valid_value(key: str, value: str) -> bool:
     """May `value` be stored for `key` (docs/reference.md: Properties)?"""
     if key in ("attach-post-create", "attach-post-deploy"):
-        names = value.split(",")
-        return all(NETWORK_NAME.fullmatch(name) and name not in ("host", "bridge") for name in names)
+        names = [name for name in (part.strip() for part in value.split(",")) if name]
+        return all(is_app_network(name) and name not in ("host", "bridge", "none") for name in names)
     if key == "initial-network":
-        return bool(NETWORK_NAME.fullmatch(value))
+        return is_app_network(value)
     if key == "tld":
-        return bool(DNS_NAME.fullmatch(value))
+        return is_dns_name(value) and not value.rpartition(".")[2].isdigit()
     if key == "bind-all-interfaces":
         return value in ("true", "false")
     return is_listener(value)
@@ -332,7 +344,8 @@ def test_set(capsys, app, key, values):
         outcome = run(host, capsys, "subcommands/set", "network:set", app, key, *values)
 
         assert_well_behaved(outcome)
-        assert_confined(outcome.changed, app)
+        # Every change of an attach list also takes the global lock (docs/reference.md: Properties).
+        assert_confined(outcome.changed - {"lib/config/network/--global/.lock"}, app)
         # Whatever was asked, what is stored is valid: it reaches docker command lines later.
         for key_name in KEYS:
             stored = host.network / app / key_name
@@ -393,8 +406,13 @@ def test_get_property_of_hand_edited_files(capsys, app, key, app_value, global_v
             assert outcome.err.startswith(f"{WARN}Invalid network property specified: ")
             return
         global_part = global_value.strip() if key != "static-web-listener" else ""
-        assert outcome.code == 0
-        assert outcome.out == f"{app_value.strip() or global_part or DEFAULTS[key]}\n"
+        value = app_value.strip() or global_part or DEFAULTS[key]
+        if not value or is_valid_value(key, value):
+            assert (outcome.code, outcome.out) == (0, f"{value}\n")
+        else:
+            # Only what its writer would store ever reaches a caller.
+            assert (outcome.code, outcome.out) == (1, "")
+            assert outcome.err.startswith(f"{WARN}Invalid {key} stored for {APP}: ")
 
 
 @HOSTILE
@@ -466,7 +484,7 @@ def test_docker_args_never_carry_an_invalid_network(
         elif network in DOCKER_NETWORKS:
             expected = f" --network={network} {stdin.decode()}"
             assert (outcome.code, outcome.out) == (0, expected)
-        elif NETWORK_NAME.fullmatch(network):
+        elif is_app_network(network):
             # Any other network is checked on the engine first (made again when recorded; these
             # never were): never passed on unchecked, whether the engine answers or not.
             assert (outcome.code, outcome.out) == (1, "")
@@ -537,7 +555,14 @@ def test_app_triggers(capsys, trigger, app, other):
         if trigger in ("post-app-clone-setup", "post-app-rename-setup"):
             assert_confined(outcome.changed, app, other)
             names_valid = APP_NAME.fullmatch(app) and APP_NAME.fullmatch(other)
-            if names_valid and os.path.isdir(host.home / other):
+            # Only a new app is set up (apps:clone and apps:rename create it just before).
+            if names_valid and other == APP:
+                assert (outcome.code, outcome.changed) == (1, set())
+                assert outcome.err == (
+                    f"{WARN}App {APP} already has deployed containers:"
+                    " post-app-clone-setup only sets up the new app of apps:clone or apps:rename\n"
+                )
+            elif names_valid and os.path.isdir(host.home / other):
                 assert (outcome.code, outcome.err) == (0, "")
                 if (app, other) == (APP, "other-app"):
                     assert (host.network / other / "tld").read_text() == "svc.local"
@@ -614,3 +639,309 @@ def test_installed_docker_args_refuse_hand_edited_network_with_shell_syntax(dokk
         assert (result.returncode, result.stdout) == (1, "")
         assert result.stderr.startswith(f"{WARN}Invalid initial-network stored for {app}: ")
         assert len(result.stderr.splitlines()) == 1
+
+
+# --- network:create: names and address space that would leave apps unreachable ----------------------
+
+CONTAINER_MODE_ERROR = (
+    "container:<id> shares another container's network stack, which gives the app no address of its own"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["container:x"], f"Invalid network name specified: container:x, {CONTAINER_MODE_ERROR}"),
+        (
+            ["net-a", "--subnet", "127.0.0.0/8"],
+            "Invalid subnet specified: 127.0.0.0/8,"
+            " it overlaps 127.0.0.0/8, loopback space (the host's own addresses)",
+        ),
+        (
+            ["net-a", "--subnet", "169.254.0.0/16"],
+            "Invalid subnet specified: 169.254.0.0/16,"
+            " it overlaps 169.254.0.0/16, link-local space (never routed)",
+        ),
+        (
+            ["net-a", "--subnet", "224.0.0.0/4"],
+            "Invalid subnet specified: 224.0.0.0/4, it overlaps 224.0.0.0/4, multicast space",
+        ),
+        (
+            ["net-a", "--subnet", "0.0.0.0/8"],
+            "Invalid subnet specified: 0.0.0.0/8, it overlaps 0.0.0.0/8, unspecified space",
+        ),
+        (
+            ["net-a", "--subnet", "0.0.0.0/0"],
+            "Invalid subnet specified: 0.0.0.0/0, it overlaps 0.0.0.0/8, unspecified space",
+        ),
+        (
+            ["net-a", "--subnet", "240.0.0.0/4"],
+            "Invalid subnet specified: 240.0.0.0/4, it overlaps 240.0.0.0/4, reserved space",
+        ),
+        (
+            ["net-a", "--subnet", "10.0.0.0/8", "--ip-range", "127.0.0.0/24"],
+            "Invalid ip range specified: 127.0.0.0/24,"
+            " it overlaps 127.0.0.0/8, loopback space (the host's own addresses)",
+        ),
+        (
+            ["net-a", "--subnet", "10.0.0.0/8", "--gateway", "127.0.0.1"],
+            "Invalid gateway specified: 127.0.0.1,"
+            " it overlaps 127.0.0.0/8, loopback space (the host's own addresses)",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "fe80::/64"],
+            "Invalid subnet specified: fe80::/64, it overlaps fe80::/10, link-local space (never routed)",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "ff05::/64"],
+            "Invalid subnet specified: ff05::/64, it overlaps ff00::/8, multicast space",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "::1/128"],
+            "Invalid subnet specified: ::1/128, it overlaps ::1/128, loopback space (the host's own address)",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "4000::/64"],
+            "Invalid subnet specified: 4000::/64, it lies outside global unicast (2000::/3)"
+            " and unique local (fc00::/7) space: reserved",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "fd00::/64", "--gateway", "fd00::1%eth0"],
+            "Invalid gateway specified: fd00::1%eth0,"
+            " a scoped address (%zone) names one of the host's interfaces",
+        ),
+        (
+            ["net-a", "--ipv6", "--subnet", "fd00::%eth0/64"],
+            "Invalid subnet specified: fd00::%eth0/64,"
+            " a scoped address (%zone) names one of the host's interfaces",
+        ),
+    ],
+)
+def test_create_refuses_what_leaves_apps_unreachable(capsys, args, message):
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/create", "network:create", *args)
+
+    assert (outcome.code, outcome.out, outcome.err) == (1, "", f"{WARN}{message}\n")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "initial-network",
+            "container:x",
+            f"Invalid network name specified: container:x, {CONTAINER_MODE_ERROR}",
+        ),
+        (
+            "attach-post-create",
+            "container:x",
+            f"Invalid network name specified: container:x, {CONTAINER_MODE_ERROR}",
+        ),
+        ("attach-post-deploy", "net-a,none", "Invalid network name specified for attach: none"),
+        ("attach-post-create", "none", "Invalid network name specified for attach: none"),
+    ],
+)
+@pytest.mark.parametrize("owner", [APP, "--global"])
+def test_set_refuses_container_mode_and_none_in_attach_lists(capsys, owner, key, value, message):
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/set", "network:set", owner, key, value)
+
+    assert (outcome.code, outcome.out, outcome.err, outcome.changed) == (1, "", f"{WARN}{message}\n", set())
+
+
+@pytest.mark.parametrize("value", ["host", "none", "bridge", "net-a"])
+def test_initial_network_keeps_dockers_own_modes(capsys, value):
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/set", "network:set", APP, "initial-network", value)
+
+        assert (outcome.code, outcome.err) == (0, "")
+        assert (host.network / APP / "initial-network").read_text() == value
+
+
+def test_docker_args_refuse_a_stored_container_mode(capsys):
+    with fresh_host() as host:
+        host.property(APP, "initial-network", "container:0123abcd")
+        outcome = run(host, capsys, "docker-args-process-deploy", APP, "herokuish", stdin=b" -e A=1")
+
+    assert (outcome.code, outcome.out) == (1, "")
+    assert outcome.err == f"{WARN}Invalid initial-network stored for {APP}: container:0123abcd\n"
+
+
+# --- control characters: refused when given, escaped when printed ------------------------------------
+
+
+@pytest.mark.parametrize("option", ["--label", "--opt"])
+@pytest.mark.parametrize(
+    ("value", "escaped"),
+    [("x=y\n\x1b[31mRED", "x=y\\n\\x1b[31mRED"), ("x=a\tb", "x=a\\tb"), ("x=\u202eevil", "x=\\u202eevil")],
+)
+def test_create_refuses_control_characters_in_values(capsys, option, value, escaped):
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/create", "network:create", "net-a", option, value)
+
+    what = "label" if option == "--label" else "option"
+    assert (outcome.code, outcome.out) == (1, "")
+    assert outcome.err == f"{WARN}Invalid {what} specified: {escaped}, control characters are not allowed\n"
+
+
+def test_get_property_refuses_what_its_writer_refuses(capsys):
+    with fresh_host() as host:
+        host.property(APP, "initial-network", "evil --privileged -v /:/host")
+        outcome = run(host, capsys, "network-get-property", APP, "initial-network")
+
+    assert (outcome.code, outcome.out) == (1, "")
+    assert outcome.err == f"{WARN}Invalid initial-network stored for {APP}: evil --privileged -v /:/host\n"
+
+
+def test_get_property_escapes_a_refused_value_in_its_one_line(capsys):
+    with fresh_host() as host:
+        host.property("--global", "tld", "svc\n\x1b[31mRED")
+        outcome = run(host, capsys, "network-get-property", APP, "tld")
+
+    assert (outcome.code, outcome.out) == (1, "")
+    assert outcome.err == f"{WARN}Invalid tld stored for {APP}: svc\\n\\x1b[31mRED\n"
+
+
+def test_report_flag_escapes_a_hand_edited_value(capsys):
+    with fresh_host() as host:
+        host.property(APP, "tld", "svc\n\x1b[31mRED")
+        outcome = run(host, capsys, "subcommands/report", "network:report", APP, "--network-tld")
+
+    assert (outcome.code, outcome.out, outcome.err) == (0, "svc\\n\\x1b[31mRED\n", "")
+
+
+# --- the low findings: each reproducer of the adversarial pass ---------------------------------------
+
+
+def test_a_fifo_as_ip_or_container_file_never_blocks_a_trigger(dokku, app):
+    """Each run would wait forever on the FIFO (the host's 120 s bound then fails the test);
+    it is one line, as a folder in its place is."""
+    root = dokku.dokku_root / app
+    for name in ("IP.web.1", "IP.web.2", "CONTAINER.web.1"):
+        os.mkfifo(root / name)
+
+    listeners = dokku.trigger("network-get-listeners", app, "web")
+    build = dokku.trigger("network-build-config", app)
+    write = dokku.trigger("network-write-ipaddr", app, "web", "2", "10.0.0.2")
+
+    assert (listeners.returncode, listeners.stdout) == (1, "")
+    assert listeners.stderr == f"{WARN}Not a regular file: {root}/IP.web.1\n"
+    assert (build.returncode, build.stdout) == (0, "")
+    unreadable = f"Not a regular file: {root}/CONTAINER.web.1"
+    assert build.stderr == f"{WARN}Unable to build the network configuration of {app}: {unreadable}\n"
+    assert (write.returncode, write.stderr) == (0, "")
+    assert (root / "IP.web.2").read_text() == "10.0.0.2"  # the FIFO replaced, never written through
+
+
+@pytest.mark.parametrize(
+    ("trigger", "args", "message"),
+    [
+        (
+            "network-write-ipaddr",
+            ["web", "1", "\u212aelvin.local"],
+            "Invalid IP address or host name specified: \u212aelvin.local",
+        ),
+        ("network-write-ipaddr", ["web", "01", "10.0.0.1"], "Invalid container index specified: 01"),
+        (
+            "network-write-ipaddr",
+            ["web", "99999999999999999999", "10.0.0.1"],
+            "Invalid container index specified: 99999999999999999999",
+        ),
+        (
+            "network-write-port",
+            ["web", "1", "0080"],
+            "Invalid port specified, must be between 1 and 65535: 0080",
+        ),
+    ],
+)
+def test_write_refuses_non_ascii_hosts_and_padded_numbers(capsys, trigger, args, message):
+    with fresh_host() as host:
+        outcome = run(host, capsys, trigger, APP, *args)
+
+    assert (outcome.code, outcome.out, outcome.err, outcome.changed) == (1, "", f"{WARN}{message}\n", set())
+
+
+def test_a_padded_index_is_no_second_upstream(capsys):
+    with fresh_host() as host:
+        (host.home / APP / "IP.web.1").write_text("10.0.0.1")
+        (host.home / APP / "IP.web.01").write_text("10.0.0.1")
+        outcome = run(host, capsys, "network-get-listeners", APP, "web")
+
+    assert (outcome.code, outcome.out, outcome.err) == (0, "10.0.0.1:5000\n", "")
+
+
+@pytest.mark.parametrize(
+    "tld", ["a" * 64 + ".local", ".".join(["a" * 63] * 4), "123", "svc.1", "\u212a.local", "svc.loca\u212a"]
+)
+def test_tld_beyond_dns_limits_is_refused(capsys, tld):
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/set", "network:set", APP, "tld", tld)
+
+    message = f"Invalid tld specified, must be a lowercase DNS name: {tld}"
+    assert (outcome.code, outcome.out, outcome.err, outcome.changed) == (1, "", f"{WARN}{message}\n", set())
+
+
+def test_tld_within_dns_limits_is_stored(capsys):
+    tld = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 characters
+    with fresh_host() as host:
+        outcome = run(host, capsys, "subcommands/set", "network:set", APP, "tld", tld)
+
+        assert (outcome.code, outcome.err) == (0, "")
+        assert (host.network / APP / "tld").read_text() == tld
+
+
+def test_a_huge_app_label_makes_a_short_warning(host_paths, capsys):
+    """The watcher rebuilds the app a container label names: a 10k-character one is cut."""
+    from network_plugin.network_config import build_config
+
+    result = build_config(["a" * 10000])
+
+    err = capsys.readouterr().err
+    assert result.failures == 1
+    assert len(err.splitlines()) == 1 and len(err) < 600, err
+    assert err.startswith(
+        f"{WARN}Unable to build the network configuration of {'a' * 100}... (10000 characters): "
+    )
+
+
+def test_clone_setup_onto_a_deployed_app_changes_nothing(capsys):
+    """apps:clone and apps:rename create the new app just before; an app with deployed
+    containers is not theirs: its IP files and properties stay."""
+    with fresh_host() as host:
+        (host.home / "other-app").mkdir()
+        host.property("other-app", "tld", "svc.local")
+        for name, content in (("CONTAINER.web.1", "abc"), ("IP.web.1", "10.0.0.1"), ("PORT.web.1", "5000")):
+            (host.home / APP / name).write_text(content)
+        host.property(APP, "initial-network", "net-a")
+
+        outcomes = [
+            run(host, capsys, trigger, "other-app", APP)
+            for trigger in ("post-app-clone-setup", "post-app-rename-setup")
+        ]
+
+    for outcome in outcomes:
+        assert (outcome.code, outcome.out, outcome.changed) == (1, "", set())
+        assert outcome.err == (
+            f"{WARN}App {APP} already has deployed containers:"
+            " post-app-clone-setup only sets up the new app of apps:clone or apps:rename\n"
+        )
+
+
+def test_clone_setup_gives_the_new_app_exactly_the_old_apps_properties(capsys):
+    with fresh_host() as host:
+        (host.home / "new-app").mkdir()
+        host.property("new-app", "bind-all-interfaces", "false")  # an older Dokku's post-create
+        host.property("new-app", "tld", "new.local")
+        host.property(APP, "tld", "svc.local")
+        host.property(APP, "attach-post-deploy", "net-a")
+        outcome = run(host, capsys, "post-app-clone-setup", APP, "new-app")
+
+        assert (outcome.code, outcome.out, outcome.err) == (0, "", "")
+        assert {
+            path.name: path.read_text()
+            for path in (host.network / "new-app").iterdir()
+            if path.name != ".lock"
+        } == {
+            "tld": "svc.local",
+            "attach-post-deploy": "net-a",
+        }

@@ -36,10 +36,10 @@ def test_write_stores_raw_value_and_lock_beside_it(property_root):
     assert sorted(os.listdir(property_root / "app")) == [".lock", "tld"]
 
 
-def test_delete_is_quiet_when_already_unset(property_root):
-    properties.delete("app", "tld")
+def test_unset_is_quiet_when_already_unset(property_root):
+    assert properties.set_value("app", "tld", []) == ""
     properties.write("app", "tld", "svc.local")
-    properties.delete("app", "tld")
+    assert properties.set_value("app", "tld", []) == ""
     assert not (property_root / "app" / "tld").exists()
 
 

@@ -33,13 +33,15 @@ def test_process_type_refuses(value):
     assert not validation.is_process_type(value)
 
 
-@pytest.mark.parametrize("value", ["1", "10", "007"])
+@pytest.mark.parametrize("value", ["0", "1", "10", "999999999"])
 def test_container_index_accepts_digits(value):
     assert validation.is_container_index(value)
 
 
-@pytest.mark.parametrize("value", ["", "-1", "1.0", "\u00bd", "\u0661", "1\n", "a"])
-def test_container_index_refuses_non_ascii_digits(value):
+@pytest.mark.parametrize(
+    "value", ["", "-1", "1.0", "\u00bd", "\u0661", "1\n", "a", "007", "01", "1000000000", "9" * 20]
+)
+def test_container_index_refuses_non_ascii_digits_padding_and_huge_numbers(value):
     assert not validation.is_container_index(value)
 
 
@@ -48,7 +50,7 @@ def test_port_accepts_range(value):
     assert validation.is_port(value)
 
 
-@pytest.mark.parametrize("value", ["0", "65536", "99999", "000000080", "-1", "abc", ""])
+@pytest.mark.parametrize("value", ["0", "65536", "99999", "000000080", "0080", "01", "-1", "abc", ""])
 def test_port_refuses_outside_range(value):
     assert not validation.is_port(value)
 
@@ -80,7 +82,9 @@ def test_listener_host_accepts_addresses_and_host_names(value):
     assert validation.is_listener_host(value)
 
 
-@pytest.mark.parametrize("value", [*NASTY, "10.0.0.256", "10.0.0", "1.2.3.4.5", "-x", "a_b", "a..b"])
+@pytest.mark.parametrize(
+    "value", [*NASTY, "10.0.0.256", "10.0.0", "1.2.3.4.5", "-x", "a_b", "a..b", "\u212a", "\u212aelvin.local"]
+)
 def test_listener_host_refuses(value):
     assert not validation.is_listener_host(value)
 
@@ -90,7 +94,10 @@ def test_dns_name_accepts(value):
     assert validation.is_dns_name(value)
 
 
-@pytest.mark.parametrize("value", ["", "UPPER.local", "-a.b", "a-.b", "a..b", ".a", "a.", "a_b", "a b"])
+@pytest.mark.parametrize(
+    "value",
+    ["", "UPPER.local", "-a.b", "a-.b", "a..b", ".a", "a.", "a_b", "a b", "a" * 64, ".".join(["a" * 63] * 4)],
+)
 def test_dns_name_refuses(value):
     assert not validation.is_dns_name(value)
 
