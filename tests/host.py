@@ -26,15 +26,27 @@ PLUGN = REPO_ROOT / "tests" / "plugn"
 LEAKY_VARIABLES = ("DOKKU_QUIET_OUTPUT", "DOKKU_APPS_FORCE_DELETE", "PYTHONPATH", "PYTHONHOME")
 
 
+# In a copy of the work without git (tools/platform-test's checkout in a Debian root): the
+# list of the files the copy was made of, one per line.
+MANIFEST = ".repository-files"
+
+
 def repository_files() -> list[str]:
     """Files git tracks plus new ones it does not ignore: what a clone of this work would hold."""
-    listing = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    return [name for name in listing.split("\0") if name and (REPO_ROOT / name).exists()]
+    if not (REPO_ROOT / ".git").exists() and (REPO_ROOT / MANIFEST).is_file():
+        listed = (REPO_ROOT / MANIFEST).read_text().splitlines()
+    else:
+        listed = (
+            subprocess.run(
+                ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                cwd=REPO_ROOT,
+                check=True,
+                capture_output=True,
+            )
+            .stdout.decode()
+            .split("\0")
+        )
+    return [name for name in listed if name and (REPO_ROOT / name).exists()]
 
 
 def copy_repository(target: Path) -> None:
