@@ -249,7 +249,7 @@ def test_a_reconcile_rebuilds_every_app_at_once_from_its_listing_and_forgets_ear
     schedule.app_moved("app-b")  # after the listing: it may be older than the move
     assert schedule.rebuilds_due(4) == [("app-a", True), ("app-c", True)]
     assert schedule.rebuilds_due(4) == []
-    assert schedule.next_due(True, True) == QUIET_SECONDS
+    assert schedule.next_due(True, True, True) == QUIET_SECONDS
 
 
 def test_an_app_has_one_job_at_a_time_and_a_pool_never_takes_more_than_it_has():
@@ -277,7 +277,7 @@ def test_a_settled_app_whose_files_changed_is_refreshed_at_once_and_only_once():
     assert schedule.in_sync()
     assert not schedule.in_sync()  # said once
     assert schedule.refreshes_due(2) == []
-    assert schedule.next_due(True, True) is None
+    assert schedule.next_due(True, True, True) is None
 
 
 def test_an_app_in_motion_owes_its_refresh_to_the_rebuild_that_finds_it_settled():
@@ -304,7 +304,7 @@ def test_a_settled_app_with_new_events_waits_for_their_rebuild_before_its_refres
     schedule.rebuilt("app-a", changed=True, settled=True)
     schedule.app_moved("app-a")
     assert schedule.refreshes_due(2) == []
-    assert schedule.next_due(False, True) == clock.now - 0.0 + PROXY_MAX_DELAY_SECONDS
+    assert schedule.next_due(False, True, True) == clock.now - 0.0 + PROXY_MAX_DELAY_SECONDS
     clock.now += QUIET_SECONDS
     assert schedule.rebuilds_due(4) == [("app-a", False)]
     schedule.rebuilt("app-a", changed=False, settled=True)
@@ -324,7 +324,7 @@ def test_an_app_that_never_settles_gets_its_refresh_when_overdue():
         clock.now += MIN_INTERVAL_SECONDS
         for app, _ in schedule.rebuilds_due(4):
             schedule.rebuilt(app, changed=True, settled=False)
-    assert schedule.next_due(False, True) == changed_at + PROXY_MAX_DELAY_SECONDS
+    assert schedule.next_due(False, True, True) == changed_at + PROXY_MAX_DELAY_SECONDS
     assert schedule.refreshes_due(2) == ["app-a"]
 
 
@@ -337,7 +337,7 @@ def test_a_refresh_waits_for_the_apps_rebuild_and_the_rebuild_for_its_refresh():
     schedule.app_moved("app-a")
     clock.now += MAX_DELAY_SECONDS
     assert schedule.rebuilds_due(4) == []
-    assert schedule.next_due(True, True) is None  # the refresh's end wakes the loop
+    assert schedule.next_due(True, True, True) is None  # the refresh's end wakes the loop
     schedule.refreshed("app-a")
     assert schedule.rebuilds_due(4) == [("app-a", False)]
 
@@ -383,6 +383,7 @@ def test_backoff_doubles_up_to_30_s_and_starts_again_at_1_s_after_a_connect(caps
     EngineEvents(
         threading.Event(),
         lose_the_stream,
+        no_event,
         no_event,
         connect=engine.connect,
         listing=engine.listing,
