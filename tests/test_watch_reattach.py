@@ -1,0 +1,193 @@
+"""`network:watch` and networks that come back (docs/reference.md: Networks that come back):
+a network created (again) reattaches the running containers of the apps naming it.
+
+The loop's tests run on the fake engine; the engine tests run the watcher as the service does
+and wait for what `docker inspect` shows, the IP files and the proxy command's calls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from network_plugin import properties
+from network_plugin.engine_events import DeployContainers, created_network
+from network_plugin.reattach import apps_naming
+from network_plugin.watch_schedule import QUIET_SECONDS
+from tests.docker_fixtures import OWNER, RESOURCE_LABEL, DockerResources
+from tests.fake_engine import LoopUnderTest, container_event, deploy_labels, network_created
+from tests.host import DokkuHost
+from tests.polling import wait_for
+from tests.watcher import RunningWatcher
+
+# --- without the engine ---------------------------------------------------------------------
+
+
+def test_a_network_create_event_names_the_network_and_moves_no_app():
+    containers = DeployContainers()
+    event = network_created("backend-net", "4f1c9e")
+    assert containers.apply(event) is None
+    assert created_network(event) == "backend-net"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        container_event("create", deploy_labels("node-js-app")),  # a container's create
+        {"Type": "network", "Action": "connect", "Actor": {"ID": "n1", "Attributes": {"name": "x"}}},
+        network_created("bad;name"),  # no app can name it
+    ],
+    ids=["container-create", "network-connect", "not-a-network-name"],
+)
+def test_other_events_name_no_network_created(event):
+    assert DeployContainers().apply(event) is None
+    assert created_network(event) is None
+
+
+def test_a_network_created_without_a_name_is_refused():
+    event = {"Type": "network", "Action": "create", "Actor": {"ID": "n1", "Attributes": {}}}
+    with pytest.raises(ValueError, match="a network created without a name"):
+        created_network(event)
+
+
+@pytest.fixture
+def loop():
+    """Start a watcher on fakes (`LoopUnderTest`); always stopped afterwards."""
+    started: list[LoopUnderTest] = []
+
+    def start(apps: list[str]) -> LoopUnderTest:
+        started.append(LoopUnderTest(apps))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.jobs.release()
+        if each.thread.is_alive():
+            each.stop()
+
+
+def synced(under_test: LoopUnderTest) -> LoopUnderTest:
+    under_test.start()
+    under_test.wait_until(lambda: under_test.watcher.schedule.synced == 1, "the first reconcile")
+    return under_test
+
+
+MARKER = "marker-app"
+
+
+def created(under_test: LoopUnderTest, *names: str) -> None:
+    """The create events of `names`, then of a network only `MARKER` names: once its job waits,
+    every event before it was handled. Then the clock moves on so that their jobs are due."""
+    under_test.jobs.naming["marker-net"] = [MARKER]
+    under_test.engine.stream().put(*(network_created(name) for name in [*names, "marker-net"]))
+    waiting = under_test.watcher.schedule.created_networks
+    under_test.wait_until(lambda: MARKER in waiting, f"the creates of {names}")
+    under_test.advance(QUIET_SECONDS)
+
+
+def reattached(under_test: LoopUnderTest) -> list[tuple[str, list[str]]]:
+    return sorted(job for job in under_test.jobs.reattaches if job[0] != MARKER)
+
+
+def idle(under_test: LoopUnderTest) -> None:
+    schedule = under_test.watcher.schedule
+    under_test.wait_until(
+        lambda: not schedule.busy() and not schedule.created.pending and not schedule.moved.pending, "idle"
+    )
+
+
+def test_a_network_created_for_10_apps_makes_one_job_per_app_and_none_for_the_others(loop):
+    naming = [f"app-{n}" for n in range(10)]
+    under_test = loop([*naming, "other-app"])
+    jobs = under_test.jobs
+    jobs.naming = {"backend-net": naming, "cache-net": naming[:3]}
+    synced(under_test)
+
+    # Two networks made together (an import, a restore): one job per app for both.
+    created(under_test, "backend-net", "cache-net", "backend-net")
+    idle(under_test)
+
+    assert reattached(under_test) == sorted(
+        [(app, ["backend-net", "cache-net"]) for app in naming[:3]]
+        + [(app, ["backend-net"]) for app in naming[3:]]
+    )
+    # None of them is an initial network: no rebuild beyond the reconcile's.
+    assert sorted(jobs.rebuilds) == sorted((app, True) for app in [*naming, "other-app"])
+    assert under_test.stop() == 0
+
+
+def test_an_initial_network_created_again_rebuilds_the_app_and_refreshes_its_proxy(loop):
+    under_test = loop(["front-app", "side-app"])
+    jobs = under_test.jobs
+    jobs.naming = {"front-net": ["front-app", "side-app"]}
+    jobs.initial = {"front-app": "front-net"}
+    synced(under_test)
+
+    jobs.changed = {"front-app"}  # the containers' addresses on the new network
+    created(under_test, "front-net")
+    pending = under_test.watcher.schedule.moved.pending
+    under_test.wait_until(lambda: "front-app" in pending, "the rebuild asked by the reattach")
+    under_test.advance(QUIET_SECONDS)
+    under_test.wait_until(lambda: jobs.refreshes == ["front-app"], "its proxy refresh")
+    idle(under_test)
+
+    assert reattached(under_test) == [("front-app", ["front-net"]), ("side-app", ["front-net"])]
+    assert jobs.rebuilds[-1] == ("front-app", False)
+    assert jobs.rebuilt("side-app") == 1  # the reconcile's only
+    assert under_test.stop() == 0
+
+
+def test_an_app_whose_reattach_fails_is_one_line_and_the_others_go_on(loop, capsys):
+    under_test = loop(["app-a", "app-b", "app-c"])
+    jobs = under_test.jobs
+    jobs.naming = {"backend-net": ["app-a", "app-b", "app-c"]}
+    synced(under_test)
+
+    jobs.failing = {"app-b": RuntimeError("the engine said no")}
+    created(under_test, "backend-net")
+    idle(under_test)
+
+    assert [app for app, _ in reattached(under_test)] == ["app-a", "app-b", "app-c"]
+    assert under_test.stop() == 0
+    assert capsys.readouterr().err.splitlines() == [
+        " !     Unable to attach app-b to its networks again: Unexpected error: RuntimeError: the engine said no"
+    ]
+
+
+def test_a_reconcile_puts_back_containers_missing_from_their_attach_networks_before_it_rebuilds(loop):
+    under_test = loop(["app-a", "app-b"])
+    jobs = under_test.jobs
+    jobs.missing = {"app-a": ["backend-net"]}
+    synced(under_test)
+
+    assert jobs.reattaches == [("app-a", ["backend-net"])]
+    assert sorted(jobs.rebuilds) == [("app-a", True), ("app-b", True)]
+    assert under_test.stop() == 0
+
+
+def write_property(app: str, key: str, value: str) -> None:
+    path = properties.property_path(app, key)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Path(path).write_text(value)
+
+
+def test_the_apps_naming_a_network_by_their_computed_properties(host_paths, capsys):
+    dokku_root, _ = host_paths
+    for app in ("by-deploy", "by-create", "by-initial", "by-global", "other", "own-value", "broken"):
+        (dokku_root / app).mkdir()
+    write_property("by-deploy", properties.ATTACH_POST_DEPLOY, "cache-net,backend-net")
+    write_property("by-create", properties.ATTACH_POST_CREATE, "backend-net")
+    write_property("by-initial", properties.INITIAL_NETWORK, "backend-net")
+    write_property("--global", properties.ATTACH_POST_CREATE, "backend-net")  # every app without one
+    for app in ("by-deploy", "by-initial", "other", "own-value", "broken"):
+        write_property(app, properties.ATTACH_POST_CREATE, "cache-net")
+    write_property("other", properties.ATTACH_POST_DEPLOY, "backend-net-2")
+    os.makedirs(properties.property_path("broken", properties.INITIAL_NETWORK))
+
+    assert apps_naming("backend-net") == ["by-create", "by-deploy", "by-global", "by-initial"]
+    assert capsys.readouterr().err.splitlines() == [
+        " !     Unable to read the network properties of broken: Is a directory:"
+        f" {properties.property_path('broken', properties.INITIAL_NETWORK)}"
+    ]
