@@ -152,7 +152,8 @@ def test_an_app_whose_reattach_fails_is_one_line_and_the_others_go_on(loop, caps
     assert [app for app, _ in reattached(under_test)] == ["app-a", "app-b", "app-c"]
     assert under_test.stop() == 0
     assert capsys.readouterr().err.splitlines() == [
-        " !     Unable to attach app-b to its networks again: Unexpected error: RuntimeError: the engine said no"
+        " !     Unable to attach app-b to its networks again:"
+        " Unexpected error: RuntimeError: the engine said no"
     ]
 
 
@@ -191,3 +192,129 @@ def test_the_apps_naming_a_network_by_their_computed_properties(host_paths, caps
         " !     Unable to read the network properties of broken: Is a directory:"
         f" {properties.property_path('broken', properties.INITIAL_NETWORK)}"
     ]
+
+
+# --- on the real engine -------------------------------------------------------------------
+
+
+needs_engine = pytest.mark.usefixtures("test_image")
+TLD = "svc.cluster.local"
+
+
+def endpoint(container, network: str) -> dict:
+    """The container's endpoint on `network` as `docker inspect` shows it ({} when not on it)."""
+    container.reload()
+    return container.attrs["NetworkSettings"]["Networks"].get(network) or {}
+
+
+def wanted_aliases(container, app: str = "node-js-app") -> set[str]:
+    hostname = container.attrs["Config"]["Hostname"]
+    return {f"{app}.web.{TLD}", f"{hostname}.{app}.web.{TLD}"}
+
+
+def free_subnets(client, count: int) -> list[str]:
+    """/24 subnets no network of the engine uses, outside the engine's default pools."""
+    used = {
+        config.get("Subnet")
+        for network in client.api.networks()
+        for config in (network.get("IPAM") or {}).get("Config") or []
+    }
+    base = int(OWNER) % 200  # another run on the engine starts elsewhere
+    return [subnet for n in range(250) if (subnet := f"10.231.{(base + n) % 250}.0/24") not in used][:count]
+
+
+def make_network(client, name: str, subnet: str):
+    import docker.types
+
+    pool = docker.types.IPAMPool(subnet=subnet)
+    return client.networks.create(
+        name,
+        driver="bridge",
+        ipam=docker.types.IPAMConfig(pool_configs=[pool]),
+        labels={RESOURCE_LABEL: OWNER},
+    )
+
+
+def remove_network(network, container) -> None:
+    """What `docker network prune` or a restore does to a network a running container was on."""
+    network.disconnect(container, force=True)
+    network.remove()
+
+
+@pytest.fixture
+def watcher(dokku: DokkuHost, tmp_path: Path):
+    running: list[RunningWatcher] = []
+
+    def start() -> RunningWatcher:
+        running.append(RunningWatcher(dokku, tmp_path / "watch"))
+        return running[-1].started()
+
+    yield start
+    for each in running:
+        each.kill()
+
+
+@needs_engine
+def test_a_network_of_attach_post_deploy_created_again_gets_the_running_container_back_with_its_aliases(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    root = dokku.create_app("node-js-app")
+    backend = docker_resources.network()
+    for key, value in ((properties.ATTACH_POST_DEPLOY, backend.name), (properties.TLD, TLD)):
+        assert dokku.command("set", "node-js-app", key, value).returncode == 0
+    container = docker_resources.app_container("node-js-app", app_root=root)
+    assert dokku.trigger("core-post-deploy", "node-js-app").returncode == 0
+    (root / "IP.web.1").write_text(endpoint(container, "bridge")["IPAddress"])
+    assert wanted_aliases(container) <= set(endpoint(container, backend.name)["Aliases"])
+    running = watcher()
+
+    remove_network(backend, container)
+    again = docker_resources.client.networks.create(
+        backend.name, driver="bridge", labels={RESOURCE_LABEL: OWNER}
+    )
+
+    wait_for(lambda: endpoint(container, backend.name), f"the container on {backend.name} again")
+    assert endpoint(container, backend.name)["NetworkID"] == again.id
+    assert wanted_aliases(container) <= set(endpoint(container, backend.name)["Aliases"])
+    line = f"-----> Attached 1 container(s) of node-js-app to network {backend.name} again"
+    running.wait_for_line(line)
+    assert running.stop() == 0
+    assert running.lines().count(line) == 1
+    assert running.calls() == []  # its address on bridge did not change: no refresh
+    assert not [line for line in running.lines() if line.startswith(" !     ")]
+
+
+@needs_engine
+def test_an_initial_network_created_again_gets_the_container_back_and_its_ip_file_and_proxy_follow(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    client = docker_resources.client
+    first_subnet, second_subnet = free_subnets(client, 2)
+    root = dokku.create_app("node-js-app")
+    front = make_network(client, f"dnt-{docker_resources.run_id}-front", first_subnet)
+    for key, value in ((properties.INITIAL_NETWORK, front.name), (properties.TLD, TLD)):
+        assert dokku.command("set", "node-js-app", key, value).returncode == 0
+    container = docker_resources.app_container("node-js-app", app_root=root, network=front.name)
+    old_ip = endpoint(container, front.name)["IPAddress"]
+    (root / "IP.web.1").write_text(old_ip)
+    running = watcher()
+
+    remove_network(front, container)
+    make_network(client, front.name, second_subnet)  # another subnet: another address
+
+    wait_for(lambda: endpoint(container, front.name), f"the container on {front.name} again")
+    new_ip = endpoint(container, front.name)["IPAddress"]
+    assert new_ip != old_ip
+    assert wanted_aliases(container) <= set(endpoint(container, front.name)["Aliases"])
+    wait_for(lambda: (root / "IP.web.1").read_text() == new_ip, f"IP.web.1 to become {new_ip}")
+    running.wait_for_line("-----> Refreshed the proxy of node-js-app")
+    assert running.stop() == 0
+    assert running.calls() == ["node-js-app"]
+    assert f"       Updated node-js-app: IP.web.1 ({new_ip})" in running.lines()
+    # While the network was gone the container had no address: a rebuild then (if the
+    # disconnect's came before the reattach) said so.
+    no_address = (
+        f" !     Unable to find an IP address for node-js-app.web.1 (container {container.id[:12]})"
+        f" on network {front.name}"
+    )
+    assert {line for line in running.lines() if line.startswith(" !     ")} <= {no_address}
