@@ -8,6 +8,8 @@ import queue
 import threading
 from collections.abc import Iterator
 
+import pytest
+
 from network_plugin.docker_engine import ContainerState
 from network_plugin.network_config import BuildResult
 from network_plugin.watch import Watcher
@@ -224,3 +226,19 @@ class LoopUnderTest:
         self.thread.join(60)
         assert not self.thread.is_alive(), "the watcher did not stop"
         return self.status[0]
+
+
+@pytest.fixture
+def loop():
+    """Start a watcher on fakes (`LoopUnderTest`); always stopped and its gates opened afterwards."""
+    started: list[LoopUnderTest] = []
+
+    def start(apps: list[str], **options) -> LoopUnderTest:
+        started.append(LoopUnderTest(apps, **options))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.jobs.release()
+        if each.thread.is_alive():
+            each.stop()

@@ -29,7 +29,7 @@ from network_plugin.watch_schedule import (
     Schedule,
 )
 from tests.docker_fixtures import IMAGE, OWNER, RESOURCE_LABEL, DockerResources
-from tests.fake_engine import FakeClock, FakeEngine, LoopUnderTest, container_event, deploy_labels, moved
+from tests.fake_engine import FakeClock, FakeEngine, container_event, deploy_labels, moved
 from tests.host import DokkuHost
 from tests.polling import wait_for
 from tests.private_engine import can_run_private_engine, private_engine
@@ -81,20 +81,6 @@ def wait_until_handled(running: RunningWatcher, marker: Container) -> None:
     """Restart the marker and wait for its rebuild: the events before it were read first."""
     marker.restart(timeout=0)
     running.wait_for_line("-----> Ensuring network configuration is in sync for marker-app", count=2)
-
-
-@pytest.fixture
-def watcher(dokku: DokkuHost, tmp_path: Path):
-    """Start the watcher once the test has set the host up; always stopped afterwards."""
-    running: list[RunningWatcher] = []
-
-    def start(env: dict[str, str] | None = None) -> RunningWatcher:
-        running.append(RunningWatcher(dokku, tmp_path / f"watch-{len(running)}", env))
-        return running[-1].started()
-
-    yield start
-    for each in running:
-        each.kill()
 
 
 # --- without the engine ---------------------------------------------------------------------
@@ -343,22 +329,6 @@ def test_a_refresh_waits_for_the_apps_rebuild_and_the_rebuild_for_its_refresh():
 
 
 # --- the loop, on a fake engine and fake jobs ------------------------------------------------
-
-
-@pytest.fixture
-def loop():
-    """Start a watcher on fakes (`LoopUnderTest`); always stopped and its gates opened afterwards."""
-    started: list[LoopUnderTest] = []
-
-    def start(apps: list[str], **options) -> LoopUnderTest:
-        started.append(LoopUnderTest(apps, **options))
-        return started[-1]
-
-    yield start
-    for each in started:
-        each.jobs.release()
-        if each.thread.is_alive():
-            each.stop()
 
 
 def out_lines(capsys) -> list[str]:

@@ -20,7 +20,6 @@ from tests.docker_fixtures import OWNER, RESOURCE_LABEL, DockerResources
 from tests.fake_engine import LoopUnderTest, container_event, deploy_labels, network_created
 from tests.host import DokkuHost
 from tests.polling import wait_for
-from tests.watcher import RunningWatcher
 
 # --- without the engine ---------------------------------------------------------------------
 
@@ -50,22 +49,6 @@ def test_a_network_created_without_a_name_is_refused():
     event = {"Type": "network", "Action": "create", "Actor": {"ID": "n1", "Attributes": {}}}
     with pytest.raises(ValueError, match="a network created without a name"):
         created_network(event)
-
-
-@pytest.fixture
-def loop():
-    """Start a watcher on fakes (`LoopUnderTest`); always stopped afterwards."""
-    started: list[LoopUnderTest] = []
-
-    def start(apps: list[str]) -> LoopUnderTest:
-        started.append(LoopUnderTest(apps))
-        return started[-1]
-
-    yield start
-    for each in started:
-        each.jobs.release()
-        if each.thread.is_alive():
-            each.stop()
 
 
 def synced(under_test: LoopUnderTest) -> LoopUnderTest:
@@ -239,19 +222,6 @@ def remove_network(network, container) -> None:
     """What `docker network prune` or a restore does to a network a running container was on."""
     network.disconnect(container, force=True)
     network.remove()
-
-
-@pytest.fixture
-def watcher(dokku: DokkuHost, tmp_path: Path):
-    running: list[RunningWatcher] = []
-
-    def start() -> RunningWatcher:
-        running.append(RunningWatcher(dokku, tmp_path / "watch"))
-        return running[-1].started()
-
-    yield start
-    for each in running:
-        each.kill()
 
 
 @needs_engine
