@@ -5,8 +5,8 @@ A network removed and created again (a restore, `docker network prune`, a compos
 is a new network: the containers that were on the old one are on neither. When the engine
 says a network was created, each app naming it gets one job: its running deployed
 containers join it with their aliases, the way `core-post-deploy` attaches them. A
-reconcile, which lists every container anyway, also puts back those missing from a network
-of their app's attach lists.
+reconcile, which lists every container anyway, also finds those missing from a network of
+their app's attach lists, for a job of the same kind.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ def apps_naming(network: str) -> list[str]:
 
     An app whose properties cannot be read is one warning; the others go on.
     """
-    naming = []
-    for app in list_apps():
-        try:
-            named = properties.named_networks(app, properties.NETWORK_KEYS)
-        except OSError as error:
-            warn(f"Unable to read the network properties of {app}: {describe(error)}")
-            continue
-        if any(name == network for _, name in named):
-            naming.append(app)
-    return naming
+    return [app for app in list_apps() if network in _named(app, properties.NETWORK_KEYS)]
+
+
+def _named(app: str, keys: tuple[str, ...]) -> list[str]:
+    """The networks the app's computed `keys` name; none, in one warning, when unreadable."""
+    try:
+        return [name for _, name in properties.named_networks(app, keys)]
+    except OSError as error:
+        warn(f"Unable to read the network properties of {app}: {describe(error)}")
+        return []
 
 
 def reattach(app: str, names: list[str]) -> bool:
@@ -54,7 +54,7 @@ def reattach(app: str, names: list[str]) -> bool:
 def missing(app: str, states: dict[str, ContainerState]) -> list[str]:
     """The networks of the app's attach lists that one of its running deployed containers lacks,
     by the reconcile's listing `states`: no engine call when none lacks one."""
-    names = [name for _, name in properties.named_networks(app, properties.ATTACH_KEYS)]
+    names = _named(app, properties.ATTACH_KEYS)
     if not names:
         return []
     found = states_of([container_id for _, _, container_id in deployed_containers(app)], states)

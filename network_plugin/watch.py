@@ -147,12 +147,14 @@ class Watcher:
             self.jobs.start(REFRESH, app, partial(self.refresh, app), partial(self._refreshed, app))
 
     def _reconcile(self, app: str, states: dict[str, ContainerState]) -> BuildResult:
-        """A reconcile's job for one app: put back containers missing from its attach networks
-        (their listing says which, at no engine call), then rebuild from the listing."""
-        networks = self.missing(app, states)
-        if networks:
-            self.reattach(app, networks)
-        return self.build([app], states)
+        """A reconcile's job for one app: rebuild from the listing; the containers the listing
+        shows missing from the app's attach networks get a reattach job after it."""
+        missing = self.missing(app, states)
+        result = self.build([app], states)
+        with self.wake:
+            for network in missing:
+                self.schedule.network_created([app], network)
+        return result
 
     def _seconds_to_next_job(self) -> float | None:
         """None: nothing is due until an event or a job's end wakes the loop."""

@@ -140,13 +140,18 @@ def test_an_app_whose_reattach_fails_is_one_line_and_the_others_go_on(loop, caps
     ]
 
 
-def test_a_reconcile_puts_back_containers_missing_from_their_attach_networks_before_it_rebuilds(loop):
+def test_a_reconcile_puts_back_containers_missing_from_their_attach_networks_after_it_rebuilds(loop):
     under_test = loop(["app-a", "app-b"])
     jobs = under_test.jobs
-    jobs.missing = {"app-a": ["backend-net"]}
+    jobs.missing = {"app-a": ["backend-net", "cache-net"]}
     synced(under_test)
+    waiting = under_test.watcher.schedule.created_networks
+    under_test.wait_until(lambda: "app-a" in waiting, "the reattach the reconcile asked for")
 
-    assert jobs.reattaches == [("app-a", ["backend-net"])]
+    under_test.advance(QUIET_SECONDS)
+    idle(under_test)
+
+    assert jobs.reattaches == [("app-a", ["backend-net", "cache-net"])]
     assert sorted(jobs.rebuilds) == [("app-a", True), ("app-b", True)]
     assert under_test.stop() == 0
 
@@ -224,18 +229,33 @@ def remove_network(network, container) -> None:
     network.remove()
 
 
+def app_attaching(dokku: DokkuHost, resources: DockerResources, key: str):
+    """node-js-app whose `key` names a fresh network, with a running container on it as
+    `core-post-deploy` attaches it and a true IP.web.1: (container, network)."""
+    root = dokku.create_app("node-js-app")
+    network = resources.network()
+    for name, value in ((key, network.name), (properties.TLD, TLD)):
+        assert dokku.command("set", "node-js-app", name, value).returncode == 0
+    container = resources.app_container("node-js-app", app_root=root)
+    assert dokku.trigger("core-post-deploy", "node-js-app").returncode == 0
+    if key == properties.ATTACH_POST_CREATE:  # post-container-create attached it: do it here
+        network.connect(container, aliases=sorted(wanted_aliases(container)))
+    (root / "IP.web.1").write_text(endpoint(container, "bridge")["IPAddress"])
+    assert wanted_aliases(container) <= set(endpoint(container, network.name)["Aliases"])
+    return container, network
+
+
+def back_on(container, network_name: str, again) -> None:
+    wait_for(lambda: endpoint(container, network_name), f"the container on {network_name} again")
+    assert endpoint(container, network_name)["NetworkID"] == again.id
+    assert wanted_aliases(container) <= set(endpoint(container, network_name)["Aliases"])
+
+
 @needs_engine
 def test_a_network_of_attach_post_deploy_created_again_gets_the_running_container_back_with_its_aliases(
     dokku: DokkuHost, docker_resources: DockerResources, watcher
 ):
-    root = dokku.create_app("node-js-app")
-    backend = docker_resources.network()
-    for key, value in ((properties.ATTACH_POST_DEPLOY, backend.name), (properties.TLD, TLD)):
-        assert dokku.command("set", "node-js-app", key, value).returncode == 0
-    container = docker_resources.app_container("node-js-app", app_root=root)
-    assert dokku.trigger("core-post-deploy", "node-js-app").returncode == 0
-    (root / "IP.web.1").write_text(endpoint(container, "bridge")["IPAddress"])
-    assert wanted_aliases(container) <= set(endpoint(container, backend.name)["Aliases"])
+    container, backend = app_attaching(dokku, docker_resources, properties.ATTACH_POST_DEPLOY)
     running = watcher()
 
     remove_network(backend, container)
@@ -243,15 +263,31 @@ def test_a_network_of_attach_post_deploy_created_again_gets_the_running_containe
         backend.name, driver="bridge", labels={RESOURCE_LABEL: OWNER}
     )
 
-    wait_for(lambda: endpoint(container, backend.name), f"the container on {backend.name} again")
-    assert endpoint(container, backend.name)["NetworkID"] == again.id
-    assert wanted_aliases(container) <= set(endpoint(container, backend.name)["Aliases"])
+    back_on(container, backend.name, again)
     line = f"-----> Attached 1 container(s) of node-js-app to network {backend.name} again"
     running.wait_for_line(line)
     assert running.stop() == 0
     assert running.lines().count(line) == 1
     assert running.calls() == []  # its address on bridge did not change: no refresh
     assert not [line for line in running.lines() if line.startswith(" !     ")]
+
+
+@needs_engine
+def test_a_network_of_attach_post_create_made_again_while_the_watcher_was_away_is_put_back_at_its_start(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    container, backend = app_attaching(dokku, docker_resources, properties.ATTACH_POST_CREATE)
+    remove_network(backend, container)
+    again = docker_resources.client.networks.create(
+        backend.name, driver="bridge", labels={RESOURCE_LABEL: OWNER}
+    )
+
+    running = watcher()
+
+    back_on(container, backend.name, again)
+    running.wait_for_line(f"-----> Attached 1 container(s) of node-js-app to network {backend.name} again")
+    assert running.stop() == 0
+    assert running.calls() == []
 
 
 @needs_engine
