@@ -21,7 +21,7 @@ from network_plugin.apps import list_apps
 from network_plugin.docker_engine import APP_LABEL, ContainerState, is_deploy_container
 from network_plugin.error_handler import describe
 from network_plugin.output import warn
-from network_plugin.validation import is_app_name, is_network_name
+from network_plugin.validation import is_app_name, is_app_network
 
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
@@ -109,7 +109,7 @@ def created_network(event: dict) -> str | None:
     name = (event["Actor"].get("Attributes") or {}).get("name")
     if not isinstance(name, str):
         raise ValueError(f"a network created without a name: {str(event)[:80]}")
-    return name if is_network_name(name) else None  # no app can name it
+    return name if is_app_network(name) else None  # no app can name it
 
 
 def connect() -> EventStream:
