@@ -151,9 +151,10 @@ class Watcher:
         shows missing from the app's attach networks get a reattach job after it."""
         missing = self.missing(app, states)
         result = self.build([app], states)
-        with self.wake:
-            for network in missing:
-                self.schedule.network_created([app], network)
+        if missing:
+            with self.wake:
+                for network in missing:
+                    self.schedule.network_created([app], network)
         return result
 
     def _seconds_to_next_job(self) -> float | None:
