@@ -8,6 +8,10 @@ installed the Dokku way in a temp folder) against the local engine and measures:
   the IP file holding the new address (median and p95; goal p95 < 1 s);
 * idle CPU: the watcher's user+system time over a period without events of its apps
   (goal < 0.5 % of one core);
+* reattach: a network that 1, then 10 apps attach after deploy (one running container each)
+  is removed and created again; the time from the create returning to every container being
+  on it again (median and max; goal for one app: max < 1 s; the engine connects one container
+  at a time, ~80-200 ms each here);
 * RSS: the watcher's resident memory once it watches N running containers (goal < 60 MiB);
 * engine calls per burst: API requests the watcher makes (through a counting proxy) while
   1, then 5, then 10 containers of one app restart together, against the rebuilds the burst
@@ -18,8 +22,8 @@ installed the Dokku way in a temp folder) against the local engine and measures:
   then the time from SIGTERM to exit while two refreshes run (they end first: the rest of
   their 6 s); and the time from SIGTERM to exit idle (goal < 1 s).
 
-    python3 benchmarks/watch.py [--restarts 25] [--idle 60] [--containers 200]
-    python3 benchmarks/watch.py --quick     # CI: 6 restarts, 5 s idle, 20 containers
+    python3 benchmarks/watch.py [--restarts 25] [--reattaches 10] [--idle 60] [--containers 200]
+    python3 benchmarks/watch.py --quick     # CI: 6 restarts, 3 reattaches, 5 s idle, 20 containers
 
 Exit status 1 when a goal is missed. With --quick only the engine calls and the RSS are
 judged: a slow machine must not fail CI on latency, CPU or exit time.
@@ -62,6 +66,7 @@ APP = "bench-watch"
 WATCH_ENV = {"DOKKU_NETWORK_PROXY_REFRESH": "true"}
 SLOW_REFRESH_SECONDS = 6
 HEAL_GOAL_SECONDS = 2.0
+REATTACH_APPS = (1, 10)
 IDLE_EXIT_GOAL_SECONDS = 1.0
 
 
@@ -119,6 +124,41 @@ def measure_latency(dokku: DokkuHost, resources: DockerResources, folder: Path, 
             samples.append(heal_time(watcher, ip_file, ip_on(container, network), started))
     finally:
         assert watcher.stop() == 0
+    return samples
+
+
+def measure_reattach(
+    dokku: DokkuHost, resources: DockerResources, folder: Path, apps: int, runs: int
+) -> list[float]:
+    """Seconds from a network's create returning to the running containers of the `apps` apps
+    that attach it after deploy being on it again, per removal and create."""
+    name = resources.network().name
+    containers = []
+    for n in range(apps):
+        app = f"bench-reattach-{apps}-{n}"
+        root = dokku.create_app(app)
+        dokku.command("set", app, "attach-post-deploy", name)
+        containers.append(resources.app_container(app, app_root=root))
+        dokku.trigger("core-post-deploy", app)
+    watcher = RunningWatcher(dokku, folder / f"reattach-{apps}", WATCH_ENV)
+    samples = []
+    try:
+        watcher.started()
+        for _ in range(runs):
+            network = resources.client.networks.get(name)
+            for container in containers:
+                network.disconnect(container, force=True)
+            network.remove()
+            resources.client.networks.create(name, driver="bridge", labels={RESOURCE_LABEL: OWNER})
+            started = time.perf_counter()
+            # One listing a round: the containers on the network.
+            while len(resources.client.api.containers(filters={"network": name})) < len(containers):
+                if time.perf_counter() - started > 60:
+                    raise RuntimeError(f"the containers never came back: {watcher.lines()[-5:]}")
+                time.sleep(POLL_SECONDS)
+            samples.append(time.perf_counter() - started)
+    finally:
+        watcher.stop()
     return samples
 
 
@@ -218,12 +258,13 @@ def main(argv: list[str]) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--restarts", type=int, default=25)
+    parser.add_argument("--reattaches", type=int, default=10)
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measured")
     parser.add_argument("--containers", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="CI mode: short runs, no time goals")
     options = parser.parse_args(argv)
     if options.quick:
-        options.restarts, options.idle, options.containers = 6, 5.0, 20
+        options.restarts, options.reattaches, options.idle, options.containers = 6, 3, 5.0, 20
 
     client = engine_client()
     build_test_image(client)
@@ -233,6 +274,10 @@ def main(argv: list[str]) -> int:
             dokku = plugin_host(Path(temp))
             latencies = measure_latency(dokku, resources, Path(temp), options.restarts)
             bursts = measure_bursts(dokku, resources, Path(temp))
+            reattaches = {
+                apps: measure_reattach(dokku, resources, Path(temp), apps, options.reattaches)
+                for apps in REATTACH_APPS
+            }
             heal, busy_exit, idle_exit = measure_busy(dokku, resources, Path(temp))
             rss, idle_cpu = measure_scale(dokku, resources, Path(temp), options.containers, options.idle)
     finally:
@@ -242,6 +287,10 @@ def main(argv: list[str]) -> int:
     print(f"network:watch, Docker engine at {client.api.base_url}")
     print(f"latency, docker start -> IP file ({len(latencies)} restarts): median {median * 1000:.0f} ms,"
           f" p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")  # fmt: skip
+    for apps, samples in reattaches.items():
+        median_ms, max_ms = statistics.median(samples) * 1000, max(samples) * 1000
+        print(f"reattach, network create -> {apps} apps' containers on it ({len(samples)} runs):"
+              f" median {median_ms:.0f} ms, max {max_ms:.0f} ms")  # fmt: skip
     print(f"idle CPU over {options.idle:g} s: {idle_cpu:.3f} % of one core")
     print(f"RSS watching {options.containers} containers: {rss:.1f} MiB")
     print(
@@ -263,6 +312,8 @@ def main(argv: list[str]) -> int:
         missed.append(f"an idle stop took {idle_exit:.3f} s, not under {IDLE_EXIT_GOAL_SECONDS:g} s")
     if not options.quick and p95 >= LATENCY_GOAL_SECONDS:
         missed.append(f"p95 latency {p95:.3f} s is not under {LATENCY_GOAL_SECONDS:g} s")
+    if not options.quick and max(reattaches[1]) >= LATENCY_GOAL_SECONDS:
+        missed.append(f"a reattach took {max(reattaches[1]):.3f} s, not under {LATENCY_GOAL_SECONDS:g} s")
     if not options.quick and idle_cpu >= IDLE_CPU_GOAL_PERCENT:
         missed.append(f"idle CPU {idle_cpu:.3f} % is not under {IDLE_CPU_GOAL_PERCENT} %")
     if rss >= RSS_GOAL_MIB:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import docker.errors
 
 from network_plugin import docker_engine, properties
-from network_plugin.docker_engine import ContainerGone, NetworkGone
+from network_plugin.docker_engine import ContainerGone, ContainerState, NetworkGone
 from network_plugin.error_handler import PluginError
 from network_plugin.output import info, warn
 from network_plugin.validation import is_app_network
@@ -102,33 +102,52 @@ def attach_after_create(container_id: str, app: str, phase: str, process_type: s
 
 
 def attach_after_deploy(app: str) -> None:
-    """`core-post-deploy`: the app's deployed containers join every attach-post-deploy network.
-
-    Deployed means named by a `CONTAINER.<proc>.<n>` file and running: Dokku calls this
-    before it stops the retiring containers, which must not get the `<app>.<proc>` aliases.
-    """
+    """`core-post-deploy`: the app's deployed containers join every attach-post-deploy network."""
     names = configured_networks(app, properties.ATTACH_POST_DEPLOY)
     if not names:
         return
+    found = docker_engine.networks_by_name(names)
+    running = running_deployed(app)
+    inspected: dict[str, dict] = {}  # one inspect per container, whatever the number of networks
+    for name in names:
+        info(f"Associating app with network {name}")
+        attach_running(running, existing_network(found, name), app, inspected)
+
+
+def running_deployed(app: str) -> list[tuple[ContainerState, str]]:
+    """(state, process type) of the app's deployed containers that run, from one listing.
+
+    Deployed means named by a `CONTAINER.<proc>.<n>` file and running: Dokku calls
+    core-post-deploy before it stops the retiring containers, which must not get the
+    `<app>.<proc>` aliases.
+    """
     from network_plugin.network_config import deployed_containers
 
-    found = docker_engine.networks_by_name(names)
     deployed = deployed_containers(app)
     states = docker_engine.containers_by_id([container_id for _, _, container_id in deployed])
-    running = [
+    return [
         (states[container_id], process_type)
         for process_type, _, container_id in deployed
         if container_id in states and states[container_id].running
     ]
-    inspected: dict[str, dict] = {}  # one inspect per container, whatever the number of networks
-    for name in names:
-        info(f"Associating app with network {name}")
-        network = existing_network(found, name)
-        for state, process_type in running:
-            try:
-                if state.id not in inspected:
-                    inspected[state.id] = docker_engine.require_container(state.id)
-                attach(inspected[state.id], network, app, DEPLOY_PHASE, state.process_type or process_type)
-            except ContainerGone as gone:
-                # Retired by a concurrent deploy or by hand: nothing left to attach.
-                warn(f"{gone.message}, skipped")
+
+
+def attach_running(
+    running: list[tuple[ContainerState, str]], network: dict, app: str, inspected: dict[str, dict]
+) -> int:
+    """Attach each of `running_deployed` to `network` with its aliases; how many were connected now.
+
+    `inspected` keeps each container's inspect for the next network.
+    """
+    connected = 0
+    for state, process_type in running:
+        try:
+            if state.id not in inspected:
+                inspected[state.id] = docker_engine.require_container(state.id)
+            connected += attach(
+                inspected[state.id], network, app, DEPLOY_PHASE, state.process_type or process_type
+            )
+        except ContainerGone as gone:
+            # Retired by a concurrent deploy or by hand: nothing left to attach.
+            warn(f"{gone.message}, skipped")
+    return connected

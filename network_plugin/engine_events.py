@@ -3,11 +3,11 @@ network:watch).
 
 `EngineEvents.run` (a thread of its own) connects, lists Dokku's containers, hands the
 listing over (`on_sync`), then reads the event stream and hands over each app whose
-containers moved (`on_app_moved`). A failed connect and a lost stream take the same way
-back: one warning line, a pause that doubles up to 30 s, and a new connect (which lists
-again: whatever happened in between is covered). A new kind of event (say a network
-created) is one more filter value, one more branch in `DeployContainers.apply` or beside it,
-and one more hand-over callable.
+containers moved (`on_app_moved`) and each network created (`on_network_created`). A
+failed connect and a lost stream take the same way back: one warning line, a pause that
+doubles up to 30 s, and a new connect (which lists again: whatever happened in between is
+covered). A new kind of event is one more filter value, one more branch in
+`DeployContainers.apply` or beside it (as `created_network`), and one more hand-over callable.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from network_plugin.apps import list_apps
 from network_plugin.docker_engine import APP_LABEL, ContainerState, is_deploy_container
 from network_plugin.error_handler import describe
 from network_plugin.output import warn
-from network_plugin.validation import is_app_name
+from network_plugin.validation import is_app_name, is_app_network
 
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
@@ -29,9 +29,11 @@ CONTAINER_ACTIONS = ("start", "restart", "unpause")
 NETWORK_ACTIONS = ("connect", "disconnect")
 STOP_ACTION = "die"
 FORGET_ACTION = "destroy"
+# A network's `create`; the filter also lets containers' `create` through: they are ignored.
+CREATE_ACTION = "create"
 EVENT_FILTERS = {
     "type": ["container", "network"],
-    "event": [*CONTAINER_ACTIONS, *NETWORK_ACTIONS, STOP_ACTION, FORGET_ACTION],
+    "event": [*CONTAINER_ACTIONS, *NETWORK_ACTIONS, STOP_ACTION, FORGET_ACTION, CREATE_ACTION],
 }
 
 
@@ -99,6 +101,17 @@ class DeployContainers:
         return app
 
 
+def created_network(event: dict) -> str | None:
+    """The name of the network a well-formed event (one `DeployContainers.apply` took) says was
+    created, or None. The engine gives the name in the attributes, the id as the actor's ID."""
+    if event["Type"] != "network" or event["Action"] != CREATE_ACTION:
+        return None
+    name = (event["Actor"].get("Attributes") or {}).get("name")
+    if not isinstance(name, str):
+        raise ValueError(f"a network created without a name: {str(event)[:80]}")
+    return name if is_app_network(name) else None  # no app can name it
+
+
 def connect() -> EventStream:
     """Open the engine's event stream (before the listing, so no change between the two goes unseen)."""
     client = docker_engine.api()
@@ -132,6 +145,7 @@ class EngineEvents:
         stopping: threading.Event,
         on_sync: Callable[[list[str], dict[str, ContainerState]], None],
         on_app_moved: Callable[[str], None],
+        on_network_created: Callable[[str], None],
         *,
         connect: Callable[[], EventStream] = connect,
         listing: Callable[[], Listing] = list_everything,
@@ -140,6 +154,7 @@ class EngineEvents:
         self.stopping = stopping
         self.on_sync = on_sync
         self.on_app_moved = on_app_moved
+        self.on_network_created = on_network_created
         self.connect = connect
         self.listing = listing
         self.pause = pause or stopping.wait
@@ -186,11 +201,14 @@ class EngineEvents:
             for event in stream:
                 try:
                     app = containers.apply(event)
+                    network = created_network(event)  # type: ignore[arg-type] - apply checked it
                 except ValueError as error:
                     warn(f"Ignoring an unexpected engine event: {error}")
                     continue
                 if app:
                     self.on_app_moved(app)
+                if network:
+                    self.on_network_created(network)
         except Exception as error:  # noqa: BLE001 - a broken stream means reconnecting, whatever broke it
             return describe(error)
         return "the engine closed it"

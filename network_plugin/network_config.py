@@ -113,7 +113,7 @@ def _build_app(app: str, states: dict[str, ContainerState], result: BuildResult)
     with AppLock(app):
         # Read under the lock: a deploy that wrote a newer CONTAINER file (and its IP) wins.
         containers = deployed_containers(app)
-        wanted = _states_of([container_id for _, _, container_id in containers], states)
+        wanted = states_of([container_id for _, _, container_id in containers], states)
         failures, changed = _write_ips(app, containers, wanted)
     result.failures += failures
     if any(cid not in wanted or not wanted[cid].running for _, _, cid in containers):
@@ -124,7 +124,7 @@ def _build_app(app: str, states: dict[str, ContainerState], result: BuildResult)
         detail_unless_quiet(f"Updated {app}: " + ", ".join(f"{name} ({ip})" for name, ip in changed))
 
 
-def _states_of(container_ids: list[str], states: dict[str, ContainerState]) -> dict[str, ContainerState]:
+def states_of(container_ids: list[str], states: dict[str, ContainerState]) -> dict[str, ContainerState]:
     """The listed state of each container id (full or short); one more listing for ids it lacks."""
     found = {}
     for container_id in container_ids:

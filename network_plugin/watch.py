@@ -6,7 +6,8 @@ come back with another address and the proxy keeps routing to the old one. The
 watcher reconciles every app when it (re)connects to the engine, then follows
 the engine's events: a container of an app starting, restarting, unpausing or
 changing networks makes one rebuild of that app (the code of `network:rebuild`),
-and the proxy of an app whose IP files changed is refreshed.
+and the proxy of an app whose IP files changed is refreshed. A network created (again)
+reattaches the running containers of the apps naming it (`reattach`).
 
 The parts: `engine_events` (a thread reading the engine, reconnecting with backoff),
 `watch_schedule` (which job is due when), `watch_jobs` (the pools running them). Here the
@@ -24,15 +25,15 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from network_plugin import proxy
+from network_plugin import proxy, reattach
 from network_plugin.docker_engine import ContainerState
 from network_plugin.engine_events import EngineEvents, EventStream, Listing, connect, list_everything
 from network_plugin.network_config import BuildResult, build_config
 from network_plugin.output import info, warn
-from network_plugin.watch_jobs import REBUILD, REFRESH, JobRunner
+from network_plugin.watch_jobs import REATTACH, REBUILD, REFRESH, JobRunner
 from network_plugin.watch_schedule import Schedule
 
-POOL_SIZES = {REBUILD: 4, REFRESH: 2}
+POOL_SIZES = {REBUILD: 4, REATTACH: 2, REFRESH: 2}
 # On SIGTERM/SIGINT the jobs running may end for this long (a proxy build is never cut off by
 # our own exit); below the service's TimeoutStopSec (60 s), after which systemd kills.
 STOP_WAIT_SECONDS = 45.0
@@ -47,7 +48,8 @@ def _free_workers(kind: str, busy: set[str]) -> int:
 class Watcher:
     """The engine's events in, rebuild and refresh jobs out, until `stop()`.
 
-    `build` and `refresh` are the plugin's rebuild and proxy refresh; `connect`, `listing`,
+    `build` and `refresh` are the plugin's rebuild and proxy refresh, `naming`, `reattach`
+    and `missing` those of `network_plugin.reattach`; `connect`, `listing`,
     `pause` (see `EngineEvents`) and `clock` (see `Schedule`) the engine's and the clock's.
     """
 
@@ -56,6 +58,9 @@ class Watcher:
         *,
         build: Callable[[list[str], dict[str, ContainerState] | None], BuildResult] = build_config,
         refresh: Callable[[str], object] = proxy.refresh,
+        naming: Callable[[str], list[str]] = reattach.apps_naming,
+        reattach: Callable[[str, list[str]], bool] = reattach.reattach,
+        missing: Callable[[str, dict[str, ContainerState]], list[str]] = reattach.missing,
         connect: Callable[[], EventStream] = connect,
         listing: Callable[[], Listing] = list_everything,
         pause: Callable[[float], bool] | None = None,
@@ -64,6 +69,9 @@ class Watcher:
     ) -> None:
         self.build = build
         self.refresh = refresh
+        self.naming = naming
+        self.reattach = reattach
+        self.missing = missing
         self.stop_wait = stop_wait
         self.stopping = threading.Event()
         self.wake = threading.Condition()  # guards what follows; notified whenever a job may be due
@@ -72,7 +80,13 @@ class Watcher:
         self.left_running: list[str] = []  # apps whose jobs outlived the stop's wait
         self.jobs = JobRunner(self.stopping, POOL_SIZES)
         self.events = EngineEvents(
-            self.stopping, self._on_sync, self._on_app_moved, connect=connect, listing=listing, pause=pause
+            self.stopping,
+            self._on_sync,
+            self._on_app_moved,
+            self._on_network_created,
+            connect=connect,
+            listing=listing,
+            pause=pause,
         )
 
     def run(self) -> int:
@@ -110,19 +124,46 @@ class Watcher:
             self.schedule.app_moved(app)
             self.wake.notify_all()
 
+    def _on_network_created(self, network: str) -> None:
+        apps = self.naming(network)  # the apps' property files, read on the events' thread
+        with self.wake:
+            self.schedule.network_created(apps, network)
+            self.wake.notify_all()
+
     def _start_due_jobs(self) -> None:
         schedule = self.schedule
         for app, from_listing in schedule.rebuilds_due(_free_workers(REBUILD, schedule.rebuilding)):
-            states = self.listing if from_listing else None
-            self.jobs.start(REBUILD, app, partial(self.build, [app], states), partial(self._rebuilt, app))
+            job = (
+                partial(self._reconcile, app, self.listing)
+                if from_listing
+                else partial(self.build, [app], None)
+            )
+            self.jobs.start(REBUILD, app, job, partial(self._rebuilt, app))
+        for app, networks in schedule.reattaches_due(_free_workers(REATTACH, schedule.reattaching)):
+            self.jobs.start(
+                REATTACH, app, partial(self.reattach, app, networks), partial(self._reattached, app)
+            )
         for app in schedule.refreshes_due(_free_workers(REFRESH, schedule.refreshing)):
             self.jobs.start(REFRESH, app, partial(self.refresh, app), partial(self._refreshed, app))
+
+    def _reconcile(self, app: str, states: dict[str, ContainerState]) -> BuildResult:
+        """A reconcile's job for one app: rebuild from the listing; the containers the listing
+        shows missing from the app's attach networks get a reattach job after it."""
+        missing = self.missing(app, states)
+        result = self.build([app], states)
+        if missing:
+            with self.wake:
+                for network in missing:
+                    self.schedule.network_created([app], network)
+        return result
 
     def _seconds_to_next_job(self) -> float | None:
         """None: nothing is due until an event or a job's end wakes the loop."""
         schedule = self.schedule
         moment = schedule.next_due(
-            _free_workers(REBUILD, schedule.rebuilding) > 0, _free_workers(REFRESH, schedule.refreshing) > 0
+            _free_workers(REBUILD, schedule.rebuilding) > 0,
+            _free_workers(REFRESH, schedule.refreshing) > 0,
+            _free_workers(REATTACH, schedule.reattaching) > 0,
         )
         return None if moment is None else max(moment - schedule.clock(), 0.0)
 
@@ -132,6 +173,11 @@ class Watcher:
                 self.schedule.rebuilt(app, app in result.changed, app not in result.unsettled)
             else:  # it failed (one line said why): the next event or reconcile tries again
                 self.schedule.rebuilt(app, changed=False, settled=False)
+            self.wake.notify_all()
+
+    def _reattached(self, app: str, result: object) -> None:
+        with self.wake:
+            self.schedule.reattached(app, moved=result is True)
             self.wake.notify_all()
 
     def _refreshed(self, app: str, result: object) -> None:

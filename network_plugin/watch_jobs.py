@@ -1,6 +1,6 @@
 """`network:watch`'s jobs: rebuilds and proxy refreshes, off the watcher's main loop.
 
-Two small bounded pools, so a rebuild (milliseconds) never queues behind slow proxy
+Small bounded pools, so a rebuild (milliseconds) never queues behind slow proxy
 refreshes (seconds each) of other apps. The watcher starts a job only when a worker of
 its pool is free and the app has no other job, so nothing ever waits in a pool's queue.
 A job never raises out of its worker: a failure is one warning line, and `done` is always
@@ -17,9 +17,11 @@ from network_plugin.error_handler import describe
 from network_plugin.output import warn
 
 REBUILD = "rebuild"
+REATTACH = "reattach"
 REFRESH = "refresh"
 FAILURE = {
     REBUILD: "Unable to rebuild the network configuration of {app}",
+    REATTACH: "Unable to attach {app} to its networks again",
     REFRESH: "Unable to refresh the proxy of {app}",
 }
 

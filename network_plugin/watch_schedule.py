@@ -69,6 +69,9 @@ class Schedule:
     * An app whose containers moved is rebuilt once its events pause (`Debouncer`).
     * A reconcile rebuilds every app at once, from the one listing it made; an app whose
       containers move afterwards gets a rebuild of its own after that one.
+    * An app naming a network just created is reattached to it once the creates pause (the
+      same `Debouncer` rules, one job for every network of the app created meanwhile); then,
+      when one of them is its initial network, it is rebuilt as if its containers moved.
     * An app whose IP files changed owes a proxy refresh: at once when its last rebuild
       found every container running and no rebuild is waiting, at the latest
       `PROXY_MAX_DELAY_SECONDS` after the change.
@@ -78,20 +81,29 @@ class Schedule:
         self.clock = clock
         self.moved = Debouncer(QUIET_SECONDS, MAX_DELAY_SECONDS, MIN_INTERVAL_SECONDS)
         self.from_listing: set[str] = set()  # rebuilds a reconcile owes, due at once
+        self.created = Debouncer(QUIET_SECONDS, MAX_DELAY_SECONDS)
+        self.created_networks: dict[str, set[str]] = {}  # app -> networks to reattach it to
         self.owed: dict[str, float] = {}  # app -> when its files changed without a refresh since
         self.settled: set[str] = set()  # owing apps whose last rebuild found every container running
         self.rebuilding: set[str] = set()
         self.refreshing: set[str] = set()
+        self.reattaching: set[str] = set()
         self.syncing: set[str] = set()  # apps of the last reconcile not in sync yet
         self.reconciles = 0
         self.synced = 0  # reconciles whose apps all got in sync
 
     def busy(self) -> set[str]:
-        return self.rebuilding | self.refreshing
+        return self.rebuilding | self.refreshing | self.reattaching
 
     def app_moved(self, app: str) -> None:
         self.moved.add(app, self.clock())
         self.from_listing.discard(app)  # the listing may predate the move: the rebuild lists again
+
+    def network_created(self, apps: Iterable[str], network: str) -> None:
+        now = self.clock()
+        for app in apps:
+            self.created.add(app, now)
+            self.created_networks.setdefault(app, set()).add(network)
 
     def reconcile(self, apps: Iterable[str]) -> None:
         """A fresh listing covers every app: each is rebuilt from it, the events before it are moot."""
@@ -109,6 +121,18 @@ class Schedule:
         due += [(app, False) for app in self.moved.take_due(self.clock(), busy, limit - len(due))]
         self.rebuilding.update(app for app, _ in due)
         return due
+
+    def reattaches_due(self, limit: int) -> list[tuple[str, list[str]]]:
+        """Up to `limit` apps to reattach now, each with its networks created; busy until `reattached`."""
+        due = self.created.take_due(self.clock(), self.busy(), limit)
+        self.reattaching.update(due)
+        return [(app, sorted(self.created_networks.pop(app))) for app in due]
+
+    def reattached(self, app: str, moved: bool) -> None:
+        """The app's reattach ended; `moved`: its initial network was among them, rebuild it."""
+        self.reattaching.discard(app)
+        if moved:
+            self.app_moved(app)
 
     def refreshes_due(self, limit: int) -> list[str]:
         """Up to `limit` apps whose proxy to refresh now; they are busy until `refreshed`."""
@@ -144,10 +168,14 @@ class Schedule:
             return True
         return False
 
-    def next_due(self, free_rebuilds: bool, free_refreshes: bool) -> float | None:
+    def next_due(self, free_rebuilds: bool, free_refreshes: bool, free_reattaches: bool) -> float | None:
         """When a job not startable now becomes due (a job ending or an event may come sooner)."""
         busy = self.busy()
         moments = []
+        if free_reattaches:
+            moment = self.created.next_due(busy)
+            if moment is not None:
+                moments.append(moment)
         if free_rebuilds:
             if self.from_listing - busy:
                 moments.append(self.clock())

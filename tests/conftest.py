@@ -36,8 +36,9 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None)
 settings.register_profile("by-hand", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "by-hand")
 
-# The real engine: docker_client, test_image, docker_resources; two engines in a swarm: two_hosts.
-pytest_plugins = ["tests.docker_fixtures", "tests.two_hosts"]
+# The real engine: docker_client, test_image, docker_resources; two engines in a swarm: two_hosts;
+# network:watch on fakes (loop) and as the service runs it (watcher).
+pytest_plugins = ["tests.docker_fixtures", "tests.two_hosts", "tests.fake_engine", "tests.watcher"]
 
 
 # The fixtures that reach a Docker engine: a test using any of them (even through another

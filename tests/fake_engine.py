@@ -8,6 +8,8 @@ import queue
 import threading
 from collections.abc import Iterator
 
+import pytest
+
 from network_plugin.docker_engine import ContainerState
 from network_plugin.network_config import BuildResult
 from network_plugin.watch import Watcher
@@ -31,6 +33,11 @@ def container_event(action: str, labels: dict[str, str], container_id: str = "c1
 
 def deploy_labels(app: str) -> dict[str, str]:
     return {"com.dokku.app-name": app, "com.dokku.container-type": "deploy", "name": f"{app}.web.1"}
+
+
+def network_created(name: str, network_id: str = "n1") -> dict:
+    """The engine's event of a network created: its name in the attributes, its id as the actor's."""
+    return {"Type": "network", "Action": "create", "Actor": {"ID": network_id, "Attributes": {"name": name}}}
 
 
 def moved(app: str, container_id: str = "") -> dict:
@@ -99,10 +106,11 @@ class FakeEngine:
 
 
 class Jobs:
-    """Rebuild and refresh functions that record their calls. A rebuild of an app in `changed`
-    rewrites files, one in `unsettled` finds containers not running; `failing` rebuilds and
-    `failing_refreshes` raise;
-    the refresh of an app in `slow` waits until `release()`."""
+    """Rebuild, refresh and reattach functions that record their calls. A rebuild of an app in
+    `changed` rewrites files, one in `unsettled` finds containers not running; `failing` rebuilds
+    and reattaches and `failing_refreshes` raise; the refresh of an app in `slow` waits until
+    `release()`. `naming` says which apps name a network, `initial` which is each app's initial
+    network, `missing` which networks a reconcile finds an app's containers lack."""
 
     def __init__(self) -> None:
         self.changed: set[str] = set()
@@ -113,7 +121,24 @@ class Jobs:
         self.gate = threading.Event()
         self.rebuilds: list[tuple[str, bool]] = []  # (app, from the reconcile's listing)
         self.refreshes: list[str] = []
+        self.naming: dict[str, list[str]] = {}  # network -> apps naming it
+        self.initial: dict[str, str] = {}
+        self.missing: dict[str, list[str]] = {}
+        self.reattaches: list[tuple[str, list[str]]] = []
         self.guard = threading.Lock()
+
+    def apps_naming(self, network: str) -> list[str]:
+        return self.naming.get(network, [])
+
+    def reattach(self, app: str, networks: list[str]) -> bool:
+        with self.guard:
+            self.reattaches.append((app, networks))
+        if app in self.failing:
+            raise self.failing[app]
+        return self.initial.get(app) in networks
+
+    def missing_networks(self, app: str, states: dict[str, ContainerState]) -> list[str]:
+        return self.missing.get(app, [])
 
     def build(self, apps: list[str], states: dict[str, ContainerState] | None) -> BuildResult:
         (app,) = apps
@@ -156,6 +181,9 @@ class LoopUnderTest:
         self.watcher = Watcher(
             build=self.jobs.build,
             refresh=self.jobs.refresh,
+            naming=self.jobs.apps_naming,
+            reattach=self.jobs.reattach,
+            missing=self.jobs.missing_networks,
             connect=self.engine.connect,
             listing=self.engine.listing,
             pause=self._pause,
@@ -198,3 +226,19 @@ class LoopUnderTest:
         self.thread.join(60)
         assert not self.thread.is_alive(), "the watcher did not stop"
         return self.status[0]
+
+
+@pytest.fixture
+def loop():
+    """Start a watcher on fakes (`LoopUnderTest`); always stopped and its gates opened afterwards."""
+    started: list[LoopUnderTest] = []
+
+    def start(apps: list[str], **options) -> LoopUnderTest:
+        started.append(LoopUnderTest(apps, **options))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.jobs.release()
+        if each.thread.is_alive():
+            each.stop()

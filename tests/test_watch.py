@@ -29,7 +29,7 @@ from network_plugin.watch_schedule import (
     Schedule,
 )
 from tests.docker_fixtures import IMAGE, OWNER, RESOURCE_LABEL, DockerResources
-from tests.fake_engine import FakeClock, FakeEngine, LoopUnderTest, container_event, deploy_labels, moved
+from tests.fake_engine import FakeClock, FakeEngine, container_event, deploy_labels, moved
 from tests.host import DokkuHost
 from tests.polling import wait_for
 from tests.private_engine import can_run_private_engine, private_engine
@@ -81,20 +81,6 @@ def wait_until_handled(running: RunningWatcher, marker: Container) -> None:
     """Restart the marker and wait for its rebuild: the events before it were read first."""
     marker.restart(timeout=0)
     running.wait_for_line("-----> Ensuring network configuration is in sync for marker-app", count=2)
-
-
-@pytest.fixture
-def watcher(dokku: DokkuHost, tmp_path: Path):
-    """Start the watcher once the test has set the host up; always stopped afterwards."""
-    running: list[RunningWatcher] = []
-
-    def start(env: dict[str, str] | None = None) -> RunningWatcher:
-        running.append(RunningWatcher(dokku, tmp_path / f"watch-{len(running)}", env))
-        return running[-1].started()
-
-    yield start
-    for each in running:
-        each.kill()
 
 
 # --- without the engine ---------------------------------------------------------------------
@@ -249,7 +235,7 @@ def test_a_reconcile_rebuilds_every_app_at_once_from_its_listing_and_forgets_ear
     schedule.app_moved("app-b")  # after the listing: it may be older than the move
     assert schedule.rebuilds_due(4) == [("app-a", True), ("app-c", True)]
     assert schedule.rebuilds_due(4) == []
-    assert schedule.next_due(True, True) == QUIET_SECONDS
+    assert schedule.next_due(True, True, True) == QUIET_SECONDS
 
 
 def test_an_app_has_one_job_at_a_time_and_a_pool_never_takes_more_than_it_has():
@@ -277,7 +263,7 @@ def test_a_settled_app_whose_files_changed_is_refreshed_at_once_and_only_once():
     assert schedule.in_sync()
     assert not schedule.in_sync()  # said once
     assert schedule.refreshes_due(2) == []
-    assert schedule.next_due(True, True) is None
+    assert schedule.next_due(True, True, True) is None
 
 
 def test_an_app_in_motion_owes_its_refresh_to_the_rebuild_that_finds_it_settled():
@@ -304,7 +290,7 @@ def test_a_settled_app_with_new_events_waits_for_their_rebuild_before_its_refres
     schedule.rebuilt("app-a", changed=True, settled=True)
     schedule.app_moved("app-a")
     assert schedule.refreshes_due(2) == []
-    assert schedule.next_due(False, True) == clock.now - 0.0 + PROXY_MAX_DELAY_SECONDS
+    assert schedule.next_due(False, True, True) == clock.now - 0.0 + PROXY_MAX_DELAY_SECONDS
     clock.now += QUIET_SECONDS
     assert schedule.rebuilds_due(4) == [("app-a", False)]
     schedule.rebuilt("app-a", changed=False, settled=True)
@@ -324,7 +310,7 @@ def test_an_app_that_never_settles_gets_its_refresh_when_overdue():
         clock.now += MIN_INTERVAL_SECONDS
         for app, _ in schedule.rebuilds_due(4):
             schedule.rebuilt(app, changed=True, settled=False)
-    assert schedule.next_due(False, True) == changed_at + PROXY_MAX_DELAY_SECONDS
+    assert schedule.next_due(False, True, True) == changed_at + PROXY_MAX_DELAY_SECONDS
     assert schedule.refreshes_due(2) == ["app-a"]
 
 
@@ -337,28 +323,12 @@ def test_a_refresh_waits_for_the_apps_rebuild_and_the_rebuild_for_its_refresh():
     schedule.app_moved("app-a")
     clock.now += MAX_DELAY_SECONDS
     assert schedule.rebuilds_due(4) == []
-    assert schedule.next_due(True, True) is None  # the refresh's end wakes the loop
+    assert schedule.next_due(True, True, True) is None  # the refresh's end wakes the loop
     schedule.refreshed("app-a")
     assert schedule.rebuilds_due(4) == [("app-a", False)]
 
 
 # --- the loop, on a fake engine and fake jobs ------------------------------------------------
-
-
-@pytest.fixture
-def loop():
-    """Start a watcher on fakes (`LoopUnderTest`); always stopped and its gates opened afterwards."""
-    started: list[LoopUnderTest] = []
-
-    def start(apps: list[str], **options) -> LoopUnderTest:
-        started.append(LoopUnderTest(apps, **options))
-        return started[-1]
-
-    yield start
-    for each in started:
-        each.jobs.release()
-        if each.thread.is_alive():
-            each.stop()
 
 
 def out_lines(capsys) -> list[str]:
@@ -383,6 +353,7 @@ def test_backoff_doubles_up_to_30_s_and_starts_again_at_1_s_after_a_connect(caps
     EngineEvents(
         threading.Event(),
         lose_the_stream,
+        no_event,
         no_event,
         connect=engine.connect,
         listing=engine.listing,
@@ -458,6 +429,7 @@ def test_a_stop_during_refreshes_starts_no_job_and_waits_for_the_running_ones(lo
     jobs.changed = jobs.slow = {"slow-a", "slow-b", "slow-c"}
     under_test.start()
     under_test.wait_until(lambda: len(jobs.refreshes) == 2, "two refreshes running")
+    running = sorted(jobs.refreshes)  # which two: whichever apps' rebuilds ended first
     under_test.engine.stream().put(moved("moved-app"))
 
     under_test.watcher.stop()
@@ -466,7 +438,7 @@ def test_a_stop_during_refreshes_starts_no_job_and_waits_for_the_running_ones(lo
     jobs.release()
     assert under_test.stop() == 0
 
-    assert sorted(jobs.refreshes) == ["slow-a", "slow-b"]
+    assert sorted(jobs.refreshes) == running  # the third never started
     assert jobs.rebuilt("moved-app") == 0
     assert under_test.engine.streams[-1].closed
     assert out_lines(capsys)[-1] == "-----> Stopped watching the Docker engine"

@@ -11,6 +11,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.host import DokkuHost
 from tests.polling import WAIT_SECONDS, wait_for
 
@@ -74,3 +76,17 @@ class RunningWatcher:
             self.process.kill()
             self.process.wait()
         self._log.close()
+
+
+@pytest.fixture
+def watcher(dokku: DokkuHost, tmp_path: Path):
+    """Start the watcher once the test has set the host up; always stopped afterwards."""
+    running: list[RunningWatcher] = []
+
+    def start(env: dict[str, str] | None = None) -> RunningWatcher:
+        running.append(RunningWatcher(dokku, tmp_path / f"watch-{len(running)}", env))
+        return running[-1].started()
+
+    yield start
+    for each in running:
+        each.kill()
