@@ -161,10 +161,14 @@ def remove_tree(path: str) -> None:
 
 
 def remove_file(path: str) -> None:
+    """Remove `path`; a file that is not there, or whose name is too long to exist, is removed already."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
+    except OSError as error:
+        if error.errno != errno.ENAMETOOLONG:
+            raise
 
 
 def _fsync_dir(directory: str) -> None:

@@ -518,6 +518,16 @@ def test_write_port_legacy_process_type_with_underscore(dokku, root):
     assert (root / "PORT.my_worker.1").read_bytes() == b"8080"
 
 
+@pytest.mark.parametrize("trigger", ["network-write-ipaddr", "network-write-port"])
+def test_an_empty_value_for_a_process_type_too_long_for_a_file_name_removes_nothing_and_succeeds(
+    dokku, root, trigger
+):
+    # Found by hypothesis: no such file can exist, so there is nothing to remove.
+    result = dokku.trigger(trigger, APP, "x" * 400, "1", "")
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
 def shown(value: str) -> str:
     """How an error line shows user input: control characters escaped, so it stays one line."""
     return value.replace("\n", "\\n")
