@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 
+from network_plugin.files import fsync_dir, replace_link
 from network_plugin.locks import lock_for
 from network_plugin.output import info, warn
 
@@ -174,20 +175,6 @@ def _exchange(first: str, second: str) -> bool:
     raise OSError(error, os.strerror(error), second)
 
 
-def _replace_link(path: str, target: str) -> None:
-    temp = f"{path}.{os.getpid()}.tmp"
-    os.symlink(target, temp)
-    os.replace(temp, path)
-
-
-def _sync_folder(folder: str) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def switch(plugin_dir: str, name: str) -> None:
     """Make `.venv` link to ENVIRONMENTS/<name> in one step; remember what was live before."""
     live = os.path.join(plugin_dir, LIVE)
@@ -196,12 +183,12 @@ def switch(plugin_dir: str, name: str) -> None:
     before = LEGACY if legacy else live_name(plugin_dir)
     if before:
         # Recorded first: a kill right after the switch must not leave it unprotected.
-        _replace_link(os.path.join(environments, PREVIOUS), before)
+        replace_link(os.path.join(environments, PREVIOUS), before)
     next_link = os.path.join(plugin_dir, NEXT_LINK)
     os.symlink(f"{ENVIRONMENTS}/{name}", next_link)
     if not legacy:
         os.replace(next_link, live)
-        _sync_folder(plugin_dir)
+        fsync_dir(plugin_dir)
         return
     shutil.rmtree(os.path.join(environments, LEGACY), ignore_errors=True)
     if _exchange(next_link, live):
@@ -209,7 +196,7 @@ def switch(plugin_dir: str, name: str) -> None:
     else:  # no RENAME_EXCHANGE: a window of two renames, once per host
         os.rename(live, os.path.join(environments, LEGACY))
         os.replace(next_link, live)
-    _sync_folder(plugin_dir)
+    fsync_dir(plugin_dir)
 
 
 def ensure(plugin_dir: str) -> None:

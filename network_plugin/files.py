@@ -122,7 +122,7 @@ def write_atomic(path: str, content: str, mode: int = FILE_MODE, dokku_owned: bo
         remove_file(temp)
         raise
     _remove_stale_temps(directory, name)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return True
 
 
@@ -171,7 +171,14 @@ def remove_file(path: str) -> None:
             raise
 
 
-def _fsync_dir(directory: str) -> None:
+def replace_link(path: str, target: str) -> None:
+    """Make `path` a link to `target` in one step: a new link renamed over whatever was there."""
+    temp = f"{path}.{os.getpid()}.tmp"
+    os.symlink(target, temp)
+    os.replace(temp, path)
+
+
+def fsync_dir(directory: str) -> None:
     descriptor = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(descriptor)

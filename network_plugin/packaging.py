@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from network_plugin.commands import SUBCOMMANDS
+from network_plugin.files import replace_link
 from network_plugin.main import COMMANDS_PROGRAM, TRIGGERS
 from network_plugin.output import warn
 from network_plugin.paths import PLUGIN_NAME, lib_root
@@ -43,9 +44,7 @@ def link_entry_points(plugin_dir: str = PLUGIN_DIR) -> int:
         path = os.path.join(plugin_dir, name)
         if os.path.islink(path) and os.readlink(path) == target:
             continue
-        temp = f"{path}.{os.getpid()}.tmp"
-        os.symlink(target, temp)
-        os.replace(temp, path)
+        replace_link(path, target)
         changed += 1
     for name in _entry_point_links(plugin_dir):
         if name not in wanted:
