@@ -12,11 +12,12 @@ for each N, times side by side:
 It also reports the peak RSS of our rebuildall at the largest N.
 
     python3 benchmarks/rebuild_scale.py [--sizes 10 50 200] [--runs 5] [--plot rebuild_scale.png]
-    python3 benchmarks/rebuild_scale.py --quick     # CI: small sizes, no wall-time goal
+    python3 benchmarks/rebuild_scale.py --quick     # small sizes, no wall-time goal
+    python3 benchmarks/rebuild_scale.py --counts-only --sizes 2 5 --runs 1   # the tests' smoke run
 
 Exit status 1 when a goal is missed: at the largest N, ours at least 10x faster when
-N >= 200 (else faster at all; not judged with --quick, where a slow machine must not
-fail CI); engine calls the same for every N; peak RSS under 60 MiB.
+N >= 200 (else faster at all; not judged with --quick or --counts-only, as CI runs it, where
+a loaded machine must not fail a run); engine calls the same for every N; peak RSS under 60 MiB.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
-from timing import goals_result, interleaved_medians, plugin_host, run_benchmark, run_checked
+from timing import add_counts_only, goals_result, interleaved_medians, plugin_host, run_benchmark, run_checked
 
 from tests.docker_fixtures import DockerResources, build_test_image, engine_client, sweep
 from tests.host import DokkuHost
@@ -215,7 +216,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200])
     parser.add_argument("--runs", type=int, default=5, help="timed runs per size (median taken)")
     parser.add_argument("--plot", type=Path, help="write a PNG of time against N")
-    parser.add_argument("--quick", action="store_true", help="CI: sizes 4 and 10, 3 runs, no time goal")
+    parser.add_argument("--quick", action="store_true", help="sizes 4 and 10, 3 runs, no time goal")
+    add_counts_only(parser)
     options = parser.parse_args(argv)
     sizes, runs = ([4, 10], 3) if options.quick else (sorted(options.sizes), options.runs)
 
@@ -268,7 +270,7 @@ def main(argv: list[str]) -> int:
     # Below a handful of containers both take a few hundred ms; the goal is judged at the largest N.
     largest = rows[-1]
     goal = SPEED_UP_GOAL if largest["size"] >= SPEED_UP_AT else 1.0
-    if not options.quick and largest["reference"] / largest["ours"] < goal:
+    if not (options.quick or options.counts_only) and largest["reference"] / largest["ours"] < goal:
         missed.append(f"at N={largest['size']} ours is not {goal:g}x faster than the reference pattern")
     if rss >= RSS_GOAL_MIB:
         missed.append(f"peak RSS {rss:.1f} MiB is not under {RSS_GOAL_MIB} MiB")

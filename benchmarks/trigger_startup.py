@@ -20,7 +20,7 @@ prints the median wall time of each and its ratios to both.
 
     python3 benchmarks/trigger_startup.py [--runs 21] [--max-ratio 1.3]
 
-Exit status 1 when a reader's ratio exceeds --max-ratio.
+Exit status 1 when a reader's ratio exceeds --max-ratio (not with --counts-only, as CI runs it).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from timing import interleaved_medians, plugin_host, run_checked
+from timing import add_counts_only, interleaved_medians, plugin_host, run_checked
 
 from network_plugin.main import TRIGGERS
 from tests.docker_fixtures import OWNER, RESOURCE_LABEL
@@ -88,6 +88,7 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--runs", type=int, default=21, help="runs per command (median taken)")
     parser.add_argument("--max-ratio", type=float, default=1.3, help="fail when a reader is above this ratio")
+    add_counts_only(parser)
     options = parser.parse_args(argv)
     unknown = {*READERS, *(trigger for trigger, _ in WRITERS.values())} - set(TRIGGERS)
     if unknown:
@@ -158,7 +159,7 @@ def main(argv: list[str]) -> int:
     for name, median in medians.items():
         ratio = median / baseline
         over = name in READERS and ratio > options.max_ratio
-        failed = failed or over
+        failed = failed or (over and not options.counts_only)
         floor_ratio = f"{median / floor:>9.2f}x" if name in WRITERS else " " * 10
         kind = "  reader" if name in READERS else "  writer" if name in WRITERS else ""
         verdict = "  > max" if over else ""

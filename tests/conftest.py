@@ -1,17 +1,23 @@
 """Fixtures: a Dokku-like host in a temp folder, and the plugin installed the Dokku way.
 
-`plugin_path` installs the work tree once per test session (see tests/host.py);
+`plugin_path` installs the work tree once per test run (see tests/host.py);
 `dokku` gives each test a fresh DOKKU_ROOT/DOKKU_LIB_ROOT driving that install
 through subprocesses, as plugn and Dokku do.
+
+The suite runs in parallel (`tools/test` passes `-n auto --dist loadgroup` to pytest-xdist):
+what is costly to make (the wheelhouse, the plugin's environment) is made once per run by the
+first worker that needs it and shared; each worker gets its own copy of the installed plugin,
+since some tests run `install` on it or change its links.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from hypothesis import settings
 
 from tests.host import (
@@ -47,6 +53,21 @@ ROOT_FIXTURES = {"two_hosts", "tls_engine"}
 ENGINE_FIXTURES = {"docker_client", "test_image", "docker_resources", "network_name", *ROOT_FIXTURES}
 
 
+# Modules whose engine tests create networks with fixed subnets (or the engine's free ones): two
+# xdist workers at once would ask the shared engine for overlapping pools.
+FIXED_SUBNET_MODULES = {"test_network_options", "test_network_records", "test_watch_reattach"}
+
+
+def xdist_group(item: pytest.Item, fixtures: set[str]) -> str | None:
+    """The tests that must run in one worker, one after the other (`--dist loadgroup`)."""
+    rigs = sorted(fixtures & ROOT_FIXTURES)
+    if rigs:
+        return rigs[0]  # a rig of engines of its own, built once by the worker running its tests
+    if fixtures & ENGINE_FIXTURES and item.module.__name__.rpartition(".")[2] in FIXED_SUBNET_MODULES:
+        return "fixed-subnets"
+    return None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -54,6 +75,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.engine)
         if fixtures & ROOT_FIXTURES:
             item.add_marker(pytest.mark.root)
+        group = xdist_group(item, fixtures)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The temp folder of this test run: shared by its xdist workers (each has a folder below it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]) -> Path:
+    """`run_folder/name`, made by `make` by the first worker that asks; the others wait for it."""
+    folder = run_folder(tmp_path_factory) / name
+    made = folder.with_name(f"{name}.made")
+    with FileLock(str(folder.with_name(f"{name}.lock"))):
+        if not made.exists():
+            folder.mkdir()
+            make(folder)
+            made.touch()
+    return folder
 
 
 # A `$PLUGIN_PATH` where the plugin is installed already: tools/platform-test installs it the
@@ -65,7 +107,7 @@ INSTALLED_PLUGIN_PATH = os.environ.get("NETWORK_TEST_PLUGIN_PATH", "")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The lock's packages downloaded once; from then on every install in this session (and in
     the programs it starts) takes them from there, with no index and no pip config of the machine."""
-    folder = download_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+    folder = once_per_run(tmp_path_factory, "wheelhouse", download_wheelhouse)
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(without_pip_settings(saved) | offline_pip(folder))
@@ -79,10 +121,15 @@ def plugin_path(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> P
     """A `$PLUGIN_PATH` with this plugin installed as `network`, the way `plugin:install` does."""
     if INSTALLED_PLUGIN_PATH:
         return Path(INSTALLED_PLUGIN_PATH)
-    root = tmp_path_factory.mktemp("plugins")
     empty = tmp_path_factory.mktemp("empty-host")
     env = clean_env() | {"DOKKU_ROOT": str(empty / "home"), "DOKKU_LIB_ROOT": str(empty / "lib")}
-    install_plugin(root, env)
+    # The environment is built once per run; each worker installs its own copy of the plugin
+    # beside it, which finds that environment in place and builds nothing.
+    built = once_per_run(tmp_path_factory, "plugins", lambda root: install_plugin(root, env))
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return built
+    root = tmp_path_factory.mktemp("plugins")
+    install_plugin(root, env, environment_from=built / "available" / "network")
     return root
 
 

@@ -105,9 +105,17 @@ def copy_environment(source_plugin: Path, target_plugin: Path) -> str:
     return name
 
 
-def install_plugin(plugin_path: Path, env: dict[str, str]) -> Path:
-    """Install this work tree as plugin `network` under `plugin_path`; return the enabled folder."""
+# An installed plugin whose environment the benchmarks' installs copy instead of building their
+# own (the tests' smoke runs of the benchmarks name the session's: they measure the plugin, not pip).
+ENVIRONMENT_FROM = "NETWORK_BENCH_ENVIRONMENT_FROM"
+
+
+def install_plugin(plugin_path: Path, env: dict[str, str], environment_from: Path | None = None) -> Path:
+    """Install this work tree as plugin `network` under `plugin_path`; return the enabled folder.
+    With `environment_from` (an installed plugin), its environment is copied: nothing is built."""
     available = plugin_path / "available" / "network"
+    if environment_from is not None:
+        copy_environment(environment_from, available)
     copy_repository(available)
     (plugin_path / "enabled").mkdir(parents=True, exist_ok=True)
     enabled = plugin_path / "enabled" / "network"

@@ -50,19 +50,31 @@ def filler(client, network: str):
     )
 
 
+def address_taken(client, network: str, ip: str) -> bool:
+    attached = client.api.inspect_network(network)["Containers"] or {}
+    return any(endpoint["IPv4Address"].partition("/")[0] == ip for endpoint in attached.values())
+
+
 def move_address(container, network: str = "bridge") -> str:
-    """Stop the container, let fillers take its address, start it again: its new address."""
-    old = ip_on(container, network)
-    container.stop(timeout=0)
-    for _ in range(FILLERS):  # the engine hands out the lowest free address; another run may take it first
-        if ip_on(filler(container.client, network), network) == old:
-            break
-    else:
-        pytest.fail(f"no filler got {old}")
-    container.start()
-    new = ip_on(container, network)
-    assert new != old
-    return new
+    """Stop the container, let fillers take its address, start it again: its new address.
+
+    The engine hands out the lowest free address. Containers of tests running beside this one
+    (other xdist workers, other runs) may take the freed address first, and free it again before
+    the container starts: then it is moved once more."""
+    for _ in range(3):
+        old = ip_on(container, network)
+        container.stop(timeout=0)
+        for _ in range(FILLERS):
+            if address_taken(container.client, network, old):
+                break
+            filler(container.client, network)
+        else:
+            pytest.fail(f"no filler got {old}")
+        container.start()
+        new = ip_on(container, network)
+        if new != old:
+            return new
+    pytest.fail(f"the container kept {old} through three moves")
 
 
 def write_ip(root: Path, name: str, ip: str) -> None:
