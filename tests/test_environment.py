@@ -8,6 +8,7 @@ session's wheelhouse, or from an index that does not answer.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -205,11 +206,22 @@ def test_no_trigger_fails_while_update_rebuilds_and_switches_the_environment(
     assert rounds > 0
 
 
-def test_sigkill_at_any_point_leaves_the_live_environment_and_the_next_install_cleans_up(
+# Kill points drawn per run (a failure says the seed; NETWORK_TEST_SEED=<seed> replays it); a kill
+# between any two steps of the switch is replayed exactly, every run, further down.
+KILL_POINTS = 2
+
+
+def kill_seed() -> int:
+    return int(os.environ.get("NETWORK_TEST_SEED") or random.SystemRandom().randrange(10**6))
+
+
+def test_sigkill_at_sampled_points_leaves_the_live_environment_and_the_next_install_cleans_up(
     tmp_path: Path, plugin_dir: Path
 ):
     dokku = plugin_host(tmp_path, plugin_dir)
     plugin = dokku.plugin_dir
+    seed = kill_seed()
+    points = sorted(random.Random(seed).random() for _ in range(KILL_POINTS))
 
     def update() -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -225,16 +237,16 @@ def test_sigkill_at_any_point_leaves_the_live_environment_and_the_next_install_c
     assert update().wait(timeout=300) == 0
     full_run = time.monotonic() - started
 
-    # Points spread over a whole run; wherever each lands, the same must hold.
-    for point in range(8):
-        change_lock(plugin, f"killed {point}")
+    for point in points:
+        change_lock(plugin, f"killed at {point:.3f}")
         running = update()
-        time.sleep(full_run * point / 7)
+        time.sleep(full_run * point)
         os.killpg(running.pid, signal.SIGKILL)
         running.wait(timeout=60)
+        replay = f"killed at {point:.3f} of {full_run:.1f} s (NETWORK_TEST_SEED={seed} replays it)"
         name = live(plugin).rpartition("/")[2]
-        assert (plugin / ".venvs" / name / environment.CHECKED).is_file()
-        assert dokku.trigger("network-get-property", APP, "tld").returncode == 0
+        assert (plugin / ".venvs" / name / environment.CHECKED).is_file(), replay
+        assert dokku.trigger("network-get-property", APP, "tld").returncode == 0, replay
 
     result = dokku.run(plugin / "update")
 
@@ -284,7 +296,7 @@ class Killed(BaseException):
 def test_a_kill_between_two_steps_of_the_switch_leaves_a_complete_environment_live(
     tmp_path: Path, plugin_dir: Path, mocker, legacy: bool, steps: int
 ):
-    # The kills above land mostly in pip: here each step of the switch is the last one that runs.
+    # The sampled kills above land mostly in pip: here each step of the switch is the last one that runs.
     dokku = plugin_host(tmp_path, plugin_dir, legacy=legacy)
     plugin = dokku.plugin_dir
     change_lock(plugin, "switched")

@@ -145,6 +145,7 @@ def deployed_container(client, dokku: DokkuHost, network: str):
             "com.dokku.process-type": "web",
             "com.dokku.container-type": "deploy",
         },
+        stop_signal="SIGKILL",  # `sleep` ignores SIGTERM: the engine's stop at teardown waits for none
     )
     container.start()
     (dokku.dokku_root / APP / "CONTAINER.web.1").write_text(f"{container.id}\n")

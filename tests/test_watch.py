@@ -813,10 +813,13 @@ def test_the_watcher_survives_an_engine_restart_and_repairs_what_moved(dokku: Do
         pytest.skip(reason)
     root = dokku.create_app("node-js-app")
     with private_engine() as (engine, first_client):
+        # `sleep` ignores SIGTERM: stopped with SIGKILL, they stop at once when the engine stops (as
+        # an engine upgrade or `systemctl stop docker` stops them), not after the 10 s stop timeout.
         container = first_client.containers.create(
             IMAGE,
             ["sleep", "3600"],
             labels={"com.dokku.app-name": "node-js-app", "com.dokku.process-type": "web"},
+            stop_signal="SIGKILL",
         )
         container.start()
         (root / "CONTAINER.web.1").write_text(f"{container.id}\n")
@@ -828,7 +831,7 @@ def test_the_watcher_survives_an_engine_restart_and_repairs_what_moved(dokku: Do
             engine.stop()
             client = engine.start()
             # Its containers stopped with the engine; the address it had now goes to another one.
-            client.containers.run(IMAGE, ["sleep", "3600"], detach=True)
+            client.containers.run(IMAGE, ["sleep", "3600"], detach=True, stop_signal="SIGKILL")
             container = client.containers.get(container.id)
             container.start()
             new = ip_on(container)
