@@ -15,8 +15,8 @@ the `docker` processes of one run of the reference pattern.
 
     python3 benchmarks/engine_triggers.py [--runs 15]
 
-Exit status 1 when one of our triggers is slower than the reference pattern (not with
---counts-only, as CI runs it: then only the counted calls are printed and times are not judged).
+Exit status 1 when one of our triggers is slower than the reference pattern (not judged with
+--counts-only, as CI runs it: the times are printed).
 """
 
 from __future__ import annotations
