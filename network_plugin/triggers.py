@@ -95,6 +95,9 @@ def post_app_clone_setup(args: list[str]) -> int:
     is not theirs to set up: removing its IP files would cut it off its proxy."""
     old_app, new_app = arg(args, 0), arg(args, 1)
     verify_app_name(old_app)
+    if new_app == old_app:
+        # Copying onto itself is a no-op, and the rename would then delete its only copy.
+        raise PluginError(f"The new app is the old app: {old_app}, nothing to set up")
     verify_app(new_app)
     if any(name.startswith("CONTAINER.") for name in listeners.app_file_names(new_app)):
         raise PluginError(
