@@ -13,7 +13,7 @@ from network_plugin import listeners, properties
 from network_plugin.apps import list_apps, proxy_is_enabled, verify_app
 from network_plugin.arguments import arg
 from network_plugin.error_handler import PluginError
-from network_plugin.files import write_atomic
+from network_plugin.files import is_file, write_atomic
 from network_plugin.output import detail_unless_quiet, info, warn
 from network_plugin.paths import properties_root
 from network_plugin.report import report as print_report
@@ -49,7 +49,7 @@ def backfill_bind_all_interfaces() -> None:
     pins every app to a value at its install). It asks plugn once per app: recorded as done,
     so that a repeat install or update costs nothing per app."""
     record = os.path.join(properties_root(), BACKFILL_RECORD)
-    if os.path.exists(record):
+    if is_file(record):
         return
     for app in list_apps():
         if not properties.exists(app, properties.BIND_ALL_INTERFACES) and not proxy_is_enabled(app):
