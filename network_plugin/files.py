@@ -74,10 +74,14 @@ def _make_folder(folder: int, name: str) -> int:
     except FileExistsError:
         return os.open(name, FOLDER_FLAGS, dir_fd=folder)
     child = os.open(name, FOLDER_FLAGS, dir_fd=folder)
-    os.fchmod(child, DIR_MODE)  # mkdir's mode is filtered by the caller's umask
-    owner = dokku_owner()
-    if owner:
-        os.fchown(child, *owner)
+    try:
+        os.fchmod(child, DIR_MODE)  # mkdir's mode is filtered by the caller's umask
+        owner = dokku_owner()
+        if owner:
+            os.fchown(child, *owner)
+    except BaseException:
+        os.close(child)
+        raise
     return child
 
 
@@ -115,8 +119,11 @@ def _walk(
                         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), entry) from None
                     child = -1
                 if child >= 0:
-                    os.close(folder)
-                    folder, shown = child, entry
+                    # Swapped before the close: the descriptor closed on a failure is always ours
+                    # (the watcher's threads reuse numbers as soon as they are free).
+                    folder, child = child, folder
+                    shown = entry
+                    os.close(child)
                     continue
             elif not follow_last or not _is_link(folder, name):
                 return folder, name, entry
@@ -125,9 +132,9 @@ def _walk(
                 raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), entry)
             target = _trusted_target(folder, name, entry)
             if target.startswith("/"):
-                os.close(folder)
-                folder = os.open("/", FOLDER_FLAGS)
+                folder, child = os.open("/", FOLDER_FLAGS), folder
                 shown = "/"
+                os.close(child)
             pending.extend(reversed(_parts(target)))
         return folder, "", shown
     except BaseException:

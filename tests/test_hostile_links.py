@@ -349,3 +349,19 @@ def test_a_loop_of_root_owned_links_ends(tmp_path: Path):
     with pytest.raises(OSError) as looped:
         files.read_value(str(tmp_path / "a" / "tld"))
     assert looped.value.errno == errno.ELOOP
+
+
+def test_rebuildall_reads_no_container_file_through_an_app_folder_linked_by_the_dokku_user(
+    dokku: DokkuHost, app: str, tmp_path: Path
+):
+    victim = tmp_path / "victim"
+    kept = root_only_folder(victim, {"CONTAINER.web.1": "0123456789ab"})
+    link = plant_link(dokku.dokku_root / "linked-app", victim)
+
+    result = dokku.command("rebuildall")
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"{WARN}Unable to build the network configuration of linked-app: {refusal(link)[len(WARN) :]}"
+    )
+    assert state(victim) == kept
