@@ -365,3 +365,29 @@ def test_rebuildall_reads_no_container_file_through_an_app_folder_linked_by_the_
         f"{WARN}Unable to build the network configuration of linked-app: {refusal(link)[len(WARN) :]}"
     )
     assert state(victim) == kept
+
+
+def test_a_folder_swapped_for_a_link_after_the_walk_is_not_written_through(
+    host_paths: tuple[Path, Path], tmp_path: Path, mocker
+):
+    """The race of a check then a write: the Dokku user swaps the property folder for a link
+    right after the writer walked to it (the swap is made at that point by wrapping the
+    writer's first step in the folder: a race cannot be won on demand otherwise). The write
+    lands in the folder walked, moved away, never in the link's target."""
+    _, lib_root = host_paths
+    folder = lib_root / "config" / "network" / "node-js-app"
+    folder.mkdir(parents=True)
+    victim = tmp_path / "victim"
+    kept = root_only_folder(victim, {"tld": "root.local"})
+    check = files._holds_at
+
+    def swap_then_check(*args: object) -> bool:
+        folder.rename(folder.with_name("moved-away"))
+        plant_link(folder, victim)
+        return check(*args)
+
+    mocker.patch("network_plugin.files._holds_at", side_effect=swap_then_check)
+
+    assert files.write_atomic(str(folder / "tld"), "svc.local") is True
+    assert state(victim) == kept
+    assert (folder.with_name("moved-away") / "tld").read_text() == "svc.local"
