@@ -5,10 +5,11 @@ drops it when its holder dies, even by SIGKILL, so a killed writer never blocks 
 one. `filelock` is imported when a lock is first taken, never by a trigger that only reads.
 
 The Dokku user owns the property folders, and `install` takes these locks as root: a
-`.lock` (or a property folder) replaced by a link must never make us create, truncate or
-chmod the file it points to. So the folder and the lock file are opened here without
-following links, checked to be a real folder and a plain file, and filelock is handed
-`/proc/self/fd/<n>`: that names the very file opened, whatever the path shows later.
+`.lock` (or a folder on the way) replaced by a link must never make us create, truncate or
+chmod the file it points to. So the folder is walked as `files` walks every path, the lock
+file opened in it without following a link (whoever owns it) and checked to be a plain file,
+and filelock is handed `/proc/self/fd/<n>`: that names the very file opened, whatever the
+path shows later.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import stat
 import threading
 
 from network_plugin.error_handler import PluginError
-from network_plugin.files import FILE_MODE, dokku_owner, ensure_dir
+from network_plugin.files import FILE_MODE, dokku_owner, open_folder
 from network_plugin.paths import property_dir
 
 LOCK_NAME = ".lock"
@@ -44,9 +45,9 @@ def _held_apps() -> set[str]:
 
 def open_lock_file(app: str) -> int:
     """A descriptor of the app's `.lock`, created when missing; PluginError when it is not ours to lock."""
-    folder = ensure_dir(property_dir(app))
+    folder = property_dir(app)
     try:
-        folder_descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        folder_descriptor = open_folder(folder, create=True)
     except OSError:
         raise PluginError(f"Refusing to lock {app}: {folder} is not a folder") from None
     try:

@@ -10,7 +10,7 @@ import os
 
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock
-from network_plugin.files import holds, read_first_line, remove_file, write_atomic
+from network_plugin.files import holds, is_file, list_folder, read_first_line, remove_file, write_atomic
 from network_plugin.paths import app_root, container_file
 from network_plugin.properties import STATIC_WEB_LISTENER, get
 from network_plugin.validation import (
@@ -67,10 +67,7 @@ def _write_container_value(
 
 def app_file_names(app: str) -> list[str]:
     """Names of the files in the app root ([] when it has none)."""
-    try:
-        return os.listdir(app_root(app))
-    except FileNotFoundError:
-        return []
+    return list_folder(app_root(app))
 
 
 def clear_config(app: str) -> None:
@@ -86,7 +83,7 @@ def clear_config(app: str) -> None:
 def config_exists(app: str) -> bool:
     if static_web_listener(app):
         return True
-    return all(os.path.isfile(container_file(app, kind, "web", "1")) for kind in CONFIG_KINDS)
+    return all(is_file(container_file(app, kind, "web", "1")) for kind in CONFIG_KINDS)
 
 
 def _indexes(app: str, process_type: str) -> list[str]:

@@ -13,6 +13,7 @@ import sys
 from network_plugin import docker_engine, properties, records
 from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
 from network_plugin.error_handler import PluginError
+from network_plugin.files import list_folder
 from network_plugin.network_options import OVERLAY, CreateOptions
 from network_plugin.output import detail, info, one_line, print_json, section, warn
 from network_plugin.paths import properties_root
@@ -50,11 +51,7 @@ def _not_listed(name: str, error: PluginError) -> PluginError:
 def apps_using_networks() -> dict[str, list[str]]:
     """Network name -> apps (and `--global`) whose attach/initial properties name it."""
     using: dict[str, list[str]] = {}
-    try:
-        owners = sorted(os.listdir(properties_root()))
-    except FileNotFoundError:
-        return using
-    for owner in owners:
+    for owner in sorted(list_folder(properties_root())):
         if not (is_app_name(owner) or owner == "--global"):
             continue
         values = [properties.get(owner, key) for key in properties.NETWORK_KEYS]
@@ -104,6 +101,7 @@ def create(name: str, options: CreateOptions) -> None:
     """Create `name` as `options` say (checked by network_options.parse), always attachable,
     and record it so that it can be made again the same way."""
     records.record_path(name)  # a name no record could hold is refused before the engine sees it
+    records.verify_reachable(name)
     if docker_engine.networks_by_name([name]):
         raise PluginError(f"Network {name} already exists")
     if options.driver == OVERLAY:
@@ -184,6 +182,7 @@ def _confirm_destroy(name: str) -> None:
 
 def destroy(name: str, force: bool) -> None:
     verify_network_name(name)
+    records.verify_reachable(name)
     network = docker_engine.inspect_network(name)
     if network is None:
         _forget(name, force)
@@ -206,7 +205,7 @@ def destroy(name: str, force: bool) -> None:
 def _forget(name: str, force: bool) -> None:
     """A network gone from the engine but still recorded: drop the record, or it comes back."""
     error = _not_listed(name, NetworkGone(name))
-    if not isinstance(error, NetworkGone) or not os.path.lexists(records.record_path(name)):
+    if not isinstance(error, NetworkGone) or not records.exists(name):
         raise error  # on a swarm worker, a network the engine does not list may still exist
     if not (force or os.environ.get("DOKKU_APPS_FORCE_DELETE") == "1"):
         _confirm_destroy(name)

@@ -11,7 +11,7 @@ import os
 from network_plugin.apps import list_apps
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock
-from network_plugin.files import ensure_dir, read_value, remove_file, remove_tree, write_atomic
+from network_plugin.files import ensure_dir, is_file, read_value, remove_file, remove_tree, write_atomic
 from network_plugin.paths import GLOBAL_APP, property_dir
 from network_plugin.validation import (
     DOCKER_NETWORKS,
@@ -71,7 +71,7 @@ def named_networks(app: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def exists(app: str, key: str) -> bool:
-    return os.path.isfile(property_path(app, key))
+    return is_file(property_path(app, key))
 
 
 def write(app: str, key: str, value: str) -> None:

@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 
 from network_plugin.error_handler import PluginError, engine_fault
 from network_plugin.file_lock import AppLock
-from network_plugin.files import ensure_dir, holds, remove_file, write_atomic
+from network_plugin.files import (
+    ensure_dir,
+    holds,
+    is_file,
+    list_folder,
+    read_bytes,
+    remove_file,
+    write_atomic,
+)
 from network_plugin.output import warn
 from network_plugin.paths import GLOBAL_APP, records_root
 from network_plugin.validation import is_network_name
@@ -122,14 +129,15 @@ def read(name: str) -> CreateOptions | None:
     """The recorded options of `name`; None without a record, or (one warning) an unreadable one."""
     path = record_path(name)
     try:
-        document = json.loads(_read_file(path))
+        data = read_bytes(path, MAX_RECORD_BYTES)
+        if data is None:
+            return None
+        document = json.loads(data)
         if not isinstance(document, dict) or document.get("version") != RECORD_VERSION:
             raise PluginError(f"not a version {RECORD_VERSION} record")
         recorded, options = parse_spec({key: value for key, value in document.items() if key != "version"})
         if recorded != name:
             raise PluginError(f"it is the record of {recorded}")
-    except FileNotFoundError:
-        return None
     except (OSError, ValueError, PluginError) as error:
         reason = error.message if isinstance(error, PluginError) else error
         warn(f"Ignoring the record of network {name} ({path}): {reason}")
@@ -137,28 +145,10 @@ def read(name: str) -> CreateOptions | None:
     return options
 
 
-def _read_file(path: str) -> bytes:
-    """A record's bytes; never through a link, never blocking on a FIFO."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise ValueError("not a regular file")
-        data = os.read(descriptor, MAX_RECORD_BYTES + 1)
-    finally:
-        os.close(descriptor)
-    if len(data) > MAX_RECORD_BYTES:
-        raise ValueError("too large")
-    return data
-
-
 def recorded() -> dict[str, CreateOptions]:
     """Every readable record, by network name (unreadable ones: a warning each)."""
-    try:
-        entries = sorted(os.listdir(records_root()))
-    except FileNotFoundError:
-        return {}
     found = {}
-    for entry in entries:
+    for entry in sorted(list_folder(records_root())):
         name = entry[: -len(SUFFIX)]
         if entry.endswith(SUFFIX) and is_network_name(name):
             options = read(name)
@@ -177,6 +167,17 @@ def write(name: str, options: CreateOptions) -> bool:
     with AppLock(GLOBAL_APP):
         ensure_dir(records_root())
         return write_atomic(path, content)
+
+
+def exists(name: str) -> bool:
+    return is_file(record_path(name))
+
+
+def verify_reachable(name: str) -> None:
+    """Refuse (one line), before the engine is asked to change, the record of `name` behind a
+    link the plugin does not follow (files._walk): the record could not follow the engine."""
+    if can_record(name):
+        exists(name)
 
 
 def remove(name: str) -> None:
@@ -257,7 +258,7 @@ def record_engine_networks() -> None:
     """install/update: record, once, the Dokku-labelled networks that have no record (made
     before this version). An engine out of reach is one warning; the next install tries again."""
     marker = os.path.join(records_root(), ENGINE_RECORDED_MARKER)
-    if os.path.exists(marker):
+    if is_file(marker):
         return
     from network_plugin import docker_engine
 
@@ -272,7 +273,7 @@ def record_engine_networks() -> None:
     for network in sorted(listed, key=lambda network: network.get("Name", "")):
         try:
             name = network.get("Name", "")
-            if not os.path.lexists(record_path(name)):
+            if not exists(name):
                 write(*parse_spec(engine_spec(network)))
         except PluginError as error:
             warn(f"Not recording network {network.get('Name', '')}: {error.message}")

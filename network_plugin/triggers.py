@@ -13,7 +13,7 @@ from network_plugin import listeners, properties
 from network_plugin.apps import list_apps, proxy_is_enabled, verify_app
 from network_plugin.arguments import arg
 from network_plugin.error_handler import PluginError
-from network_plugin.files import write_atomic
+from network_plugin.files import is_file, write_atomic
 from network_plugin.output import detail_unless_quiet, info, warn
 from network_plugin.paths import properties_root
 from network_plugin.report import report as print_report
@@ -49,7 +49,7 @@ def backfill_bind_all_interfaces() -> None:
     pins every app to a value at its install). It asks plugn once per app: recorded as done,
     so that a repeat install or update costs nothing per app."""
     record = os.path.join(properties_root(), BACKFILL_RECORD)
-    if os.path.exists(record):
+    if is_file(record):
         return
     for app in list_apps():
         if not properties.exists(app, properties.BIND_ALL_INTERFACES) and not proxy_is_enabled(app):
@@ -95,6 +95,9 @@ def post_app_clone_setup(args: list[str]) -> int:
     is not theirs to set up: removing its IP files would cut it off its proxy."""
     old_app, new_app = arg(args, 0), arg(args, 1)
     verify_app_name(old_app)
+    if new_app == old_app:
+        # Copying onto itself is a no-op, and the rename would then delete its only copy.
+        raise PluginError(f"The new app is the old app: {old_app}, nothing to set up")
     verify_app(new_app)
     if any(name.startswith("CONTAINER.") for name in listeners.app_file_names(new_app)):
         raise PluginError(

@@ -170,13 +170,31 @@ def test_a_lock_file_hard_linked_to_another_file_is_refused(dokku, app):
     assert other.read_text() == "keep me\n"
 
 
-def test_a_property_folder_linked_elsewhere_gets_nothing_written(dokku, app, tmp_path):
+@pytest.mark.root
+def test_a_property_folder_linked_elsewhere_by_the_dokku_user_gets_nothing_written(dokku, app, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("a link of another user is made by root")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     dokku.properties_root.mkdir(parents=True, exist_ok=True)
-    (dokku.properties_root / app).symlink_to(elsewhere)
+    link = dokku.properties_root / app
+    link.symlink_to(elsewhere)
+    os.lchown(link, 12345, 12345)
+
+    result = dokku.command("set", app, "tld", "internal")
+
+    assert (result.returncode, result.stderr) == (
+        1,
+        f" !     Refusing to follow {link}: a link owned by uid 12345, not by root\n",
+    )
+    assert os.listdir(elsewhere) == []
+
+
+def test_a_file_in_place_of_the_property_folder_is_refused(dokku, app):
+    dokku.properties_root.mkdir(parents=True, exist_ok=True)
+    (dokku.properties_root / app).write_text("keep me\n")
 
     result = dokku.command("set", app, "tld", "internal")
 
     assert (result.returncode, result.stderr) == (1, refusal(dokku, app, " is not a folder"))
-    assert os.listdir(elsewhere) == []
+    assert (dokku.properties_root / app).read_text() == "keep me\n"

@@ -556,7 +556,10 @@ def test_app_triggers(capsys, trigger, app, other):
             assert_confined(outcome.changed, app, other)
             names_valid = APP_NAME.fullmatch(app) and APP_NAME.fullmatch(other)
             # Only a new app is set up (apps:clone and apps:rename create it just before).
-            if names_valid and other == APP:
+            if names_valid and other == app:
+                assert (outcome.code, outcome.changed) == (1, set())
+                assert outcome.err == f"{WARN}The new app is the old app: {app}, nothing to set up\n"
+            elif names_valid and other == APP:
                 assert (outcome.code, outcome.changed) == (1, set())
                 assert outcome.err == (
                     f"{WARN}App {APP} already has deployed containers:"

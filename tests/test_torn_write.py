@@ -31,8 +31,10 @@ def kill_before_rename(argv: list[str]) -> Path:
         try:
             os.close(read_end)
 
-            def stall(source: str, target: str) -> None:
-                os.write(write_end, f"{source}\n".encode())
+            def stall(source: str, target: str, *, src_dir_fd: int, dst_dir_fd: int) -> None:
+                # The rename happens in the target's folder descriptor: the temp file's path is there.
+                folder = os.readlink(f"/proc/self/fd/{src_dir_fd}")
+                os.write(write_end, f"{os.path.join(folder, source)}\n".encode())
                 while True:
                     time.sleep(60)
 
