@@ -6,9 +6,12 @@ Each test gets its own copy of the plugin, installed the way the session's is (t
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from network_plugin import environment
 from network_plugin.locks import lock_for
 from tests.host import DokkuHost
 from tests.test_environment import APP, live, plugin_host
+from tests.test_install import tree
 
 pytestmark = pytest.mark.usefixtures("wheelhouse")
 
@@ -92,3 +96,62 @@ def test_a_live_environment_changed_but_working_is_checked_again_and_kept(tmp_pa
     assert recorded != checked
     assert recorded == f"{lock_name(plugin)}\n{environment.fingerprint(str(folder))}\n"
     assert reads_a_property(dokku) == WORKING
+
+
+@pytest.fixture
+def full_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A mount point for a small tmpfs (root only); unmounted after the test."""
+    point = tmp_path / "full"
+    point.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)]
+    mounted = subprocess.run(mount, capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"no tmpfs to fill here: {mounted.stderr.strip()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+def fill(folder: Path) -> None:
+    """Write zeros to `folder` until its file system has no block left."""
+    descriptor = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(descriptor, bytes(4096))
+    except OSError as error:
+        assert error.errno == errno.ENOSPC
+    finally:
+        os.close(descriptor)
+
+
+def test_a_full_disk_while_bytecode_compiles_is_one_line_and_changes_nothing(
+    tmp_path: Path, plugin_dir: Path, full_filesystem: Path
+):
+    dokku = plugin_host(tmp_path / "host", plugin_dir)
+    plugin = dokku.plugin_dir
+    # The plugin's bytecode on a file system that is full: its folder mounted there, as it was.
+    bytecode = plugin / "network_plugin" / "__pycache__"
+    shutil.copytree(bytecode, full_filesystem, dirs_exist_ok=True)
+    shutil.rmtree(bytecode)
+    bytecode.symlink_to(full_filesystem)
+    fill(full_filesystem)
+    source = plugin / "network_plugin" / "output.py"
+    changed = source.stat().st_mtime_ns + 1_000_000_000  # a .py newer than its bytecode
+    os.utime(source, ns=(changed, changed))
+    (plugin / "network-get-property").unlink()  # what the install trigger would make again
+    before = tree(plugin)
+
+    result = dokku.run(plugin / "install")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        " !     Unable to compile the plugin's bytecode: OSError: [Errno 28] No space left on device;"
+        " the plugin is unchanged\n"
+    )
+    assert tree(plugin) == before
+    (full_filesystem / "filler").unlink()
+    again = dokku.run(plugin / "install")
+    assert (again.returncode, again.stderr) == (0, "")
+    assert os.readlink(plugin / "network-get-property") == "triggers/network-get-property"
