@@ -59,6 +59,8 @@ AT_FDCWD = -100
 PACKAGES = ("docker", "typer", "filelock")
 CHECK_APP = "check-app"
 CHECK_TLD = "check.local"
+# The throw-away host of a check, in ENVIRONMENTS: one left by a killed install is a leftover there.
+CHECK_HOST_PREFIX = "check-"
 
 
 class BuildFailed(Exception):
@@ -210,7 +212,9 @@ def check(plugin_dir: str, python: str, subject: str = "The new environment") ->
     imported = _run([python, "-E", "-s", "-c", f"import {', '.join(PACKAGES)}"])
     if imported.returncode != 0:
         raise BuildFailed(f"{subject} cannot import {', '.join(PACKAGES)}: {_last_line(imported)}")
-    with tempfile.TemporaryDirectory(prefix="dokku-network-check.") as host:
+    with tempfile.TemporaryDirectory(
+        prefix=CHECK_HOST_PREFIX, dir=os.path.join(plugin_dir, ENVIRONMENTS)
+    ) as host:
         os.makedirs(os.path.join(host, "home", CHECK_APP))
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

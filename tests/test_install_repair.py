@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ import pytest
 from network_plugin import environment
 from network_plugin.locks import lock_for
 from tests.host import DokkuHost
-from tests.test_environment import APP, live, plugin_host
+from tests.polling import wait_for
+from tests.test_environment import APP, environments, live, plugin_host
 from tests.test_install import tree
 
 pytestmark = pytest.mark.usefixtures("wheelhouse")
@@ -155,3 +157,55 @@ def test_a_full_disk_while_bytecode_compiles_is_one_line_and_changes_nothing(
     again = dokku.run(plugin / "install")
     assert (again.returncode, again.stderr) == (0, "")
     assert os.readlink(plugin / "network-get-property") == "triggers/network-get-property"
+
+
+def hold_the_check(folder: Path) -> Path:
+    """Make the environment's interpreter stop (until killed) at the check's first trigger,
+    once the check made its throw-away host; return the file it touches then."""
+    python = folder / "bin" / "python3"
+    held = folder / "bin" / "held"
+    (folder / "bin" / "python3-real").symlink_to(os.readlink(python))
+    python.unlink()
+    python.write_text(
+        f'#!/bin/sh\ncase "$*" in */triggers/*) touch {held}; exec sleep 600;; esac\nexec "$0-real" "$@"\n'
+    )
+    python.chmod(0o755)
+    return held
+
+
+def test_an_install_killed_during_its_check_leaves_nothing_the_next_one_does_not_remove(
+    tmp_path: Path, plugin_dir: Path
+):
+    dokku = plugin_host(tmp_path / "host", plugin_dir)
+    plugin = dokku.plugin_dir
+    name = live(plugin).rpartition("/")[2]
+    folder = plugin / ".venvs" / name
+    target = os.readlink(folder / "bin" / "python3")
+    held = hold_the_check(folder)  # a changed environment: install checks it again
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = dokku.env | {"TMPDIR": str(temp)}
+    running = subprocess.Popen(
+        [str(plugin / "install")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the kill takes the check's triggers with it
+    )
+    try:
+        wait_for(held.exists, "the install's check to run a trigger")
+    finally:
+        os.killpg(running.pid, signal.SIGKILL)
+        running.wait(timeout=60)
+    (folder / "bin" / "python3").unlink()
+    (folder / "bin" / "python3-real").unlink()
+    (folder / "bin" / "python3").symlink_to(target)
+    held.unlink()
+
+    result = subprocess.run(
+        [str(plugin / "install")], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert environments(plugin) == sorted([environment.LOCK_FILE, name])
+    assert list(temp.iterdir()) == []
