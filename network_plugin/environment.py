@@ -41,6 +41,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
+from network_plugin.file_lock import open_lock_at
 from network_plugin.files import fsync_dir, holds, replace_link, write_atomic
 from network_plugin.locks import lock_for
 from network_plugin.output import info, warn
@@ -64,7 +65,8 @@ CHECK_HOST_PREFIX = "check-"
 
 
 class BuildFailed(Exception):
-    """The new environment could not be built or did not answer: one line for the operator."""
+    """An environment could not be built, did not answer, or could not be locked: one line for
+    the operator."""
 
 
 def environment_id(lock: str) -> str:
@@ -276,12 +278,24 @@ def switch(plugin_dir: str, name: str) -> None:
     fsync_dir(plugin_dir)
 
 
+def _open_install_lock(environments: str) -> int:
+    """A descriptor of ENVIRONMENTS/LOCK_FILE, checked as an app's `.lock` is (a FIFO there
+    must not hang every install)."""
+    folder = os.open(environments, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return open_lock_at(folder, LOCK_FILE)
+    except OSError:
+        raise BuildFailed(f"Refusing to install: {environments}/{LOCK_FILE} is not a regular file") from None
+    finally:
+        os.close(folder)
+
+
 def ensure(plugin_dir: str) -> None:
     """Build, check and switch to the environment the applicable lock asks for, unless the live
     one is that environment and sound."""
     environments = os.path.join(plugin_dir, ENVIRONMENTS)
     os.makedirs(environments, exist_ok=True)
-    with open(os.path.join(environments, LOCK_FILE), "a", encoding="utf-8") as held:
+    with open(_open_install_lock(environments), "rb") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # a second install waits for the first
         lock = lock_for(plugin_dir, sys.version_info[:2])
         wanted = environment_id(lock)

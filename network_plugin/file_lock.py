@@ -13,6 +13,7 @@ following links, checked to be a real folder and a plain file, and filelock is h
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -50,15 +51,21 @@ def open_lock_file(app: str) -> int:
     except OSError:
         raise PluginError(f"Refusing to lock {app}: {folder} is not a folder") from None
     try:
-        descriptor = os.open(LOCK_NAME, OPEN_FLAGS, FILE_MODE, dir_fd=folder_descriptor)
+        return open_lock_at(folder_descriptor, LOCK_NAME)
     except OSError:
         raise PluginError(f"Refusing to lock {app}: {folder}/{LOCK_NAME} is not a regular file") from None
     finally:
         os.close(folder_descriptor)
+
+
+def open_lock_at(folder_descriptor: int, name: str) -> int:
+    """A descriptor of the plain file `name` in an open folder, created when missing; OSError when
+    it is anything else (a link, a FIFO: never followed, never waited on), or has other names."""
+    descriptor = os.open(name, OPEN_FLAGS, FILE_MODE, dir_fd=folder_descriptor)
     status = os.fstat(descriptor)
     if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1:
         os.close(descriptor)
-        raise PluginError(f"Refusing to lock {app}: {folder}/{LOCK_NAME} is not a regular file")
+        raise OSError(errno.EINVAL, "Not a regular file", name)
     return descriptor
 
 

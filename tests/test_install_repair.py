@@ -209,3 +209,37 @@ def test_an_install_killed_during_its_check_leaves_nothing_the_next_one_does_not
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     assert environments(plugin) == sorted([environment.LOCK_FILE, name])
     assert list(temp.iterdir()) == []
+
+
+def test_install_refuses_a_lock_that_is_not_a_regular_file_instead_of_hanging(
+    tmp_path: Path, plugin_dir: Path
+):
+    dokku = plugin_host(tmp_path / "host", plugin_dir)
+    plugin = dokku.plugin_dir
+    lock = plugin / ".venvs" / environment.LOCK_FILE
+    lock.unlink()
+    os.mkfifo(lock)
+    before = tree(plugin)
+
+    running = subprocess.Popen(
+        [str(plugin / "install")],
+        env=dokku.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a hung install is killed with every process it started
+    )
+    try:
+        stdout, stderr = running.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(running.pid, signal.SIGKILL)
+        running.communicate()
+        pytest.fail("install hung on a FIFO as .venvs/.lock")
+
+    assert (running.returncode, stdout) == (1, "")
+    assert stderr == (
+        f" !     Refusing to install: {plugin}/.venvs/.lock is not a regular file;"
+        " the plugin's environment is unchanged\n"
+    )
+    assert tree(plugin) == before
