@@ -41,7 +41,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-from network_plugin.file_lock import open_lock_at
+from network_plugin.file_lock import NotLockable, open_lock_in
 from network_plugin.files import fsync_dir, holds, replace_link, write_atomic
 from network_plugin.locks import lock_for
 from network_plugin.output import info, warn
@@ -280,14 +280,11 @@ def switch(plugin_dir: str, name: str) -> None:
 
 def _open_install_lock(environments: str) -> int:
     """A descriptor of ENVIRONMENTS/LOCK_FILE, checked as an app's `.lock` is (a FIFO there
-    must not hang every install)."""
-    folder = os.open(environments, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    must not hang every install); ENVIRONMENTS may be a link (root's: the plugin folder is)."""
     try:
-        return open_lock_at(folder, LOCK_FILE)
-    except OSError:
-        raise BuildFailed(f"Refusing to install: {environments}/{LOCK_FILE} is not a regular file") from None
-    finally:
-        os.close(folder)
+        return open_lock_in(environments, LOCK_FILE, folder_link=True)
+    except NotLockable as error:
+        raise BuildFailed(f"Refusing to install: {error}") from None
 
 
 def ensure(plugin_dir: str) -> None:

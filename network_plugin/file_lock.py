@@ -13,7 +13,6 @@ following links, checked to be a real folder and a plain file, and filelock is h
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import threading
@@ -43,30 +42,38 @@ def _held_apps() -> set[str]:
     return apps
 
 
-def open_lock_file(app: str) -> int:
-    """A descriptor of the app's `.lock`, created when missing; PluginError when it is not ours to lock."""
-    folder = ensure_dir(property_dir(app))
+class NotLockable(Exception):
+    """A lock's folder is not a folder, or its file not a plain file: the message names which."""
+
+
+def open_lock_in(folder: str, name: str, folder_link: bool = False) -> int:
+    """A descriptor of the plain file `name` in `folder`, created when missing; NotLockable when
+    `folder` is a link (unless `folder_link`) or no folder, or `name` is anything but a file
+    with one name (a link, a FIFO: never followed, never waited on)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if folder_link else os.O_NOFOLLOW)
     try:
-        folder_descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        folder_descriptor = os.open(folder, flags)
     except OSError:
-        raise PluginError(f"Refusing to lock {app}: {folder} is not a folder") from None
+        raise NotLockable(f"{folder} is not a folder") from None
     try:
-        return open_lock_at(folder_descriptor, LOCK_NAME)
+        descriptor = os.open(name, OPEN_FLAGS, FILE_MODE, dir_fd=folder_descriptor)
     except OSError:
-        raise PluginError(f"Refusing to lock {app}: {folder}/{LOCK_NAME} is not a regular file") from None
+        raise NotLockable(f"{folder}/{name} is not a regular file") from None
     finally:
         os.close(folder_descriptor)
-
-
-def open_lock_at(folder_descriptor: int, name: str) -> int:
-    """A descriptor of the plain file `name` in an open folder, created when missing; OSError when
-    it is anything else (a link, a FIFO: never followed, never waited on), or has other names."""
-    descriptor = os.open(name, OPEN_FLAGS, FILE_MODE, dir_fd=folder_descriptor)
     status = os.fstat(descriptor)
     if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1:
         os.close(descriptor)
-        raise OSError(errno.EINVAL, "Not a regular file", name)
+        raise NotLockable(f"{folder}/{name} is not a regular file")
     return descriptor
+
+
+def open_lock_file(app: str) -> int:
+    """A descriptor of the app's `.lock`, created when missing; PluginError when it is not ours to lock."""
+    try:
+        return open_lock_in(ensure_dir(property_dir(app)), LOCK_NAME)
+    except NotLockable as error:
+        raise PluginError(f"Refusing to lock {app}: {error}") from None
 
 
 class AppLock:
