@@ -35,7 +35,6 @@ import hashlib
 import itertools
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -111,23 +110,23 @@ def is_complete(folder: str) -> bool:
 def fingerprint(folder: str) -> str:
     """A digest of every path in `folder` but CHECKED, with its size and modification time (a
     link: its target): a file added, removed or rewritten changes it. Relative, so a copy made
-    with its times (cp -a) keeps it."""
-    digest = hashlib.sha256()
-    for parent, folders, files in os.walk(folder):
-        folders.sort()
-        relative = os.path.relpath(parent, folder)
-        for name in sorted(folders + files):
-            path = os.path.join(parent, name)
-            status = os.lstat(path)
-            if stat.S_ISLNK(status.st_mode):
-                described = f"-> {os.readlink(path)}"
-            elif stat.S_ISDIR(status.st_mode):
-                described = "/"
-            else:
-                described = f"{status.st_mode:o} {status.st_size} {status.st_mtime_ns}"
-            if relative != "." or name != CHECKED:
-                digest.update(f"{relative}/{name} {described}\n".encode(errors="surrogateescape"))
-    return digest.hexdigest()
+    with its times (cp -a) keeps it. scandir, not os.walk: this runs at every install."""
+    lines = []
+    folders = [(folder, ".")]
+    while folders:
+        path, relative = folders.pop()
+        with os.scandir(path) as entries:
+            for entry in sorted(entries, key=lambda entry: entry.name):
+                name = f"{relative}/{entry.name}"
+                if entry.is_symlink():
+                    lines.append(f"{name} -> {os.readlink(entry.path)}")
+                elif entry.is_dir():
+                    lines.append(f"{name}/")
+                    folders.append((entry.path, name))
+                elif name != f"./{CHECKED}":
+                    status = entry.stat(follow_symlinks=False)
+                    lines.append(f"{name} {status.st_mode:o} {status.st_size} {status.st_mtime_ns}")
+    return hashlib.sha256("\n".join(lines).encode(errors="surrogateescape")).hexdigest()
 
 
 def _checked_content(plugin_dir: str, folder: str, lock: str) -> str:
