@@ -1,6 +1,6 @@
 """The plugin's own Python environment: built beside the live one, checked, switched in one step.
 
-`install` runs `python3 -E -s -m network_plugin.environment` in the plugin folder with the
+`install` runs `python3 -E -s -S -m network_plugin.environment` in the plugin folder with the
 system interpreter it picked, before anything else is installed: standard library only.
 
 Layout: `.venvs/<id>/` holds environments, `.venv` is a link to the live one (the entry
