@@ -108,7 +108,7 @@ def is_complete(folder: str) -> bool:
 
 
 def fingerprint(folder: str) -> str:
-    """A digest of every path in `folder` but CHECKED, with its size and modification time (a
+    """A digest of every path in `folder` but CHECKED, with its mode, size and modification time (a
     link: its target): a file added, removed or rewritten changes it. Relative, so a copy made
     with its times (cp -a) keeps it. scandir, not os.walk: this runs at every install."""
     lines = []
@@ -123,7 +123,7 @@ def fingerprint(folder: str) -> str:
                 elif entry.is_dir():
                     lines.append(f"{name}/")
                     folders.append((entry.path, name))
-                elif name != f"./{CHECKED}":
+                elif not name.startswith((f"./{CHECKED}", f"./.{CHECKED}.")):  # its own temp file too
                     status = entry.stat(follow_symlinks=False)
                     lines.append(f"{name} {status.st_mode:o} {status.st_size} {status.st_mtime_ns}")
     return hashlib.sha256("\n".join(lines).encode(errors="surrogateescape")).hexdigest()

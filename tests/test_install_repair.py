@@ -243,3 +243,36 @@ def test_install_refuses_a_lock_that_is_not_a_regular_file_instead_of_hanging(
         " the plugin's environment is unchanged\n"
     )
     assert tree(plugin) == before
+
+
+def test_the_fingerprint_changes_with_any_file_added_removed_or_rewritten_but_not_with_checked(
+    tmp_path: Path,
+):
+    (tmp_path / "lib" / "site-packages" / "typer").mkdir(parents=True)
+    module = tmp_path / "lib" / "site-packages" / "typer" / "__init__.py"
+    module.write_text("x = 1\n")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python3").symlink_to("/usr/bin/python3")
+    first = environment.fingerprint(str(tmp_path))
+
+    (tmp_path / environment.CHECKED).write_text("locks/python3.11.txt\n")
+    (tmp_path / f".{environment.CHECKED}.123.tmp").write_text("")  # a write of it killed
+    assert environment.fingerprint(str(tmp_path)) == first
+
+    def relink() -> None:
+        (tmp_path / "bin" / "python3").unlink()
+        (tmp_path / "bin" / "python3").symlink_to("python")
+
+    changes = [
+        lambda: os.utime(module, ns=(0, 0)),
+        lambda: module.write_text("x = 2\n"),
+        lambda: module.chmod(0o600),
+        lambda: (tmp_path / "lib" / "site-packages" / "added.pth").write_text(""),
+        relink,
+        lambda: shutil.rmtree(tmp_path / "lib" / "site-packages" / "typer"),
+    ]
+    seen = {first}
+    for change in changes:
+        change()
+        seen.add(environment.fingerprint(str(tmp_path)))
+    assert len(seen) == len(changes) + 1
