@@ -140,6 +140,12 @@ def record_check(plugin_dir: str, folder: str, lock: str) -> None:
     write_atomic(os.path.join(folder, CHECKED), content, mode=CHECKED_MODE, dokku_owned=False)
 
 
+def as_checked(plugin_dir: str, folder: str, lock: str) -> bool:
+    """`folder` is complete, and its files are the ones its last check saw."""
+    content = _checked_content(plugin_dir, folder, lock)
+    return is_complete(folder) and holds(os.path.join(folder, CHECKED), content)
+
+
 def live_fault(plugin_dir: str, name: str, lock: str) -> str:
     """Why the live environment `.venvs/<name>` must be built again, "" when it is sound.
 
@@ -151,7 +157,7 @@ def live_fault(plugin_dir: str, name: str, lock: str) -> str:
         return f"{subject} is missing"
     if not is_complete(folder):
         return f"{subject} is incomplete"
-    if holds(os.path.join(folder, CHECKED), _checked_content(plugin_dir, folder, lock)):
+    if as_checked(plugin_dir, folder, lock):
         return ""
     try:
         check(plugin_dir, os.path.join(folder, "bin", "python3"), subject)
@@ -303,14 +309,16 @@ def ensure(plugin_dir: str) -> None:
                 remove_leftovers(plugin_dir, keep={live, previous})
                 return
             warn(f"{fault}; building it again")
-        # Killed after its check, before the switch: switched to, not built again.
+        # One killed after its check, before the switch, or the previous one (a lock changed
+        # back): switched to, not built again; unless a file changed since its check (the
+        # previous one may be the broken one a repair replaced).
         name = next(
             (
                 entry
                 for entry in sorted(os.listdir(environments))
                 if _id_of(entry) == wanted
-                and entry not in {live, previous}
-                and is_complete(os.path.join(environments, entry))
+                and entry != live
+                and as_checked(plugin_dir, os.path.join(environments, entry), lock)
             ),
             "",
         )

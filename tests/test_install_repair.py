@@ -21,7 +21,7 @@ from network_plugin import environment
 from network_plugin.locks import lock_for
 from tests.host import DokkuHost
 from tests.polling import wait_for
-from tests.test_environment import APP, environments, live, plugin_host
+from tests.test_environment import APP, change_lock, environments, live, plugin_host
 from tests.test_install import tree
 
 pytestmark = pytest.mark.usefixtures("wheelhouse")
@@ -276,3 +276,24 @@ def test_the_fingerprint_changes_with_any_file_added_removed_or_rewritten_but_no
         change()
         seen.add(environment.fingerprint(str(tmp_path)))
     assert len(seen) == len(changes) + 1
+
+
+def test_a_lock_changed_back_switches_to_the_previous_environment_without_building_it(
+    tmp_path: Path, plugin_dir: Path
+):
+    dokku = plugin_host(tmp_path / "host", plugin_dir)
+    plugin = dokku.plugin_dir
+    first = live(plugin)
+    lock = Path(lock_for(str(plugin), sys.version_info[:2]))
+    pinned = lock.read_text()
+    change_lock(plugin, "a new pin")
+    assert dokku.run(plugin / "install").returncode == 0
+    second = live(plugin)
+    lock.write_text(pinned)  # the change reverted
+
+    result = dokku.run(plugin / "install")
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert live(plugin) == first
+    assert os.readlink(plugin / ".venvs" / environment.PREVIOUS) == second.rpartition("/")[2]
+    assert reads_a_property(dokku) == WORKING
