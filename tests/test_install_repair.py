@@ -105,7 +105,7 @@ def full_filesystem(tmp_path: Path) -> Iterator[Path]:
     """A mount point for a small tmpfs (root only); unmounted after the test."""
     point = tmp_path / "full"
     point.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)]
+    mount = ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(point)]
     mounted = subprocess.run(mount, capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
         pytest.skip(f"no tmpfs to fill here: {mounted.stderr.strip()}")
