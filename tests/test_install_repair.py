@@ -1,7 +1,11 @@
-"""A run of `install` repairs what it finds broken (docs/reference.md: The environment).
+"""A run of `install` repairs what it finds broken, and fails in one line when it cannot
+(docs/reference.md: Install and update, The environment).
 
-Each test gets its own copy of the plugin, installed the way the session's is (tests/test_environment.py's
-`plugin_host`: its environment is a copy of the session's); a repair builds from the session's wheelhouse.
+A broken live environment is built again (issue 22, item 4), a full disk while bytecode compiles
+is one line (5), a check's throw-away host left by a kill is removed (13), a FIFO as the install
+lock is refused (14). Each test but the fingerprint's gets its own copy of the plugin, installed
+the way the session's is (tests/test_environment.py's `plugin_host`: its environment is a copy of
+the session's, so only a repair builds one, from the session's wheelhouse).
 """
 
 from __future__ import annotations
