@@ -1,16 +1,22 @@
 """The plugin's own Python environment: built beside the live one, checked, switched in one step.
 
-`install` runs `python3 -E -s -m network_plugin.environment` in the plugin folder with the
+`install` runs `python3 -E -s -S -m network_plugin.environment` in the plugin folder with the
 system interpreter it picked, before anything else is installed: standard library only.
 
 Layout: `.venvs/<id>/` holds environments, `.venv` is a link to the live one (the entry
 points run `$PLUGIN/.venv/bin/python3`). `<id>` hashes the applicable lock and the
 interpreter: a new lock or another interpreter is a new environment, nothing else is.
+An environment rebuilt for the same `<id>` (the live one was broken) is `.venvs/<id>.<n>`.
 
 - An environment is complete once its CHECKED file exists, written after pip and after
   its own triggers answered; only a complete one is ever linked. A failed build prints one
   line and leaves `.venv` as it was; a killed one leaves an incomplete folder, which the
   next install removes (one killed after its check is switched to, not built again).
+- Every install checks the live environment too: CHECKED records a digest of its files as
+  its last check saw them, so the usual run costs a walk of its folder; when a file was
+  added, removed or rewritten since, the full check runs again. A live environment that is
+  missing or fails it is built again beside it and switched to, as a new one is: a run of
+  `install` is the repair.
 - `.venv` is replaced by rename(2) of a new link over it: a trigger starting at any moment
   finds the old environment or the new one. Hosts installed before this layout have `.venv`
   as a folder: rename(2) cannot replace a folder with a link, so the two are swapped with
@@ -26,13 +32,17 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import itertools
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 
-from network_plugin.files import fsync_dir, replace_link
+from network_plugin.error_handler import PluginError
+from network_plugin.file_lock import NotLockable, open_lock_in
+from network_plugin.files import fsync_dir, holds, replace_link, write_atomic
 from network_plugin.locks import lock_for
 from network_plugin.output import info, warn
 
@@ -41,6 +51,7 @@ ENVIRONMENTS = ".venvs"
 PREVIOUS = "previous"  # link in ENVIRONMENTS to the environment that was live before
 LOCK_FILE = ".lock"  # held by one install at a time
 CHECKED = "CHECKED"  # in an environment: it is complete and its triggers answered
+CHECKED_MODE = 0o644
 NEXT_LINK = ".venv.next"
 LEGACY = "legacy"  # the folder `.venv` of an install before this layout, once swapped out
 RENAME_EXCHANGE = 2
@@ -49,10 +60,13 @@ AT_FDCWD = -100
 PACKAGES = ("docker", "typer", "filelock")
 CHECK_APP = "check-app"
 CHECK_TLD = "check.local"
+# The throw-away host of a check, in ENVIRONMENTS: one left by a killed install is a leftover there.
+CHECK_HOST_PREFIX = "check-"
 
 
 class BuildFailed(Exception):
-    """The new environment could not be built or did not answer: one line for the operator."""
+    """An environment could not be built, did not answer, or could not be locked: one line for
+    the operator."""
 
 
 def environment_id(lock: str) -> str:
@@ -63,6 +77,18 @@ def environment_id(lock: str) -> str:
     interpreter = f"\n{os.path.realpath(sys.executable)} {sys.version_info[0]}.{sys.version_info[1]}"
     digest.update(interpreter.encode())
     return digest.hexdigest()[:16]
+
+
+def _id_of(name: str) -> str:
+    """The `<id>` of an environment's folder name (`<id>` or `<id>.<n>`)."""
+    return name.partition(".")[0]
+
+
+def _names(wanted: str) -> Iterator[str]:
+    """Folder names for an environment of `wanted`: `<id>`, then `<id>.1`, `<id>.2`, ..."""
+    yield wanted
+    for number in itertools.count(1):
+        yield f"{wanted}.{number}"
 
 
 def _link_target(path: str) -> str:
@@ -80,6 +106,66 @@ def live_name(plugin_dir: str) -> str:
 
 def is_complete(folder: str) -> bool:
     return os.path.isfile(os.path.join(folder, CHECKED))
+
+
+def fingerprint(folder: str) -> str:
+    """A digest of every path in `folder` but CHECKED, with its mode, size and modification time (a
+    link: its target): a file added, removed or rewritten changes it. Relative, so a copy made
+    with its times (cp -a) keeps it. scandir, not os.walk: this runs at every install."""
+    lines = []
+    folders = [(folder, ".")]
+    while folders:
+        path, relative = folders.pop()
+        with os.scandir(path) as entries:
+            for entry in sorted(entries, key=lambda entry: entry.name):
+                name = f"{relative}/{entry.name}"
+                if entry.is_symlink():
+                    lines.append(f"{name} -> {os.readlink(entry.path)}")
+                elif entry.is_dir():
+                    lines.append(f"{name}/")
+                    folders.append((entry.path, name))
+                elif not name.startswith((f"./{CHECKED}", f"./.{CHECKED}.")):  # its own temp file too
+                    status = entry.stat(follow_symlinks=False)
+                    lines.append(f"{name} {status.st_mode:o} {status.st_size} {status.st_mtime_ns}")
+    return hashlib.sha256("\n".join(lines).encode(errors="surrogateescape")).hexdigest()
+
+
+def _checked_content(plugin_dir: str, folder: str, lock: str) -> str:
+    """What CHECKED holds: the lock the environment was built from, and its files' digest."""
+    return f"{os.path.relpath(lock, plugin_dir)}\n{fingerprint(folder)}\n"
+
+
+def record_check(plugin_dir: str, folder: str, lock: str) -> None:
+    """Write CHECKED (in one step): `folder` answered its check as its files are now."""
+    content = _checked_content(plugin_dir, folder, lock)
+    write_atomic(os.path.join(folder, CHECKED), content, mode=CHECKED_MODE, dokku_owned=False)
+
+
+def as_checked(plugin_dir: str, folder: str, lock: str) -> bool:
+    """`folder` is complete, and its files are the ones its last check saw."""
+    content = _checked_content(plugin_dir, folder, lock)
+    return is_complete(folder) and holds(os.path.join(folder, CHECKED), content)
+
+
+def live_fault(plugin_dir: str, name: str, lock: str) -> str:
+    """Why the live environment `.venvs/<name>` must be built again, "" when it is sound.
+
+    Its files as its last check saw them are sound without running anything; otherwise it
+    is checked again as a new one is (and recorded when it answers)."""
+    folder = os.path.join(plugin_dir, ENVIRONMENTS, name)
+    subject = f"The live environment {ENVIRONMENTS}/{name}"
+    if not os.path.isdir(folder):
+        return f"{subject} is missing"
+    if not is_complete(folder):
+        return f"{subject} is incomplete"
+    if as_checked(plugin_dir, folder, lock):
+        return ""
+    try:
+        check(plugin_dir, os.path.join(folder, "bin", "python3"), subject)
+    except BuildFailed as error:
+        return str(error)
+    record_check(plugin_dir, folder, lock)
+    return ""
 
 
 def remove_leftovers(plugin_dir: str, keep: set[str]) -> None:
@@ -125,19 +211,18 @@ def build(plugin_dir: str, folder: str, lock: str) -> None:
     # setuptools' .pth hook (ensurepip before 3.12) would run at every trigger's start-up.
     _run([*pip, "uninstall", "--yes", "setuptools"])
     check(plugin_dir, python)
-    with open(os.path.join(folder, CHECKED), "w", encoding="utf-8") as handle:
-        handle.write(f"{os.path.relpath(lock, plugin_dir)}\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    record_check(plugin_dir, folder, lock)
 
 
-def check(plugin_dir: str, python: str) -> None:
+def check(plugin_dir: str, python: str, subject: str = "The new environment") -> None:
     """The packages import, and a command, a reader and an engine trigger of this plugin's code
     answer on a throw-away host (with no engine there: the engine trigger warns and exits 0)."""
     imported = _run([python, "-E", "-s", "-c", f"import {', '.join(PACKAGES)}"])
     if imported.returncode != 0:
-        raise BuildFailed(f"The new environment cannot import {', '.join(PACKAGES)}: {_last_line(imported)}")
-    with tempfile.TemporaryDirectory(prefix="dokku-network-check.") as host:
+        raise BuildFailed(f"{subject} cannot import {', '.join(PACKAGES)}: {_last_line(imported)}")
+    with tempfile.TemporaryDirectory(
+        prefix=CHECK_HOST_PREFIX, dir=os.path.join(plugin_dir, ENVIRONMENTS)
+    ) as host:
         os.makedirs(os.path.join(host, "home", CHECK_APP))
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -155,7 +240,7 @@ def check(plugin_dir: str, python: str) -> None:
         for (trigger, *args), expected in runs:
             result = _run([python, "-E", "-s", os.path.join(triggers, trigger), *args], env=env)
             if result.returncode != 0 or (expected is not None and result.stdout != expected):
-                raise BuildFailed(f"The new environment failed its check ({trigger}): {_last_line(result)}")
+                raise BuildFailed(f"{subject} failed its check ({trigger}): {_last_line(result)}")
 
 
 def _exchange(first: str, second: str) -> bool:
@@ -199,30 +284,60 @@ def switch(plugin_dir: str, name: str) -> None:
     fsync_dir(plugin_dir)
 
 
+def _open_install_lock(environments: str) -> int:
+    """A descriptor of ENVIRONMENTS/LOCK_FILE, checked as an app's `.lock` is (a FIFO there
+    must not hang every install); ENVIRONMENTS may be a link of root's (the plugin folder is)."""
+    try:
+        return open_lock_in(environments, LOCK_FILE)
+    except NotLockable as error:
+        raise BuildFailed(f"Refusing to install: {error}") from None
+    except PluginError as error:  # a link root does not own
+        raise BuildFailed(f"Refusing to install: {error.message}") from None
+
+
 def ensure(plugin_dir: str) -> None:
-    """Build, check and switch to the environment the applicable lock asks for, unless live."""
+    """Build, check and switch to the environment the applicable lock asks for, unless the live
+    one is that environment and sound."""
     environments = os.path.join(plugin_dir, ENVIRONMENTS)
     os.makedirs(environments, exist_ok=True)
-    with open(os.path.join(environments, LOCK_FILE), "a", encoding="utf-8") as held:
+    with open(_open_install_lock(environments), "rb") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # a second install waits for the first
         lock = lock_for(plugin_dir, sys.version_info[:2])
         wanted = environment_id(lock)
         live = live_name(plugin_dir)
-        folder = os.path.join(environments, wanted)
-        complete = is_complete(folder)  # killed after its check, before the switch: only switch
         previous = _link_target(os.path.join(environments, PREVIOUS))
-        remove_leftovers(plugin_dir, keep={live, previous} | ({wanted} if complete else set()))
-        if live == wanted:
-            return
-        if not complete:
+        if _id_of(live) == wanted:
+            fault = live_fault(plugin_dir, live, lock)
+            if not fault:
+                remove_leftovers(plugin_dir, keep={live, previous})
+                return
+            warn(f"{fault}; building it again")
+        # One killed after its check, before the switch, or the previous one (a lock changed
+        # back): switched to, not built again; unless a file changed since its check (the
+        # previous one may be the broken one a repair replaced).
+        name = next(
+            (
+                entry
+                for entry in sorted(os.listdir(environments))
+                if _id_of(entry) == wanted
+                and entry != live
+                and as_checked(plugin_dir, os.path.join(environments, entry), lock)
+            ),
+            "",
+        )
+        remove_leftovers(plugin_dir, keep={live, previous, name})
+        if not name:
+            # Never the folder `.venv` names, even a missing one: a trigger would run a partial build.
+            name = next(candidate for candidate in _names(wanted) if candidate not in {live, previous})
+            folder = os.path.join(environments, name)
             info(f"Building the network plugin's Python environment ({os.path.relpath(lock, plugin_dir)})")
             try:
                 build(plugin_dir, folder, lock)
             except BuildFailed:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
-        switch(plugin_dir, wanted)
-        remove_leftovers(plugin_dir, keep={wanted, live or LEGACY})
+        switch(plugin_dir, name)
+        remove_leftovers(plugin_dir, keep={name, live or LEGACY})
 
 
 def main(argv: list[str]) -> int:

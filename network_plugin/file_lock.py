@@ -43,24 +43,38 @@ def _held_apps() -> set[str]:
     return apps
 
 
-def open_lock_file(app: str) -> int:
-    """A descriptor of the app's `.lock`, created when missing; PluginError when it is not ours to lock."""
-    folder = property_dir(app)
+class NotLockable(Exception):
+    """A lock's folder is not a folder, or its file not a plain file: the message names which."""
+
+
+def open_lock_in(folder: str, name: str) -> int:
+    """A descriptor of the plain file `name` in `folder`, created when missing (the folder too,
+    walked as every folder of the plugin is: a link root does not own is refused); NotLockable
+    when `folder` is no folder, or `name` anything but a file with one name (a link, a FIFO:
+    never followed, never waited on)."""
     try:
         folder_descriptor = open_folder(folder, create=True)
     except OSError:
-        raise PluginError(f"Refusing to lock {app}: {folder} is not a folder") from None
+        raise NotLockable(f"{folder} is not a folder") from None
     try:
-        descriptor = os.open(LOCK_NAME, OPEN_FLAGS, FILE_MODE, dir_fd=folder_descriptor)
+        descriptor = os.open(name, OPEN_FLAGS, FILE_MODE, dir_fd=folder_descriptor)
     except OSError:
-        raise PluginError(f"Refusing to lock {app}: {folder}/{LOCK_NAME} is not a regular file") from None
+        raise NotLockable(f"{folder}/{name} is not a regular file") from None
     finally:
         os.close(folder_descriptor)
     status = os.fstat(descriptor)
     if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1:
         os.close(descriptor)
-        raise PluginError(f"Refusing to lock {app}: {folder}/{LOCK_NAME} is not a regular file")
+        raise NotLockable(f"{folder}/{name} is not a regular file")
     return descriptor
+
+
+def open_lock_file(app: str) -> int:
+    """A descriptor of the app's `.lock`, created when missing; PluginError when it is not ours to lock."""
+    try:
+        return open_lock_in(property_dir(app), LOCK_NAME)
+    except NotLockable as error:
+        raise PluginError(f"Refusing to lock {app}: {error}") from None
 
 
 class AppLock:
