@@ -3,13 +3,16 @@ one versioned JSON document, to move a host or restore a backup (docs/reference.
 
 An import checks all of the document before it changes anything, creates the missing
 networks before it writes any property, and writes only what differs: a second import of
-the same document recreates nothing and rewrites no file.
+the same document recreates nothing and rewrites no file. From its last check to its last
+write it holds the `--global` lock, which every change of an attach list takes (network:set):
+the attach-list rule it checked still holds when it writes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 
 from network_plugin import docker_engine, networks, properties, records
 from network_plugin.apps import list_apps, verify_app
@@ -22,10 +25,13 @@ from network_plugin.validation import APP_NAME_ERROR, is_app_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from network_plugin.network_options import CreateOptions
 
 DOCUMENT_VERSION = 1
 DOCUMENT_KEYS = frozenset({"version", "networks", "global", "apps"})
+INVALID = "Invalid import document, nothing imported"
 
 
 def export(app: str) -> None:
@@ -75,14 +81,29 @@ def _stored_values(owner: str) -> dict[str, str]:
 
 def import_document(data: bytes) -> None:
     """Check all of `data`, then make the missing networks, then write the properties."""
-    try:
+    with _refusal():
         specs, owners = _parse(data)
+        # Checked before the lock too, as network:set does: bad input leaves no lock file.
         _verify_attach_lists(owners)
+    with AppLock(GLOBAL_APP):
+        with _refusal():
+            _verify_attach_lists(owners)
+        _import_networks(specs)
+        for owner, values in owners.items():
+            _import_properties(owner, values)
+
+
+@contextmanager
+def _refusal() -> Iterator[None]:
+    """A PluginError of the checks becomes the one line of a refused document."""
+    try:
+        yield
     except PluginError as error:
-        raise PluginError(f"Invalid import document, nothing imported: {error.message}") from None
-    _import_networks(specs)
-    for owner, values in owners.items():
-        _import_properties(owner, values)
+        raise PluginError(f"{INVALID}: {error.message}") from None
+
+
+def _exists(owner: str) -> bool:
+    return owner == GLOBAL_APP or os.path.isdir(app_root(owner))
 
 
 def _parse(data: bytes) -> tuple[list[tuple[str, CreateOptions]], dict[str, dict[str, str]]]:
@@ -139,21 +160,23 @@ def _values(owner: str, values: object) -> dict[str, str]:
 
 
 def _verify_attach_lists(owners: dict[str, dict[str, str]]) -> None:
-    """No network ends up in both attach lists of an app that gets properties here."""
+    """The attach-list rule of network:set on the computed lists after the import: of
+    `--global`, of every app the document names, and, for a global list it gives, of every app
+    that takes it (network:set --global's check)."""
 
-    def value(owner: str, key: str) -> str:
+    def stored(owner: str, key: str) -> str:
         given = owners.get(owner, {})
         return given[key] if key in given else properties.get(owner, key)
 
-    globals_ = {key: value(GLOBAL_APP, key) for key in properties.ATTACH_KEYS}
-    for owner in owners:
-        if owner != GLOBAL_APP and not os.path.isdir(app_root(owner)):
-            continue
-        create, deploy = (value(owner, key) or globals_[key] for key in properties.ATTACH_KEYS)
-        try:
-            properties.verify_attach_lists(create, deploy)
-        except PluginError as error:
-            raise PluginError(f"{owner}: {error.message}") from None
+    try:
+        properties.verify_attach_lists(*(stored(GLOBAL_APP, key) for key in properties.ATTACH_KEYS))
+    except PluginError as error:
+        raise PluginError(f"{GLOBAL_APP}: {error.message}") from None
+    apps = {owner for owner in owners if owner != GLOBAL_APP and _exists(owner)}
+    given = [key for key in properties.ATTACH_KEYS if key in owners[GLOBAL_APP]]
+    if given:
+        apps.update(app for app in list_apps() if any(not stored(app, key) for key in given))
+    properties.verify_apps_attach_lists(sorted(apps), stored)
 
 
 def _import_networks(specs: list[tuple[str, CreateOptions]]) -> None:
@@ -178,24 +201,29 @@ def _import_networks(specs: list[tuple[str, CreateOptions]]) -> None:
 
 
 def _import_properties(owner: str, values: dict[str, str]) -> None:
-    """One line per owner: what was set, unchanged, or (an app that does not exist) not imported."""
+    """One line per owner: what was set, unchanged, or (an app that does not exist) not imported.
+    Compared before the owner's lock (an unchanged owner gets no lock file), then again under it."""
     if not values:
         return
-    if owner != GLOBAL_APP and not os.path.isdir(app_root(owner)):
+    if not _exists(owner):
         warn(f"App {owner} does not exist: its network properties are not imported")
         return
-    changed = [
+    if not _changed(owner, values):
+        detail_unless_quiet(f"Network properties of {owner} unchanged")
+        return
+    with AppLock(owner):
+        changed = _changed(owner, values)
+        for key in changed:
+            properties.store(owner, key, values[key])
+    if changed:
+        info(f"Set network properties of {owner}: {', '.join(f'{key}={values[key]}' for key in changed)}")
+    else:
+        detail_unless_quiet(f"Network properties of {owner} unchanged")
+
+
+def _changed(owner: str, values: dict[str, str]) -> list[str]:
+    return [
         key
         for key, value in values.items()
         if (properties.exists(owner, key) if not value else properties.get(owner, key) != value)
     ]
-    if not changed:
-        detail_unless_quiet(f"Network properties of {owner} unchanged")
-        return
-    with AppLock(owner):
-        for key in changed:
-            if values[key]:
-                properties.write(owner, key, values[key])
-            else:
-                properties.delete(owner, key)
-    info(f"Set network properties of {owner}: {', '.join(f'{key}={values[key]}' for key in changed)}")
