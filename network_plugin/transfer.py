@@ -1,11 +1,12 @@
 """`network:export` and `network:import`: the recorded networks and every network property as
 one versioned JSON document, to move a host or restore a backup (docs/reference.md).
 
-An import checks all of the document before it changes anything, creates the missing
-networks before it writes any property, and writes only what differs: a second import of
-the same document recreates nothing and rewrites no file. From its last check to its last
-write it holds the `--global` lock, which every change of an attach list takes (network:set):
-the attach-list rule it checked still holds when it writes.
+An import checks all of the document before it changes anything (the subnets of the
+networks it makes against each other and the engine's networks too), creates the missing
+networks before it writes any property, and writes only what differs: a second import of the
+same document recreates nothing and rewrites no file. From its last check to its last write
+it holds the `--global` lock, which every change of an attach list takes (network:set): the
+attach-list rule it checked still holds when it writes.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from network_plugin import docker_engine, networks, properties, records
 from network_plugin.apps import list_apps, verify_app
-from network_plugin.error_handler import PluginError
+from network_plugin.error_handler import PluginError, describe
 from network_plugin.file_lock import AppLock
 from network_plugin.network_options import OVERLAY
-from network_plugin.output import detail_unless_quiet, info, warn
+from network_plugin.output import clip, detail_unless_quiet, info, listed, warn
 from network_plugin.paths import GLOBAL_APP, app_root
 from network_plugin.validation import APP_NAME_ERROR, is_app_name
 
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 DOCUMENT_VERSION = 1
 DOCUMENT_KEYS = frozenset({"version", "networks", "global", "apps"})
 INVALID = "Invalid import document, nothing imported"
+# Docker's IPAM keeps overlay networks (swarm scope) and the others (local) in two address
+# spaces: a subnet is taken only within its own.
+SWARM_SPACE, LOCAL_SPACE = "swarm", "local"
 
 
 def export(app: str) -> None:
@@ -85,10 +90,11 @@ def import_document(data: bytes) -> None:
         specs, owners = _parse(data)
         # Checked before the lock too, as network:set does: bad input leaves no lock file.
         _verify_attach_lists(owners)
+        present = _engine_networks(specs)
     with AppLock(GLOBAL_APP):
         with _refusal():
             _verify_attach_lists(owners)
-        _import_networks(specs)
+        _import_networks(specs, present)
         for owner, values in owners.items():
             _import_properties(owner, values)
 
@@ -179,9 +185,79 @@ def _verify_attach_lists(owners: dict[str, dict[str, str]]) -> None:
     properties.verify_apps_attach_lists(sorted(apps), stored)
 
 
-def _import_networks(specs: list[tuple[str, CreateOptions]]) -> None:
-    """One line per network: created, there already, or there with other options (drift)."""
-    present = docker_engine.networks_by_name([name for name, _ in specs])
+def _engine_networks(specs: list[tuple[str, CreateOptions]]) -> dict[str, dict]:
+    """The engine's networks by name (one listing, none for a document without networks), once
+    the networks to make are found possible: their subnets overlap neither each other nor an
+    existing network's, and an overlay network has a swarm manager to make it."""
+    if not specs:
+        return {}
+    listed_networks = docker_engine.api().networks()
+    present = {network["Name"]: network for network in listed_networks}
+    made = [(name, options) for name, options in specs if name not in present]
+    overlap = _first_overlap(
+        [(SWARM_SPACE if options.driver == OVERLAY else LOCAL_SPACE, name, pool.subnet)
+         for name, options in made for pool in options.pools],
+        [(SWARM_SPACE if network.get("Scope") == "swarm" else LOCAL_SPACE, network["Name"], entry["Subnet"])
+         for network in listed_networks
+         for entry in (network.get("IPAM") or {}).get("Config") or []
+         if entry.get("Subnet")],
+    )  # fmt: skip
+    if overlap:
+        raise PluginError(overlap)
+    if any(options.driver == OVERLAY for _, options in made):
+        networks.verify_swarm_manager()
+    return present
+
+
+class _Block(NamedTuple):
+    """A subnet as `_first_overlap` sorts them: by address space, then first address."""
+
+    space: tuple[str, int]  # (address space, IP version)
+    start: int
+    end: int
+    new: bool  # to be made by this import (else on the engine)
+    network: str
+    subnet: str
+
+
+def _first_overlap(made: list[tuple[str, str, str]], present: list[tuple[str, str, str]]) -> str:
+    """How a subnet of `made` overlaps another of `made` or one of `present` (each entry: address
+    space, network, subnet); '' when none does.
+
+    One pass over the subnets sorted by first address: two CIDR blocks either nest or lie
+    apart, so a block overlaps an earlier one exactly when it starts before the furthest end
+    seen so far (of any block for a new one, of a new block for an existing one)."""
+    import ipaddress
+
+    blocks = []
+    for new, entries in ((True, made), (False, present)):
+        for space, name, subnet in entries:
+            try:
+                network = ipaddress.ip_network(subnet, strict=False)
+            except ValueError:
+                continue  # the engine's own business
+            start, end = int(network.network_address), int(network.broadcast_address)
+            blocks.append(_Block((space, network.version), start, end, new, name, str(network)))
+    furthest: dict[tuple[str, int], _Block] = {}
+    furthest_new: dict[tuple[str, int], _Block] = {}
+    for block in sorted(blocks):
+        rival = (furthest if block.new else furthest_new).get(block.space)
+        if rival is not None and block.start <= rival.end:
+            first, second = (block, rival) if block.new else (rival, block)
+            return (
+                f"subnet {first.subnet} of network {first.network} overlaps subnet {second.subnet}"
+                f" of network {second.network}{'' if second.new else ' on the engine'}"
+            )
+        for reach in (furthest, furthest_new) if block.new else (furthest,):
+            if block.space not in reach or block.end > reach[block.space].end:
+                reach[block.space] = block
+    return ""
+
+
+def _import_networks(specs: list[tuple[str, CreateOptions]], present: dict[str, dict]) -> None:
+    """One line per network: created, there already, or there with other options (drift). When
+    the engine still refuses one, the line says which this import made: a second one finishes."""
+    created: list[str] = []
     for name, options in specs:
         network = present.get(name)
         if network is not None:
@@ -192,12 +268,20 @@ def _import_networks(specs: list[tuple[str, CreateOptions]]) -> None:
             records.write(name, options)  # nothing written when it is recorded so already
             detail_unless_quiet(f"Network {name} exists")
             continue
-        if options.driver == OVERLAY:
-            networks.verify_swarm_manager()
-        info(f"Creating network {name}")
-        if not networks.make(name, options):
-            raise PluginError(f"Network {name} was created meanwhile by something else: import again")
+        try:
+            made = networks.make(name, options)
+        except Exception as error:  # noqa: BLE001 - whatever stopped it, say what was made before
+            raise PluginError(_stopped(name, describe(error), created)) from None
+        if not made:
+            raise PluginError(_stopped(name, "a network of that name was created meanwhile", created))
         records.write(name, options)
+        info(f"Creating network {name}")
+        created.append(name)
+
+
+def _stopped(name: str, why: str, created: list[str]) -> str:
+    made = f"this import created {listed(created)} before it" if created else "this import created no network"
+    return f"Network {name} was not created ({clip(why, 300)}): {made} and set no property; import again"
 
 
 def _import_properties(owner: str, values: dict[str, str]) -> None:

@@ -13,8 +13,10 @@ import uuid
 from pathlib import Path
 
 import docker
+import pytest
 
 from network_plugin import networks, transfer
+from network_plugin.error_handler import PluginError
 from tests.docker_fixtures import OWNER, RESOURCE_LABEL, DockerResources
 from tests.host import DokkuHost
 from tests.polling import wait_for
@@ -208,6 +210,86 @@ def test_a_network_set_racing_an_import_whose_engine_step_is_slow_never_makes_bo
     assert lists == [name, None]
     assert (racer.returncode, stderr) == (1, f"{WARN}Network name already associated with this app: {name}\n")
     assert on_engine(docker_resources.client, name) == [name]
+
+
+# --- 3: subnets that overlap, found before anything is made ---------------------------------------
+
+
+def test_networks_of_the_document_whose_subnets_overlap_are_refused_before_any_is_made(
+    dokku: DokkuHost, docker_client: docker.DockerClient
+):
+    octet = second_octet()
+    first, second = fresh_name(), fresh_name()
+    text = document(spec(first, f"10.{octet}.0.0/16"), spec(second, f"10.{octet}.1.0/24"))
+
+    reason = (
+        f"subnet 10.{octet}.1.0/24 of network {second} overlaps subnet 10.{octet}.0.0/16 of network {first}"
+    )
+
+    assert_refused(dokku, text, reason)
+    assert on_engine(docker_client, first, second) == []
+
+
+def test_a_network_whose_subnet_overlaps_one_on_the_engine_is_refused_before_any_is_made(
+    dokku: DokkuHost, docker_resources: DockerResources
+):
+    octet = second_octet()
+    taken = engine_network(docker_resources.client, f"10.{octet}.7.0/24")
+    first, second = fresh_name(), fresh_name()
+    text = document(spec(first, f"10.{octet}.9.0/24"), spec(second, f"10.{octet}.0.0/16"))
+
+    reason = (
+        f"subnet 10.{octet}.0.0/16 of network {second} overlaps subnet 10.{octet}.7.0/24 of network {taken}"
+        " on the engine"
+    )
+
+    assert_refused(dokku, text, reason)
+    assert on_engine(docker_resources.client, first, second) == []
+
+
+def test_a_network_the_engine_still_refuses_is_named_with_what_the_import_made_and_a_second_import_finishes(
+    dokku: DokkuHost, docker_resources: DockerResources, mocker, capsys
+):
+    """Another network takes the second network's subnet after the check (a race)."""
+    dokku.create_app(APP)
+    octet = second_octet()
+    first, second = fresh_name(), fresh_name()
+    text = document(
+        spec(first, f"10.{octet}.1.0/24"),
+        spec(second, f"10.{octet}.2.0/24"),
+        apps={APP: {"attach-post-create": second}},
+    )
+    make = networks.make
+    intruders = []
+
+    def racing_make(network: str, options: object) -> bool:
+        if network == second:
+            intruders.append(engine_network(docker_resources.client, f"10.{octet}.2.0/24"))
+        return make(network, options)
+
+    mocker.patch.object(networks, "make", side_effect=racing_make)
+
+    with pytest.raises(PluginError) as refused:
+        transfer.import_document(text.encode())
+
+    message = refused.value.message
+    assert message.startswith(f"Network {second} was not created (Docker engine error: "), message
+    assert message.endswith(f"): this import created {first} before it and set no property; import again")
+    assert capsys.readouterr().out == f"-----> Creating network {first}\n"
+    assert on_engine(docker_resources.client, first, second) == [first]
+    assert stored(dokku, APP, "attach-post-create") is None
+
+    docker_resources.client.api.remove_network(intruders[0])
+    mocker.stopall()
+    again = dokku.command("import", stdin=text)
+
+    assert (again.returncode, again.stderr) == (0, "")
+    assert again.stdout.splitlines() == [
+        f"       Network {first} exists",
+        f"-----> Creating network {second}",
+        f"-----> Set network properties of {APP}: attach-post-create={second}",
+    ]
+    assert on_engine(docker_resources.client, first, second) == sorted([first, second])
 
 
 # --- an empty value unsets --------------------------------------------------------------------------
