@@ -16,7 +16,7 @@ import stat
 from network_plugin.error_handler import PluginError, engine_fault
 from network_plugin.file_lock import AppLock
 from network_plugin.files import ensure_dir, holds, remove_file, write_atomic
-from network_plugin.output import warn
+from network_plugin.output import clip, warn
 from network_plugin.paths import GLOBAL_APP, records_root
 from network_plugin.validation import is_network_name
 
@@ -118,11 +118,29 @@ def _pairs(value: object, what: str) -> list[str]:
     return [f"{key}={item}" for key, item in value.items()]
 
 
+def parse_json(data: bytes | str) -> object:
+    """A JSON document, refused (PluginError) when an object holds a key twice: JSON would let
+    the last one win silently. Nesting too deep for the parser is a ValueError, as bad JSON is."""
+    try:
+        return json.loads(data, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise PluginError(f"key {clip(json.dumps(key))} given twice")
+        found[key] = value
+    return found
+
+
 def read(name: str) -> CreateOptions | None:
     """The recorded options of `name`; None without a record, or (one warning) an unreadable one."""
     path = record_path(name)
     try:
-        document = json.loads(_read_file(path))
+        document = parse_json(_read_file(path))
         if not isinstance(document, dict) or document.get("version") != RECORD_VERSION:
             raise PluginError(f"not a version {RECORD_VERSION} record")
         recorded, options = parse_spec({key: value for key, value in document.items() if key != "version"})

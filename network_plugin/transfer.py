@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -115,7 +116,7 @@ def _exists(owner: str) -> bool:
 def _parse(data: bytes) -> tuple[list[tuple[str, CreateOptions]], dict[str, dict[str, str]]]:
     """(network specs, owner -> property values) of a document, every name and value checked."""
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = records.parse_json(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise PluginError("not UTF-8 text") from None
     except ValueError as error:
@@ -132,10 +133,10 @@ def _parse(data: bytes) -> tuple[list[tuple[str, CreateOptions]], dict[str, dict
     if not isinstance(listed, list):
         raise PluginError("networks must be a list")
     specs = [records.parse_spec(spec) for spec in listed]
-    names = [name for name, _ in specs]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise PluginError(f"network {duplicates[0]} is listed twice")
+    counts = Counter(name for name, _ in specs)
+    twice = [name for name, count in counts.items() if count > 1]
+    if twice:
+        raise PluginError(f"network {min(twice)} is listed twice")
     apps = document.get("apps", {})
     if not isinstance(apps, dict):
         raise PluginError("apps must be an object")

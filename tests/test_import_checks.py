@@ -292,7 +292,60 @@ def test_a_network_the_engine_still_refuses_is_named_with_what_the_import_made_a
     assert on_engine(docker_resources.client, first, second) == sorted([first, second])
 
 
-# --- an empty value unsets --------------------------------------------------------------------------
+# --- 7: the duplicate-network check is linear ------------------------------------------------------
+
+
+def test_a_network_listed_twice_among_200k_is_found(dokku: DokkuHost):
+    """Before, each name was counted in the whole list: 200k names took far longer than the
+    run's bound (40k took 18 s, growing with the square)."""
+    names = [f"n-{index:06}" for index in range(200_000)]
+    text = json.dumps({"version": 1, "networks": [{"name": name} for name in [*names, names[-1]]]})
+
+    assert_refused(dokku, text, f"network {names[-1]} is listed twice")
+
+
+# --- 8: a document nested too deep ----------------------------------------------------------------
+
+
+def test_a_document_nested_100k_deep_is_invalid_json(dokku: DokkuHost):
+    assert_refused(dokku, "[" * 100_000 + "]" * 100_000, "not JSON (nested too deeply)")
+
+
+# --- 9: duplicate keys ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('{"version": 2, "version": 1}', '"version"'),
+        ('{"version": 1, "apps": {"node-js-app": {"tld": "a.local", "tld": "b.local"}}}', '"tld"'),
+        ('{"version": 1, "apps": {"node-js-app": {}, "node-js-app": {"tld": "b.local"}}}', '"node-js-app"'),
+    ],
+)
+def test_a_key_given_twice_is_refused(dokku: DokkuHost, text: str, key: str):
+    dokku.create_app(APP)
+
+    assert_refused(dokku, text, f"key {key} given twice")
+
+
+def test_a_record_with_a_key_given_twice_is_not_read(dokku: DokkuHost):
+    folder = dokku.lib_root / "data" / "network" / "networks"
+    folder.mkdir(parents=True)
+    (folder / "twice.json").write_text(
+        '{"version": 1, "name": "twice", "driver": "macvlan", "driver": "bridge"}'
+    )
+
+    result = dokku.command("export")
+
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["networks"] == []
+    assert (
+        result.stderr
+        == f'{WARN}Ignoring the record of network twice ({folder}/twice.json): key "driver" given twice\n'
+    )
+
+
+# --- an empty value unsets ------------------------------------------------------------------------
 
 
 def test_an_empty_value_in_the_document_unsets_the_property(dokku: DokkuHost):
