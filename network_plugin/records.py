@@ -149,8 +149,8 @@ def read(name: str) -> CreateOptions | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, PluginError) as error:
-        reason = error.message if isinstance(error, PluginError) else error
-        warn(f"Ignoring the record of network {name} ({path}): {reason}")
+        reason = error.message if isinstance(error, PluginError) else str(error)
+        warn(f"Ignoring the record of network {name} ({path}): {clip(reason, 300)}")
         return None
     return options
 

@@ -172,13 +172,9 @@ def import_command() -> None:
     """Creates the networks and sets the properties of a network:export document on stdin."""
     import sys
 
-    if sys.stdin.isatty():
-        raise PluginError(
-            "network:import reads a network:export document on stdin: dokku network:import < file"
-        )
-    from network_plugin.transfer import import_document
+    from network_plugin.transfer import import_document, read_document
 
-    import_document(sys.stdin.buffer.read())
+    import_document(read_document(sys.stdin))
 
 
 @cli.command("network:rebuild")

@@ -29,12 +29,18 @@ from network_plugin.validation import APP_NAME_ERROR, is_app_name
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import BinaryIO, TextIO
 
     from network_plugin.network_options import CreateOptions
 
 DOCUMENT_VERSION = 1
 DOCUMENT_KEYS = frozenset({"version", "networks", "global", "apps"})
+# An export of a few thousand apps and networks is a few megabytes.
+MAX_DOCUMENT_BYTES = 16 << 20
+# How much of a refused document's reason (it may quote a value) one line shows.
+MAX_REASON_LENGTH = 400
 INVALID = "Invalid import document, nothing imported"
+USAGE = "dokku network:import < file"
 # Docker's IPAM keeps overlay networks (swarm scope) and the others (local) in two address
 # spaces: a subnet is taken only within its own.
 SWARM_SPACE, LOCAL_SPACE = "swarm", "local"
@@ -57,8 +63,15 @@ def export(app: str) -> None:
             if name not in properties.DOCKER_NETWORKS
         }
     recorded = records.recorded()
-    for name in sorted(named - set(recorded)):
+    unrecorded = sorted(named - set(recorded))
+    if len(unrecorded) == 1:
+        name = clip(unrecorded[0])
         warn(f"Network {name} has no record (network:create did not make it): it is not exported")
+    elif unrecorded:
+        warn(
+            f"{len(unrecorded)} networks have no record (network:create did not make them), they are"
+            f" not exported: {listed(unrecorded)}"
+        )
     exported = set(recorded) if not app else named & set(recorded)
     values = {owner: _stored_values(owner) for owner in owners}
     document = {
@@ -81,8 +94,21 @@ def _stored_values(owner: str) -> dict[str, str]:
         try:
             found[key] = properties.normalized(key, value)
         except PluginError as error:
-            warn(f"Not exporting {key} of {owner}: {error.message}")
+            warn(f"Not exporting {key} of {owner}: {clip(error.message, MAX_REASON_LENGTH)}")
     return found
+
+
+def read_document(stdin: TextIO | None) -> bytes:
+    """The document on standard input, at most MAX_DOCUMENT_BYTES (never more is read)."""
+    if stdin is None:  # `network:import <&-`
+        raise PluginError(f"{INVALID}: no document on standard input ({USAGE})")
+    if stdin.isatty():
+        raise PluginError(f"network:import reads a network:export document on stdin: {USAGE}")
+    stream: BinaryIO = stdin.buffer
+    data = stream.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise PluginError(f"{INVALID}: larger than {MAX_DOCUMENT_BYTES >> 20} MiB")
+    return data
 
 
 def import_document(data: bytes) -> None:
@@ -96,8 +122,15 @@ def import_document(data: bytes) -> None:
         with _refusal():
             _verify_attach_lists(owners)
         _import_networks(specs, present)
+        missing = [owner for owner, values in owners.items() if values and not _exists(owner)]
         for owner, values in owners.items():
-            _import_properties(owner, values)
+            if values and owner not in missing:
+                _import_properties(owner, values)
+    if len(missing) == 1:
+        warn(f"App {clip(missing[0])} does not exist: its network properties are not imported")
+    elif missing:
+        count = len(missing)
+        warn(f"{count} apps do not exist, their network properties are not imported: {listed(missing)}")
 
 
 @contextmanager
@@ -106,7 +139,7 @@ def _refusal() -> Iterator[None]:
     try:
         yield
     except PluginError as error:
-        raise PluginError(f"{INVALID}: {error.message}") from None
+        raise PluginError(f"{INVALID}: {clip(error.message, MAX_REASON_LENGTH)}") from None
 
 
 def _exists(owner: str) -> bool:
@@ -162,7 +195,7 @@ def _values(owner: str, values: object) -> dict[str, str]:
                 raise PluginError(f"the value of {key} must be a string")
             checked[key] = properties.normalized(key, value)
         except PluginError as error:
-            raise PluginError(f"{owner}: {error.message}") from None
+            raise PluginError(f"{clip(owner)}: {error.message}") from None
     return checked
 
 
@@ -264,7 +297,7 @@ def _import_networks(specs: list[tuple[str, CreateOptions]], present: dict[str, 
         if network is not None:
             drift = records.differences(options, network)
             if drift:
-                warn(f"Network {name} exists with other options, left alone: {'; '.join(drift)}")
+                warn(f"Network {name} exists with other options, left alone: {clip('; '.join(drift), 300)}")
                 continue
             records.write(name, options)  # nothing written when it is recorded so already
             detail_unless_quiet(f"Network {name} exists")
@@ -286,13 +319,8 @@ def _stopped(name: str, why: str, created: list[str]) -> str:
 
 
 def _import_properties(owner: str, values: dict[str, str]) -> None:
-    """One line per owner: what was set, unchanged, or (an app that does not exist) not imported.
-    Compared before the owner's lock (an unchanged owner gets no lock file), then again under it."""
-    if not values:
-        return
-    if not _exists(owner):
-        warn(f"App {owner} does not exist: its network properties are not imported")
-        return
+    """One line per owner: what was set, or unchanged. Compared before the owner's lock (an
+    unchanged owner gets no lock file), then again under it."""
     if not _changed(owner, values):
         detail_unless_quiet(f"Network properties of {owner} unchanged")
         return
@@ -301,7 +329,8 @@ def _import_properties(owner: str, values: dict[str, str]) -> None:
         for key in changed:
             properties.store(owner, key, values[key])
     if changed:
-        info(f"Set network properties of {owner}: {', '.join(f'{key}={values[key]}' for key in changed)}")
+        shown = ", ".join(f"{key}={clip(values[key])}" for key in changed)
+        info(f"Set network properties of {owner}: {shown}")
     else:
         detail_unless_quiet(f"Network properties of {owner} unchanged")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import subprocess
 import uuid
 from pathlib import Path
@@ -292,6 +293,86 @@ def test_a_network_the_engine_still_refuses_is_named_with_what_the_import_made_a
     assert on_engine(docker_resources.client, first, second) == sorted([first, second])
 
 
+# --- 6: size limits -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("size", "accepted"), [(16 * MIB, True), (16 * MIB + 1, False)])
+def test_a_document_larger_than_16_mib_is_refused(dokku: DokkuHost, size: int, accepted: bool):
+    dokku.create_app(APP)
+    text = json.dumps({"version": 1, "apps": {APP: {"tld": "svc.local"}}})
+    padded = text + " " * (size - len(text))
+
+    if accepted:
+        result = dokku.command("import", stdin=padded)
+        assert (result.returncode, result.stderr) == (0, "")
+        assert stored(dokku, APP, "tld") == "svc.local"
+    else:
+        assert_refused(dokku, padded, "larger than 16 MiB")
+
+
+def test_an_endless_document_is_refused_without_reading_it_all(dokku: DokkuHost):
+    def limit_memory() -> None:  # a regression must not take the machine's memory with it
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    with open("/dev/zero", "rb") as zeros:
+        result = subprocess.run(
+            [str(dokku.plugin_dir / "subcommands" / "import"), "network:import"],
+            stdin=zeros,
+            env=dokku.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            preexec_fn=limit_memory,
+        )
+
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", f"{INVALID}larger than 16 MiB\n")
+
+
+def test_a_huge_value_is_echoed_cut(dokku: DokkuHost):
+    dokku.create_app(APP)
+    tld = "A" * (10 * MIB)
+
+    result = dokku.command("import", stdin=document(apps={APP: {"tld": tld}}))
+
+    assert (result.returncode, result.stdout) == (1, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{INVALID}{APP}: Invalid tld specified, must be a lowercase DNS name: AAAA")
+    reason = f"{APP}: Invalid tld specified, must be a lowercase DNS name: {tld}"
+    assert line.endswith(f"... ({len(reason)} characters)")
+    assert len(line) < 600
+
+
+def test_apps_that_do_not_exist_are_one_warning(dokku: DokkuHost):
+    dokku.create_app(APP)
+    gone = [f"gone-{index:03}" for index in range(312)]
+
+    result = dokku.command(
+        "import",
+        stdin=document(apps={APP: {"tld": "svc.local"}, **{app: {"tld": "x.local"} for app in gone}}),
+    )
+
+    assert result.returncode == 0
+    assert result.stdout == f"-----> Set network properties of {APP}: tld=svc.local\n"
+    assert result.stderr == (
+        f"{WARN}312 apps do not exist, their network properties are not imported: {', '.join(gone[:10])}, …\n"
+    )
+
+
+def test_networks_without_a_record_are_one_export_warning(dokku: DokkuHost):
+    dokku.create_app(APP)
+    names = [f"by-hand-{index:02}" for index in range(12)]
+    dokku.write_property(APP, "attach-post-deploy", ",".join(names))
+
+    result = dokku.command("export")
+
+    assert result.returncode == 0
+    assert result.stderr == (
+        f"{WARN}12 networks have no record (network:create did not make them), they are not exported:"
+        f" {', '.join(names[:10])}, …\n"
+    )
+
+
 # --- 7: the duplicate-network check is linear ------------------------------------------------------
 
 
@@ -309,6 +390,25 @@ def test_a_network_listed_twice_among_200k_is_found(dokku: DokkuHost):
 
 def test_a_document_nested_100k_deep_is_invalid_json(dokku: DokkuHost):
     assert_refused(dokku, "[" * 100_000 + "]" * 100_000, "not JSON (nested too deeply)")
+
+
+# --- 8: standard input closed ---------------------------------------------------------------------
+
+
+def test_an_import_with_standard_input_closed_says_so(dokku: DokkuHost):
+    program = dokku.plugin_dir / "subcommands" / "import"
+
+    result = subprocess.run(
+        ["sh", "-c", '"$0" network:import <&-', str(program)],
+        env=dokku.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"{INVALID}no document on standard input (dokku network:import < file)\n"
 
 
 # --- 9: duplicate keys ----------------------------------------------------------------------------
