@@ -136,8 +136,21 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return found
 
 
+class _Unreadable(Exception):
+    """A record that exists but cannot be read (its warning is printed)."""
+
+
 def read(name: str) -> CreateOptions | None:
     """The recorded options of `name`; None without a record, or (one warning) an unreadable one."""
+    try:
+        return _read(name)
+    except _Unreadable:
+        return None
+
+
+def _read(name: str) -> CreateOptions | None:
+    """The recorded options of `name`; None without a record; _Unreadable, after one warning,
+    when it cannot be read."""
     path = record_path(name)
     try:
         document = parse_json(_read_file(path))
@@ -151,7 +164,7 @@ def read(name: str) -> CreateOptions | None:
     except (OSError, ValueError, PluginError) as error:
         reason = error.message if isinstance(error, PluginError) else str(error)
         warn(f"Ignoring the record of network {name} ({path}): {clip(reason, 300)}")
-        return None
+        raise _Unreadable(name) from None
     return options
 
 
@@ -169,20 +182,26 @@ def _read_file(path: str) -> bytes:
     return data
 
 
-def recorded() -> dict[str, CreateOptions]:
-    """Every readable record, by network name (unreadable ones: a warning each)."""
+def recorded() -> tuple[dict[str, CreateOptions], list[str]]:
+    """Every readable record, by network name, and the names of those that could not be read
+    (a warning each)."""
     try:
         entries = sorted(os.listdir(records_root()))
     except FileNotFoundError:
-        return {}
+        return {}, []
     found = {}
+    unreadable = []
     for entry in entries:
         name = entry[: -len(SUFFIX)]
         if entry.endswith(SUFFIX) and is_network_name(name):
-            options = read(name)
-            if options is not None:
+            try:
+                options = _read(name)
+            except _Unreadable:
+                unreadable.append(name)
+                continue
+            if options is not None:  # None: removed meanwhile
                 found[name] = options
-    return found
+    return found, unreadable
 
 
 def write(name: str, options: CreateOptions) -> bool:

@@ -160,11 +160,14 @@ def list_command(
 @cli.command("network:export")
 def export_command(
     app: Annotated[str, typer.Option("--app", help="only this app and the networks it names")] = "",
+    allow_partial: Annotated[
+        bool, typer.Option("--allow-partial", help="exit 0 when unreadable records or values are left out")
+    ] = False,
 ) -> None:
     """Prints the recorded networks and the network properties as one JSON document."""
     from network_plugin.transfer import export
 
-    export(app)
+    export(app, allow_partial)
 
 
 @cli.command("network:import")

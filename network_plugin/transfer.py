@@ -46,9 +46,11 @@ USAGE = "dokku network:import < file"
 SWARM_SPACE, LOCAL_SPACE = "swarm", "local"
 
 
-def export(app: str) -> None:
+def export(app: str, allow_partial: bool) -> None:
     """Print the document: every recorded network, global properties and every app's
-    properties; with `app`, that app's properties and the networks it names."""
+    properties; with `app`, that app's properties and the networks it names. Records or values
+    that could not be read are left out with a warning each, and fail the export (after the
+    document) unless `allow_partial`."""
     if app:
         verify_app(app)
         owners = [app]
@@ -62,8 +64,8 @@ def export(app: str) -> None:
             for name in properties.networks(properties.get(owner, key))
             if name not in properties.DOCKER_NETWORKS
         }
-    recorded = records.recorded()
-    unrecorded = sorted(named - set(recorded))
+    recorded, unreadable = records.recorded()
+    unrecorded = sorted(named - set(recorded) - set(unreadable))
     if len(unrecorded) == 1:
         name = clip(unrecorded[0])
         warn(f"Network {name} has no record (network:create did not make it): it is not exported")
@@ -73,7 +75,8 @@ def export(app: str) -> None:
             f" not exported: {listed(unrecorded)}"
         )
     exported = set(recorded) if not app else named & set(recorded)
-    values = {owner: _stored_values(owner) for owner in owners}
+    skipped = [name for name in unreadable if not app or name in named]
+    values = {owner: _stored_values(owner, skipped) for owner in owners}
     document = {
         "version": DOCUMENT_VERSION,
         "networks": [records.spec(name, recorded[name]) for name in sorted(exported)],
@@ -81,10 +84,16 @@ def export(app: str) -> None:
         "apps": {owner: found for owner, found in values.items() if found},
     }
     print(json.dumps(document, indent=2, sort_keys=True))
+    if skipped and not allow_partial:
+        raise PluginError(
+            f"The export is incomplete: {len(skipped)} unreadable record(s) or value(s) left out (above);"
+            " --allow-partial accepts that"
+        )
 
 
-def _stored_values(owner: str) -> dict[str, str]:
-    """The owner's properties that are set; a stored value import would refuse is a warning."""
+def _stored_values(owner: str, skipped: list[str]) -> dict[str, str]:
+    """The owner's properties that are set; a stored value import would refuse is a warning
+    (and goes to `skipped`)."""
     keys = properties.GLOBAL_KEYS if owner == GLOBAL_APP else properties.DEFAULTS
     found = {}
     for key in sorted(keys):
@@ -95,6 +104,7 @@ def _stored_values(owner: str) -> dict[str, str]:
             found[key] = properties.normalized(key, value)
         except PluginError as error:
             warn(f"Not exporting {key} of {owner}: {clip(error.message, MAX_REASON_LENGTH)}")
+            skipped.append(f"{owner} {key}")
     return found
 
 

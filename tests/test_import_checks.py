@@ -435,7 +435,7 @@ def test_a_record_with_a_key_given_twice_is_not_read(dokku: DokkuHost):
         '{"version": 1, "name": "twice", "driver": "macvlan", "driver": "bridge"}'
     )
 
-    result = dokku.command("export")
+    result = dokku.command("export", "--allow-partial")
 
     assert result.returncode == 0
     assert json.loads(result.stdout)["networks"] == []
@@ -443,6 +443,71 @@ def test_a_record_with_a_key_given_twice_is_not_read(dokku: DokkuHost):
         result.stderr
         == f'{WARN}Ignoring the record of network twice ({folder}/twice.json): key "driver" given twice\n'
     )
+
+
+# --- 10: an incomplete export fails unless --allow-partial -----------------------------------------
+
+
+@pytest.fixture
+def unreadable_record(dokku: DokkuHost) -> Path:
+    dokku.create_app(APP)
+    dokku.write_property(APP, "tld", "svc.local")
+    folder = dokku.lib_root / "data" / "network" / "networks"
+    folder.mkdir(parents=True)
+    (folder / "broken.json").write_text('{"version": 1, "name": "broken", "driver": ')
+    return folder / "broken.json"
+
+
+def test_an_export_that_left_a_record_out_prints_the_document_and_fails(
+    dokku: DokkuHost, unreadable_record: Path
+):
+    result = dokku.command("export")
+
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["apps"] == {APP: {"tld": "svc.local"}}
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"{WARN}Ignoring the record of network broken ({unreadable_record}): ")
+    assert lines[1:] == [INCOMPLETE]
+
+
+def test_an_export_that_left_a_value_out_fails(dokku: DokkuHost):
+    dokku.create_app(APP)
+    dokku.write_property(APP, "tld", "Not A Name")
+
+    result = dokku.command("export")
+
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["apps"] == {}
+    assert result.stderr.splitlines() == [
+        f"{WARN}Not exporting tld of {APP}: Invalid tld specified, must be a lowercase DNS name: Not A Name",
+        INCOMPLETE,
+    ]
+
+
+def test_allow_partial_exports_what_could_be_read_with_exit_0(dokku: DokkuHost, unreadable_record: Path):
+    failed = dokku.command("export")
+
+    result = dokku.command("export", "--allow-partial")
+
+    assert (result.returncode, result.stdout) == (0, failed.stdout)
+    assert result.stderr == failed.stderr.splitlines(keepends=True)[0]
+
+
+def test_an_export_of_one_app_fails_only_for_the_records_it_would_hold(
+    dokku: DokkuHost, unreadable_record: Path
+):
+    result = dokku.command("export", "--app", APP)
+
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["apps"] == {APP: {"tld": "svc.local"}}
+    assert result.stderr.startswith(f"{WARN}Ignoring the record of network broken ")
+    assert len(result.stderr.splitlines()) == 1
+
+    dokku.write_property(APP, "attach-post-create", "broken")
+    named = dokku.command("export", "--app", APP)
+
+    assert named.returncode == 1
+    assert named.stderr.splitlines()[1:] == [INCOMPLETE]
 
 
 # --- an empty value unsets ------------------------------------------------------------------------
