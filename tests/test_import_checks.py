@@ -510,6 +510,50 @@ def test_an_export_of_one_app_fails_only_for_the_records_it_would_hold(
     assert named.stderr.splitlines()[1:] == [INCOMPLETE]
 
 
+# --- 11: Docker's own networks --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["bridge", "host", "none", "default"])
+def test_a_record_of_one_of_dockers_own_networks_is_not_read(dokku: DokkuHost, name: str):
+    folder = dokku.lib_root / "data" / "network" / "networks"
+    folder.mkdir(parents=True)
+    (folder / f"{name}.json").write_text(json.dumps({"version": 1, "name": name, "driver": "bridge"}))
+
+    result = dokku.command("export", "--allow-partial")
+
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["networks"] == []
+    assert result.stderr == (
+        f"{WARN}Ignoring the record of network {name} ({folder}/{name}.json): Invalid network name specified:"
+        f" {name}, one of Docker's own networks\n"
+    )
+
+
+@pytest.mark.parametrize("name", ["bridge", "host", "none", "default"])
+def test_an_import_naming_one_of_dockers_own_networks_is_refused_before_the_engine(
+    dokku: DokkuHost, name: str
+):
+    assert_refused(
+        dokku,
+        document({"name": name}),
+        f"Invalid network name specified: {name}, one of Docker's own networks",
+        env=BOGUS_ENGINE,
+    )
+
+
+@pytest.mark.parametrize("name", ["bridge", "host", "none", "default"])
+def test_network_create_of_one_of_dockers_own_networks_is_refused_before_the_engine(
+    dokku: DokkuHost, name: str
+):
+    before = dokku.snapshot()
+
+    result = dokku.command("create", name, env=BOGUS_ENGINE)
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"{WARN}Invalid network name specified: {name}, one of Docker's own networks\n"
+    assert dokku.snapshot() == before
+
+
 # --- an empty value unsets ------------------------------------------------------------------------
 
 
