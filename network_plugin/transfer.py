@@ -127,14 +127,16 @@ def import_document(data: bytes) -> None:
         specs, owners = _parse(data)
         # Checked before the lock too, as network:set does: bad input leaves no lock file.
         _verify_attach_lists(owners)
-        present = _engine_networks(specs)
+    present = _engine_networks(specs)
+    missing = []
     with AppLock(GLOBAL_APP):
         with _refusal():
             _verify_attach_lists(owners)
         _import_networks(specs, present)
-        missing = [owner for owner, values in owners.items() if values and not _exists(owner)]
         for owner, values in owners.items():
-            if values and owner not in missing:
+            if values and not _exists(owner):
+                missing.append(owner)
+            elif values:
                 _import_properties(owner, values)
     if len(missing) == 1:
         warn(f"App {clip(missing[0])} does not exist: its network properties are not imported")
@@ -232,7 +234,8 @@ def _verify_attach_lists(owners: dict[str, dict[str, str]]) -> None:
 def _engine_networks(specs: list[tuple[str, CreateOptions]]) -> dict[str, dict]:
     """The engine's networks by name (one listing, none for a document without networks), once
     the networks to make are found possible: their subnets overlap neither each other nor an
-    existing network's, and an overlay network has a swarm manager to make it."""
+    existing network's (else the document is refused), and an overlay network has a swarm
+    manager to make it. An engine out of reach is its own line, not the document's fault."""
     if not specs:
         return {}
     listed_networks = docker_engine.api().networks()
@@ -247,7 +250,7 @@ def _engine_networks(specs: list[tuple[str, CreateOptions]]) -> dict[str, dict]:
          if entry.get("Subnet")],
     )  # fmt: skip
     if overlap:
-        raise PluginError(overlap)
+        raise PluginError(f"{INVALID}: {overlap}")
     if any(options.driver == OVERLAY for _, options in made):
         networks.verify_swarm_manager()
     return present

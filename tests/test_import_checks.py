@@ -293,6 +293,17 @@ def test_a_network_the_engine_still_refuses_is_named_with_what_the_import_made_a
     assert on_engine(docker_resources.client, first, second) == sorted([first, second])
 
 
+def test_an_engine_out_of_reach_is_its_own_line_not_a_bad_document(dokku: DokkuHost):
+    before = dokku.snapshot()
+
+    result = run_import(dokku, document(spec(fresh_name(), "10.201.0.0/24")).encode(), BOGUS_ENGINE)
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"{WARN}Unable to reach the Docker engine: ")
+    assert len(result.stderr.splitlines()) == 1
+    assert dokku.snapshot() == before
+
+
 # --- 6: size limits -------------------------------------------------------------------------------
 
 
@@ -370,6 +381,22 @@ def test_networks_without_a_record_are_one_export_warning(dokku: DokkuHost):
     assert result.stderr == (
         f"{WARN}12 networks have no record (network:create did not make them), they are not exported:"
         f" {', '.join(names[:10])}, …\n"
+    )
+
+
+def test_200k_apps_that_do_not_exist_are_one_warning(dokku: DokkuHost):
+    """A 6 MiB document; each missing app was looked up in a list of the others (HEAD before this
+    test: 20k took 5 s, growing with the square)."""
+    gone = [f"gone-{index:06}" for index in range(200_000)]
+
+    result = dokku.command(
+        "import", stdin=json.dumps({"version": 1, "apps": {app: {"tld": "x.local"} for app in gone}})
+    )
+
+    assert (result.returncode, result.stdout) == (0, "")
+    assert result.stderr == (
+        f"{WARN}200000 apps do not exist, their network properties are not imported:"
+        f" {', '.join(gone[:10])}, …\n"
     )
 
 
