@@ -198,6 +198,7 @@ def test_a_network_set_racing_an_import_whose_engine_step_is_slow_never_makes_bo
                 or (lock.exists() and holds_flock(os.getpid(), lock) and has_open(racer.pid, lock))
             ),
             "network:set to finish or to wait for the import's lock",
+            timeout=120,
         )
         return make(network, options)
 
