@@ -27,7 +27,7 @@ SUBCOMMAND_HELP = (
     ("network:destroy <network>", "Destroys a docker network"),
     ("network:exists <network>", "Checks if a docker network exists"),
     (
-        "network:export [--app <app>]",
+        "network:export [--app <app>] [--allow-partial]",
         "Prints the recorded networks and network properties as JSON, for network:import",
     ),
     ("network:import", "Creates the networks and sets the properties of a network:export document on stdin"),

@@ -59,6 +59,13 @@ def clip(value: str, limit: int = 100) -> str:
     return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
 
 
+def listed(names: list[str], limit: int = 10) -> str:
+    """`a, b, c` with at most `limit` names, each clipped, then `…`: one warning about 300k apps
+    stays a short line."""
+    shown = ", ".join(clip(name) for name in names[:limit])
+    return shown if len(names) <= limit else f"{shown}, …"
+
+
 def print_json(document: object) -> None:
     """One JSON document on one line, keys sorted, as Dokku's `--format json` prints."""
     import json  # only the json formats pay for it

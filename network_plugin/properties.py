@@ -12,6 +12,7 @@ from network_plugin.apps import list_apps
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock
 from network_plugin.files import ensure_dir, is_file, read_value, remove_file, remove_tree, write_atomic
+from network_plugin.output import listed
 from network_plugin.paths import GLOBAL_APP, property_dir
 from network_plugin.validation import (
     DOCKER_NETWORKS,
@@ -20,6 +21,10 @@ from network_plugin.validation import (
     verify_app_name,
     verify_app_network,
 )
+
+TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 ATTACH_POST_CREATE = "attach-post-create"
 ATTACH_POST_DEPLOY = "attach-post-deploy"
@@ -99,11 +104,16 @@ def set_value(owner: str, key: str, values: list[str]) -> str:
     validated_value(owner, key, values)
     with AppLock(GLOBAL_APP if key in ATTACH_KEYS else owner), AppLock(owner):
         value = validated_value(owner, key, values)
-        if value:
-            write_atomic(property_path(owner, key), value)
-        else:
-            remove_file(property_path(owner, key))
+        store(owner, key, value)
     return value
+
+
+def store(owner: str, key: str, value: str) -> None:
+    """Write `value` ('' removes the file); the caller holds the owner's lock."""
+    if value:
+        write_atomic(property_path(owner, key), value)
+    else:
+        remove_file(property_path(owner, key))
 
 
 def validated_value(owner: str, key: str, values: list[str]) -> str:
@@ -159,16 +169,29 @@ def _verify_attach_lists(owner: str, key: str, value: str) -> None:
     other_key = ATTACH_POST_DEPLOY if key == ATTACH_POST_CREATE else ATTACH_POST_CREATE
     # Unset, the app's list falls back to the global one.
     verify_attach_lists(value or (get_global(key) if owner != GLOBAL_APP else ""), computed(owner, other_key))
-    if owner != GLOBAL_APP:
-        return
+    if owner == GLOBAL_APP:
+        verify_apps_attach_lists(
+            [app for app in list_apps() if not get(app, key)],
+            lambda stored_owner, stored_key: (
+                value if (stored_owner, stored_key) == (GLOBAL_APP, key) else get(stored_owner, stored_key)
+            ),
+        )
+
+
+def verify_apps_attach_lists(apps: list[str], stored: Callable[[str, str], str]) -> None:
+    """No app of `apps` has a network in both computed attach lists, `stored(owner, key)` being
+    the value the app (or `--global`) stores, or is about to: the rule a global change holds
+    every app that takes it to; the apps are named, grouped by network."""
+    global_lists = [stored(GLOBAL_APP, key) for key in ATTACH_KEYS]
     clashes: dict[str, list[str]] = {}
-    for app in list_apps():
-        clash = "" if get(app, key) else _first_shared(networks(value), computed(app, other_key))
+    for app in apps:
+        create, deploy = (stored(app, key) or value for key, value in zip(ATTACH_KEYS, global_lists))
+        clash = _first_shared(networks(create), deploy)
         if clash:
             clashes.setdefault(clash, []).append(app)
     if clashes:
-        clash, apps = next(iter(clashes.items()))
-        raise PluginError(f"Network name already associated with app {', '.join(apps)}: {clash}")
+        clash, clashing = next(iter(clashes.items()))
+        raise PluginError(f"Network name already associated with app {listed(clashing)}: {clash}")
 
 
 def verify_attach_lists(value: str, other_value: str) -> None:

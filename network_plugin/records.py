@@ -23,7 +23,7 @@ from network_plugin.files import (
     remove_file,
     write_atomic,
 )
-from network_plugin.output import warn
+from network_plugin.output import clip, warn
 from network_plugin.paths import GLOBAL_APP, records_root
 from network_plugin.validation import is_network_name
 
@@ -125,36 +125,73 @@ def _pairs(value: object, what: str) -> list[str]:
     return [f"{key}={item}" for key, item in value.items()]
 
 
+def parse_json(data: bytes | str) -> object:
+    """A JSON document, refused (PluginError) when an object holds a key twice: JSON would let
+    the last one win silently. Nesting too deep for the parser is a ValueError, as bad JSON is."""
+    try:
+        return json.loads(data, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise PluginError(f"key {clip(json.dumps(key))} given twice")
+        found[key] = value
+    return found
+
+
+class _Unreadable(Exception):
+    """A record that exists but cannot be read (its warning is printed)."""
+
+
 def read(name: str) -> CreateOptions | None:
     """The recorded options of `name`; None without a record, or (one warning) an unreadable one."""
+    try:
+        return _read(name)
+    except _Unreadable:
+        return None
+
+
+def _read(name: str) -> CreateOptions | None:
+    """The recorded options of `name`; None without a record; _Unreadable, after one warning,
+    when it cannot be read."""
     path = record_path(name)
     try:
         data = read_bytes(path, MAX_RECORD_BYTES)
         if data is None:
             return None
-        document = json.loads(data)
+        document = parse_json(data)
         if not isinstance(document, dict) or document.get("version") != RECORD_VERSION:
             raise PluginError(f"not a version {RECORD_VERSION} record")
         recorded, options = parse_spec({key: value for key, value in document.items() if key != "version"})
         if recorded != name:
             raise PluginError(f"it is the record of {recorded}")
     except (OSError, ValueError, PluginError) as error:
-        reason = error.message if isinstance(error, PluginError) else error
-        warn(f"Ignoring the record of network {name} ({path}): {reason}")
-        return None
+        reason = error.message if isinstance(error, PluginError) else str(error)
+        warn(f"Ignoring the record of network {name} ({path}): {clip(reason, 300)}")
+        raise _Unreadable(name) from None
     return options
 
 
-def recorded() -> dict[str, CreateOptions]:
-    """Every readable record, by network name (unreadable ones: a warning each)."""
+def recorded() -> tuple[dict[str, CreateOptions], list[str]]:
+    """Every readable record, by network name, and the names of those that could not be read
+    (a warning each)."""
     found = {}
+    unreadable = []
     for entry in sorted(list_folder(records_root())):
         name = entry[: -len(SUFFIX)]
         if entry.endswith(SUFFIX) and is_network_name(name):
-            options = read(name)
-            if options is not None:
+            try:
+                options = _read(name)
+            except _Unreadable:
+                unreadable.append(name)
+                continue
+            if options is not None:  # None: removed meanwhile
                 found[name] = options
-    return found
+    return found, unreadable
 
 
 def write(name: str, options: CreateOptions) -> bool:

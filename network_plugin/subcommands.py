@@ -160,11 +160,14 @@ def list_command(
 @cli.command("network:export")
 def export_command(
     app: Annotated[str, typer.Option("--app", help="only this app and the networks it names")] = "",
+    allow_partial: Annotated[
+        bool, typer.Option("--allow-partial", help="exit 0 when unreadable records or values are left out")
+    ] = False,
 ) -> None:
     """Prints the recorded networks and the network properties as one JSON document."""
     from network_plugin.transfer import export
 
-    export(app)
+    export(app, allow_partial)
 
 
 @cli.command("network:import")
@@ -172,13 +175,9 @@ def import_command() -> None:
     """Creates the networks and sets the properties of a network:export document on stdin."""
     import sys
 
-    if sys.stdin.isatty():
-        raise PluginError(
-            "network:import reads a network:export document on stdin: dokku network:import < file"
-        )
-    from network_plugin.transfer import import_document
+    from network_plugin.transfer import import_document, read_document
 
-    import_document(sys.stdin.buffer.read())
+    import_document(read_document(sys.stdin))
 
 
 @cli.command("network:rebuild")
