@@ -55,7 +55,12 @@ ENGINE_FIXTURES = {"docker_client", "test_image", "docker_resources", "network_n
 
 # Modules whose engine tests create networks with fixed subnets (or the engine's free ones): two
 # xdist workers at once would ask the shared engine for overlapping pools.
-FIXED_SUBNET_MODULES = {"test_network_options", "test_network_records", "test_watch_reattach"}
+FIXED_SUBNET_MODULES = {
+    "test_import_checks",
+    "test_network_options",
+    "test_network_records",
+    "test_watch_reattach",
+}
 
 
 def xdist_group(item: pytest.Item, fixtures: set[str]) -> str | None:
