@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -69,16 +70,21 @@ def same_warm_and_cold(
     dokku: DokkuHost,
     watcher: Callable[[], RunningWatcher],
     run: Callable[[], subprocess.CompletedProcess[str]],
+    *,
     reset: Callable[[], object],
     engine_state: Callable[[], object] = lambda: None,
+    prepare: Callable[[], object] = lambda: None,
 ) -> tuple[tuple[int, str, str], RunningWatcher]:
-    """Run the trigger cold, `reset`, then warm; both print, exit, write and leave the engine alike,
-    and the watcher made engine calls for the warm run. The outcome, and the watcher."""
+    """Run the trigger cold, `reset`, then warm (each right after `prepare`); both print, exit,
+    write and leave the engine alike, and the watcher made engine calls for the warm run.
+    The outcome, and the watcher."""
+    prepare()
     cold, cold_files = changes(dokku, run)
     cold_engine = engine_state()
     reset()
     running = watcher()
     before = warm_calls(dokku)
+    prepare()
     warm, warm_files = changes(dokku, run)
     assert warm == cold
     assert warm_files == cold_files
@@ -167,3 +173,97 @@ def test_post_container_create_with_a_missing_network_fails_alike(
     )
 
     assert answer == (1, "", f" !     Network {network.name} does not exist\n")
+
+
+@pytest.mark.usefixtures("test_image")
+def test_core_post_deploy_warm_and_cold(dokku: DokkuHost, docker_resources: DockerResources, watcher):
+    network, container = attaching(dokku, docker_resources, properties.ATTACH_POST_DEPLOY, start=True)
+
+    answer, _ = same_warm_and_cold(
+        dokku,
+        watcher,
+        trigger(dokku, "core-post-deploy", APP),
+        reset=lambda: network.disconnect(container.id, force=True),
+        engine_state=lambda: networks_of(docker_resources, container.id),
+    )
+
+    assert answer == (0, f"-----> Associating app with network {network.name}\n", "")
+    assert network.name in networks_of(docker_resources, container.id)
+
+
+def remove_ip_files(root: Path) -> None:
+    for path in root.glob("IP.*"):
+        path.unlink()
+
+
+@pytest.mark.usefixtures("test_image")
+def test_network_build_config_warm_and_cold(dokku: DokkuHost, docker_resources: DockerResources, watcher):
+    root = dokku.create_app(APP)
+    for index in (1, 2):
+        docker_resources.app_container(APP, "web", index, app_root=root)
+
+    assert dokku.command("rebuild", APP).returncode == 0  # the app's lock, as after its deploy
+
+    answer, _ = same_warm_and_cold(
+        dokku,
+        watcher,
+        trigger(dokku, "network-build-config", APP),
+        reset=lambda: None,
+        prepare=lambda: remove_ip_files(root),  # the watcher's first reconcile writes them too
+    )
+
+    assert answer[0] == 0
+    assert answer[1].startswith(f"-----> Ensuring network configuration is in sync for {APP}\n")
+    assert sorted(path.name for path in root.glob("IP.*")) == ["IP.web.1", "IP.web.2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "key"),
+    [
+        ("docker-args-process-deploy", ("dockerfile", "latest", "web"), properties.ATTACH_POST_DEPLOY),
+        ("docker-args-process-build", ("herokuish",), properties.INITIAL_NETWORK),
+        ("docker-args-process-run", ("dockerfile", "latest"), properties.ATTACH_POST_CREATE),
+    ],
+)
+def test_docker_args_recreate_a_recorded_network_warm_and_cold(  # noqa: PLR0917 - fixtures
+    dokku: DokkuHost, docker_client, network_name: str, watcher, name: str, args: tuple[str, ...], key: str
+):
+    dokku.create_app(APP)
+    created = dokku.command("create", network_name)
+    assert created.returncode == 0, created
+    assert dokku.command("set", APP, key, network_name).returncode == 0
+
+    def remove() -> None:
+        docker_client.networks.get(network_name).remove()
+
+    def network() -> tuple[str, dict, bool]:
+        attrs = docker_client.api.inspect_network(network_name)
+        return attrs["Driver"], attrs["Labels"], attrs["Attachable"]
+
+    remove()
+    answer, _ = same_warm_and_cold(
+        dokku,
+        watcher,
+        trigger(dokku, name, APP, *args, stdin="--label x"),
+        reset=remove,
+        engine_state=network,
+    )
+
+    network_arg = f" --network={network_name} " if key == properties.INITIAL_NETWORK else ""
+    assert answer == (0, f"{network_arg}--label x", f"-----> Recreating network {network_name}\n")
+
+
+@pytest.mark.usefixtures("test_image")
+def test_docker_args_of_an_app_naming_a_network_that_exists_warm_and_cold(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    attaching(dokku, docker_resources, properties.ATTACH_POST_DEPLOY, start=False)
+
+    answer, _ = same_warm_and_cold(
+        dokku,
+        watcher,
+        trigger(dokku, "docker-args-process-deploy", APP, "dockerfile", "latest", "web", stdin="--label x"),
+        reset=lambda: None,
+    )
+
+    assert answer == (0, "--label x", "")
