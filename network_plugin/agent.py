@@ -50,15 +50,17 @@ PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
 
 
 class Agent:
-    """Serve the triggers until `stop()`. `calls` counts the engine calls answered."""
+    """Serve the triggers until `stop()`. `connections` counts the connections of allowed peers,
+    `calls` the engine calls answered."""
 
     def __init__(self) -> None:
         self.version = version()
         self.calls = 0
+        self.connections = 0
         self.listener: socket.socket | None = None
         self.inode = 0
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        self.guard = threading.Lock()  # `calls`
+        self.guard = threading.Lock()  # the counts
 
     def start(self) -> bool:
         """Listen on the socket; False (and one line: the triggers run cold) when it cannot."""
@@ -136,17 +138,17 @@ class Agent:
                 connection, _ = listener.accept()
             except OSError:
                 continue  # stopped: the loop ends; else a peer that went away at once
-            if not self.slots.acquire(blocking=False):
+            # Checked and counted here, in the order of the connections: `status` counts itself last.
+            if not self._allowed(connection) or not self.slots.acquire(blocking=False):
                 connection.close()  # that trigger runs cold
                 continue
             threading.Thread(target=self._serve, args=(connection,), name="trigger", daemon=True).start()
 
     def _serve(self, connection: socket.socket) -> None:
         try:
-            if self._allowed(connection):
-                connection.settimeout(IDLE_SECONDS)
-                while self._answer_one(connection):
-                    pass
+            connection.settimeout(IDLE_SECONDS)
+            while self._answer_one(connection):
+                pass
         except OSError:
             pass  # the trigger went away
         finally:
@@ -154,10 +156,15 @@ class Agent:
             self.slots.release()
 
     def _allowed(self, connection: socket.socket) -> bool:
-        credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEER_CREDENTIALS.size)
+        try:
+            credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEER_CREDENTIALS.size)
+        except OSError:
+            return False  # gone already
         pid, uid, _ = PEER_CREDENTIALS.unpack(credentials)
         own = os.geteuid()
         if uid in (own, 0):
+            with self.guard:
+                self.connections += 1
             return True
         warn(
             f"Refused a connection to the triggers' socket from uid {uid} (pid {pid}):"
@@ -190,7 +197,8 @@ class Agent:
             return (REFUSED, "a malformed request")
         protocol, version, name, args, kwargs = decoded
         if name == STATUS:
-            return (STATUS, {"pid": os.getpid(), "version": self.version, "calls": self.calls})
+            counts = {"connections": self.connections, "calls": self.calls}
+            return (STATUS, {"pid": os.getpid(), "version": self.version, **counts})
         if protocol != PROTOCOL or version != self.version:
             return (MISMATCH, self.version)
         if name not in CALLS or not isinstance(args, tuple) or not isinstance(kwargs, dict):
@@ -268,5 +276,5 @@ def status() -> tuple[bool, str]:
         )
     return True, (
         f"Triggers are answered warm by the watcher (pid {watcher.get('pid')}) on {path}:"
-        f" {watcher.get('calls')} engine calls so far"
+        f" {watcher.get('connections')} connections, {watcher.get('calls')} engine calls so far"
     )

@@ -9,30 +9,49 @@ with the watcher running; the watcher's count of the engine calls it made for tr
 
 from __future__ import annotations
 
+import marshal
+import os
 import re
+import signal
+import socket
+import stat
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from network_plugin import properties
+from network_plugin import properties, warm
 from tests.docker_fixtures import DockerResources
 from tests.host import DokkuHost
+from tests.polling import WAIT_SECONDS
 from tests.watcher import RunningWatcher
 
 APP = "node-js-app"
 WARM_FOLDER = "var-lib-dokku/data/network/watch"
-CALLS = re.compile(r"warm by the watcher \(pid \d+\) on \S+: (\d+) engine calls so far$")
+STATUS = re.compile(r"warm by the watcher \(pid \d+\) on \S+: (\d+) connections, (\d+) engine calls so far$")
+
+
+def warm_counts(dokku: DokkuHost) -> tuple[int, int]:
+    """(connections, engine calls) of the running watcher for triggers, by `network:watch --status`
+    (its own connection counted)."""
+    result = dokku.command("watch", "--status")
+    assert (result.returncode, result.stderr) == (0, ""), result.stdout
+    found = STATUS.search(result.stdout.strip())
+    assert found, result.stdout
+    return int(found.group(1)), int(found.group(2))
 
 
 def warm_calls(dokku: DokkuHost) -> int:
-    """The engine calls the running watcher made for triggers, by `network:watch --status`."""
-    result = dokku.command("watch", "--status")
-    assert (result.returncode, result.stderr) == (0, ""), result.stdout
-    found = CALLS.search(result.stdout.strip())
-    assert found, result.stdout
-    return int(found.group(1))
+    return warm_counts(dokku)[1]
+
+
+def frame(message: object) -> bytes:
+    """A message as the watcher and the triggers frame it."""
+    data = marshal.dumps(message)
+    return len(data).to_bytes(4, "big") + data
 
 
 def outcome(result: subprocess.CompletedProcess[str]) -> tuple[int, str, str]:
@@ -267,3 +286,268 @@ def test_docker_args_of_an_app_naming_a_network_that_exists_warm_and_cold(
     )
 
     assert answer == (0, "--label x", "")
+
+
+# --- the warm path failing: the trigger runs cold, silently -----------------------------------
+
+
+def socket_file(dokku: DokkuHost) -> Path:
+    return dokku.lib_root / "data" / "network" / "watch" / warm.SOCKET_NAME
+
+
+def attach_case(dokku: DokkuHost, resources: DockerResources):
+    """post-container-create of a created container with one attach-post-create network: the
+    command, the cold run's outcome, and a check that a run attached it (then undone)."""
+    network, container = attaching(dokku, resources, properties.ATTACH_POST_CREATE, start=False)
+    run = trigger(dokku, "post-container-create", "app", container.id, APP, "deploy", "web")
+
+    def attached_then_detach() -> bool:
+        attached = network.name in networks_of(resources, container.id)
+        if attached:
+            network.disconnect(container.id, force=True)
+        return attached
+
+    cold = outcome(run())
+    assert cold == (0, "", "")
+    assert attached_then_detach()
+    return run, cold, attached_then_detach
+
+
+class FakeWatcher:
+    """A listener on the watcher's socket that takes one request, then answers with `reply`
+    (b"" closes at once: a watcher killed before it acknowledged)."""
+
+    def __init__(self, dokku: DokkuHost, reply: bytes) -> None:
+        folder = socket_file(dokku).parent
+        folder.mkdir(mode=0o700, parents=True)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        descriptor = os.open(folder, os.O_PATH)
+        try:  # through the folder: the test's path may be longer than a socket's may be
+            self.listener.bind(f"/proc/self/fd/{descriptor}/{warm.SOCKET_NAME}")
+        finally:
+            os.close(descriptor)
+        self.listener.listen(1)
+        self.reply = reply
+        self.requests: list[bytes] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            size = int.from_bytes(connection.recv(4, socket.MSG_WAITALL), "big")
+            self.requests.append(connection.recv(size, socket.MSG_WAITALL))
+            connection.sendall(self.reply)
+
+    def close(self) -> None:
+        self.thread.join(timeout=WAIT_SECONDS)
+        self.listener.close()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"",  # killed before acknowledging
+        warm.ACK,  # killed after acknowledging: the connect's outcome is unknown
+        warm.ACK + (100).to_bytes(4, "big") + b"\xe9\x02",  # killed in the middle of its answer
+        warm.ACK + (4).to_bytes(4, "big") + b"\xff\xff\xff\xff",  # a malformed answer
+        warm.ACK + frame((warm.MISMATCH, "another version")),
+    ],
+    ids=["killed-before-ack", "killed-after-ack", "answer-cut", "malformed-answer", "another-version"],
+)
+@pytest.mark.usefixtures("test_image")
+def test_a_watcher_failing_mid_request_leaves_the_trigger_to_run_cold(
+    dokku: DokkuHost, docker_resources: DockerResources, reply: bytes
+):
+    run, cold, attached_then_detach = attach_case(dokku, docker_resources)
+    fake = FakeWatcher(dokku, reply)
+
+    assert outcome(run()) == cold
+    fake.close()
+
+    assert fake.requests  # it was asked
+    assert attached_then_detach()
+    assert not (socket_file(dokku).parent / warm.BREAKER_NAME).exists()
+
+
+@pytest.mark.usefixtures("test_image")
+def test_a_killed_watcher_leaves_its_socket_and_triggers_run_cold(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    run, cold, attached_then_detach = attach_case(dokku, docker_resources)
+    watcher().kill()  # SIGKILL: the socket stays, nobody listens
+
+    assert socket_file(dokku).exists()
+    assert outcome(run()) == cold
+    assert attached_then_detach()
+
+
+@pytest.mark.usefixtures("test_image")
+def test_a_stopped_watcher_removes_its_socket(dokku: DokkuHost, docker_resources: DockerResources, watcher):
+    run, cold, attached_then_detach = attach_case(dokku, docker_resources)
+    assert watcher().stop() == 0
+
+    assert not socket_file(dokku).exists()
+    status = dokku.command("watch", "--status")
+    assert outcome(status) == (
+        1,
+        f"       Triggers run cold: no watcher answers on {socket_file(dokku)}\n",
+        "",
+    )
+    assert outcome(run()) == cold
+    assert attached_then_detach()
+
+
+@pytest.mark.usefixtures("test_image")
+def test_a_frozen_watcher_costs_one_bounded_wait_then_triggers_skip_it_until_it_answers(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    run, cold, attached_then_detach = attach_case(dokku, docker_resources)
+    running = watcher()
+    connections, _ = warm_counts(dokku)
+    breaker = socket_file(dokku).parent / warm.BREAKER_NAME
+    os.kill(running.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        assert outcome(run()) == cold
+        assert time.monotonic() - started < WAIT_SECONDS  # bounded (generously: the wait is 0.2 s)
+        assert attached_then_detach()
+        assert breaker.stat().st_mtime > time.time()
+
+        assert outcome(run()) == cold  # skipped: it never connects (counted below)
+        assert attached_then_detach()
+        status = dokku.command("watch", "--status")
+        assert status.returncode == 1
+        assert status.stdout.startswith("       Triggers run cold until ")
+    finally:
+        os.kill(running.process.pid, signal.SIGCONT)
+    os.utime(breaker, (0, 0))  # the moment to ask again has come
+
+    assert outcome(run()) == cold
+    assert attached_then_detach()
+    # The first run's connection (answered once it thawed), the last run's and the status's.
+    assert warm_counts(dokku)[0] == connections + 3
+
+
+def plant(path: Path, kind: str) -> None:
+    if kind == "link":
+        path.symlink_to("/nonexistent/dokku-network-test")
+    elif kind == "file":
+        path.write_text("")
+    else:
+        os.mkfifo(path)
+
+
+@pytest.mark.parametrize("kind", ["link", "file", "fifo"])
+@pytest.mark.usefixtures("test_image")
+def test_a_socket_replaced_while_the_watcher_runs_leaves_the_triggers_to_run_cold(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher, kind: str
+):
+    run, cold, attached_then_detach = attach_case(dokku, docker_resources)
+    running = watcher()
+    socket_file(dokku).unlink()
+    plant(socket_file(dokku), kind)
+
+    assert outcome(run()) == cold
+    assert attached_then_detach()
+    assert running.stop() == 0
+    assert os.path.lexists(socket_file(dokku))  # not its socket: left where it is
+    assert not [line for line in running.lines() if line.startswith(" !     ")]
+
+
+@pytest.mark.parametrize("kind", ["link", "file", "fifo"])
+@pytest.mark.usefixtures("test_image")
+def test_what_holds_the_socket_name_at_start_is_replaced_never_followed(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher, kind: str
+):
+    run, cold, attached_then_detach = attach_case(dokku, docker_resources)
+    socket_file(dokku).parent.mkdir(mode=0o700, parents=True)
+    plant(socket_file(dokku), kind)
+
+    running = watcher()
+
+    assert f" !     Replaced {socket_file(dokku)}, which was not a socket" in running.lines()
+    assert stat.S_ISSOCK(socket_file(dokku).lstat().st_mode)
+    assert stat.S_IMODE(socket_file(dokku).lstat().st_mode) == 0o600
+    assert stat.S_IMODE(socket_file(dokku).parent.lstat().st_mode) == 0o700
+    assert not Path("/nonexistent/dokku-network-test").exists()
+    calls = warm_calls(dokku)
+    assert outcome(run()) == cold
+    assert attached_then_detach()
+    assert warm_calls(dokku) > calls
+
+
+@pytest.mark.usefixtures("test_image")
+def test_a_socket_folder_that_is_a_link_is_refused_in_one_line_and_the_watcher_goes_on(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher, tmp_path: Path
+):
+    run, cold, attached_then_detach = attach_case(dokku, docker_resources)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    socket_file(dokku).parent.parent.mkdir(parents=True, exist_ok=True)
+    socket_file(dokku).parent.symlink_to(elsewhere)
+
+    running = watcher()
+
+    refusals = [line for line in running.lines() if line.startswith(" !     ")]
+    assert len(refusals) == 1
+    assert refusals[0].startswith(" !     Not answering the engine triggers (they run without the watcher): ")
+    assert list(elsewhere.iterdir()) == []
+    assert outcome(run()) == cold
+    assert attached_then_detach()
+
+
+# --- requests the watcher refuses, living on ------------------------------------------------
+
+
+def exchange(data: bytes) -> object:
+    """Send raw `data` on a connection of the test process (root), return the decoded answer."""
+    connection = warm.connect()
+    assert connection is not None
+    try:
+        connection.settimeout(WAIT_SECONDS)
+        connection.sendall(data)
+        assert connection.recv(1, socket.MSG_WAITALL) == warm.ACK
+        size = int.from_bytes(connection.recv(4, socket.MSG_WAITALL), "big")
+        return marshal.loads(connection.recv(size, socket.MSG_WAITALL))
+    finally:
+        connection.close()
+
+
+def agent_version() -> str:
+    answer = exchange(frame((warm.PROTOCOL, "", warm.STATUS, (), {})))
+    return answer[1]["version"]  # type: ignore[index]
+
+
+OVERSIZED = (warm.MAX_REQUEST + 1).to_bytes(4, "big")
+MALFORMED = (warm.REFUSED, "a malformed request")
+
+
+@pytest.mark.parametrize(
+    ("request_of", "answer_of"),
+    [
+        (lambda version: OVERSIZED, lambda version: (warm.REFUSED, "a request is at most 65536 bytes")),
+        (lambda version: frame(b"not a tuple"), lambda version: MALFORMED),
+        (lambda version: (3).to_bytes(4, "big") + b"\xff\xfe\xfd", lambda version: MALFORMED),
+        (
+            lambda version: frame((warm.PROTOCOL, "an older version", "containers", (), {})),
+            lambda version: (warm.MISMATCH, version),
+        ),
+        (
+            lambda version: frame((warm.PROTOCOL, version, "remove_network", ("bridge",), {})),
+            lambda version: MALFORMED,
+        ),
+    ],
+    ids=["over-64-KiB", "not-a-request", "not-marshal", "another-version", "not-an-allowed-call"],
+)
+def test_a_refused_request_is_answered_and_the_watcher_lives_on(
+    dokku: DokkuHost, watcher, request_of: Callable[[str], bytes], answer_of: Callable[[str], tuple]
+):
+    running = watcher()
+    version = agent_version()
+
+    assert exchange(request_of(version)) == answer_of(version)
+
+    assert exchange(frame((warm.PROTOCOL, version, "networks", (), {"names": ["bridge"]})))[0] == warm.OK
+    assert running.process.poll() is None
+    assert not [line for line in running.lines() if line.startswith(" !     ")]
