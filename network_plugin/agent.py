@@ -173,10 +173,12 @@ class Agent:
         return False
 
     def _answer_one(self, connection: socket.socket) -> bool:
-        """Read one request, acknowledge it, answer it; False once the trigger is done."""
+        """Acknowledge a request once its length came, then read and answer it; False once the
+        trigger is done."""
         header = _receive(connection, 4)
         if header is None:
             return False
+        connection.sendall(ACK)  # before any engine call: the trigger waits for it ACK_SECONDS only
         size = int.from_bytes(header, "big")
         if size > MAX_REQUEST:
             _send(connection, (REFUSED, f"a request is at most {MAX_REQUEST} bytes"))
@@ -232,7 +234,7 @@ def _send(connection: socket.socket, answer: tuple) -> None:
         frame = marshal.dumps(answer)
     except ValueError as error:  # a result marshal cannot carry: the trigger makes the call itself
         frame = marshal.dumps((REFUSED, str(error)))
-    connection.sendall(ACK + len(frame).to_bytes(4, "big") + frame)
+    connection.sendall(len(frame).to_bytes(4, "big") + frame)
 
 
 def _remove(name: str, descriptor: int) -> None:

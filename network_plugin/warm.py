@@ -74,17 +74,17 @@ def breaker_path() -> str:
 
 
 def code_version(package: str) -> str:
-    """The plugin's code as its files stand: their number, total size and latest change
+    """The plugin's code as its files stand: their number, sizes and modification times, summed
     (one folder listing, ~0.1 ms: cheap enough for every trigger, unlike a hash)."""
-    count = size = latest = 0
+    count = size = changed = 0
     with os.scandir(package) as entries:
         for entry in entries:
             if entry.name.endswith(".py"):
                 status = entry.stat()
                 count += 1
                 size += status.st_size
-                latest = max(latest, status.st_mtime_ns)
-    return f"{count}.{size}.{latest}"
+                changed += status.st_mtime_ns
+    return f"{count}.{size}.{changed}"
 
 
 def version() -> str:

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import marshal
 import os
+import pwd
 import re
+import shutil
 import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -551,3 +555,86 @@ def test_a_refused_request_is_answered_and_the_watcher_lives_on(
     assert exchange(frame((warm.PROTOCOL, version, "networks", (), {"names": ["bridge"]})))[0] == warm.OK
     assert running.process.poll() is None
     assert not [line for line in running.lines() if line.startswith(" !     ")]
+
+
+@pytest.mark.usefixtures("test_image")
+def test_an_update_with_the_old_watcher_still_running_runs_the_triggers_cold(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    run, cold, attached_then_detach = attach_case(dokku, docker_resources)
+    watcher()
+    connections, calls = warm_counts(dokku)
+    module = dokku.plugin_dir / "network_plugin" / "warm.py"
+    before = module.stat()
+    os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))  # new code
+    try:
+        status = dokku.command("watch", "--status")
+        assert outcome(run()) == cold
+    finally:
+        os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    assert attached_then_detach()
+    assert status.returncode == 1
+    assert "runs another version of the plugin or its environment" in status.stdout
+    # The status's and the trigger's connections, no engine call: each asked once, then ran cold.
+    assert warm_counts(dokku) == (connections + 3, calls)
+
+
+PEER = """
+import socket, sys
+connection = socket.socket(socket.AF_UNIX)
+connection.connect(sys.argv[1])
+try:  # the watcher closes the connection at once: before the request is sent, or after
+    connection.sendall(bytes.fromhex(sys.argv[2]))
+    print("answered" if connection.recv(1) else "closed")
+except (BrokenPipeError, ConnectionResetError):
+    print("closed")
+"""
+
+
+@pytest.fixture
+def stranger() -> Iterator[int]:
+    """The uid of a throw-away user, removed afterwards."""
+    name = f"dnt-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/false", name], check=True)
+    try:
+        yield pwd.getpwnam(name).pw_uid
+    finally:
+        subprocess.run(["userdel", name], check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes a user and runs a process as it")
+def test_a_peer_of_another_uid_is_refused_in_one_line(
+    dokku: DokkuHost, watcher, stranger: int, monkeypatch: pytest.MonkeyPatch
+):
+    lib_root = Path(tempfile.mkdtemp(prefix="dnt-lib-"))  # reachable by the stranger, unlike tmp_path
+    try:
+        lib_root.chmod(0o755)
+        monkeypatch.setenv("DOKKU_LIB_ROOT", str(lib_root))
+        running = watcher({"DOKKU_LIB_ROOT": str(lib_root)})
+        path = lib_root / "data" / "network" / "watch" / warm.SOCKET_NAME
+        # Opened up by hand: the folder's mode alone keeps other users out; this tests the uid check.
+        path.parent.chmod(0o711)
+        path.chmod(0o666)
+        status = frame((warm.PROTOCOL, "", warm.STATUS, (), {})).hex()
+
+        peer = subprocess.run(
+            ["/usr/bin/python3", "-c", PEER, str(path), status],
+            preexec_fn=lambda: os.setuid(stranger),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=WAIT_SECONDS,
+        )
+
+        assert (peer.returncode, peer.stdout) == (0, "closed\n"), peer.stderr
+        refusal = re.compile(
+            rf" !     Refused a connection to the triggers' socket from uid {stranger} \(pid \d+\):"
+            " only uid 0 and root may ask"
+        )
+        refusals = [line for line in running.lines() if line.startswith(" !     ")]
+        assert len(refusals) == 1
+        assert refusal.fullmatch(refusals[0])
+        assert agent_version()  # it lives on
+    finally:
+        shutil.rmtree(lib_root)
