@@ -161,41 +161,31 @@ def attaching(dokku: DokkuHost, resources: DockerResources, key: str, *, start: 
     return network, container
 
 
+@pytest.mark.parametrize("network_removed", [False, True], ids=["attached", "missing-network"])
 @pytest.mark.usefixtures("test_image")
-def test_post_container_create_warm_and_cold(dokku: DokkuHost, docker_resources: DockerResources, watcher):
+def test_post_container_create_warm_and_cold(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher, network_removed: bool
+):
     network, container = attaching(dokku, docker_resources, properties.ATTACH_POST_CREATE, start=False)
+    if network_removed:
+        network.remove()
 
     answer, _ = same_warm_and_cold(
         dokku,
         watcher,
         trigger(dokku, "post-container-create", "app", container.id, APP, "deploy", "web"),
-        reset=lambda: network.disconnect(container.id, force=True),
+        reset=lambda: None if network_removed else network.disconnect(container.id, force=True),
         engine_state=lambda: networks_of(docker_resources, container.id),
     )
 
+    if network_removed:
+        assert answer == (1, "", f" !     Network {network.name} does not exist\n")
+        return
     assert answer == (0, "", "")
     hostname = docker_resources.client.api.inspect_container(container.id)["Config"]["Hostname"]
     assert {f"{APP}.web", f"{hostname}.{APP}.web"} <= set(
         networks_of(docker_resources, container.id)[network.name]
     )
-
-
-@pytest.mark.usefixtures("test_image")
-def test_post_container_create_with_a_missing_network_fails_alike(
-    dokku: DokkuHost, docker_resources: DockerResources, watcher
-):
-    network, container = attaching(dokku, docker_resources, properties.ATTACH_POST_CREATE, start=False)
-    network.remove()
-
-    answer, _ = same_warm_and_cold(
-        dokku,
-        watcher,
-        trigger(dokku, "post-container-create", "app", container.id, APP, "deploy", "web"),
-        reset=lambda: None,
-        engine_state=lambda: networks_of(docker_resources, container.id),
-    )
-
-    assert answer == (1, "", f" !     Network {network.name} does not exist\n")
 
 
 @pytest.mark.usefixtures("test_image")
