@@ -30,7 +30,7 @@ import pytest
 from network_plugin import properties, warm
 from tests.docker_fixtures import DockerResources
 from tests.host import DokkuHost
-from tests.polling import WAIT_SECONDS
+from tests.polling import WAIT_SECONDS, wait_for
 from tests.watcher import RunningWatcher
 
 APP = "node-js-app"
@@ -628,3 +628,22 @@ def test_a_peer_of_another_uid_is_refused_in_one_line(
         assert agent_version()  # it lives on
     finally:
         shutil.rmtree(lib_root)
+
+
+def test_answered_connections_leave_no_thread_or_descriptor_behind(dokku: DokkuHost, watcher):
+    running = watcher()
+    version = agent_version()
+    task, descriptors = Path(f"/proc/{running.process.pid}/task"), Path(f"/proc/{running.process.pid}/fd")
+
+    def counts() -> tuple[int, int]:
+        return len(list(task.iterdir())), len(list(descriptors.iterdir()))
+
+    before = counts()
+    for _ in range(300):
+        answer = exchange(frame((warm.PROTOCOL, version, "networks", (), {"names": ["bridge"]})))
+        assert answer[0] == warm.OK  # type: ignore[index]
+
+    wait_for(
+        lambda: all(now <= then for now, then in zip(counts(), before)),
+        f"the threads and descriptors of 300 connections to go (before: {before})",
+    )
