@@ -19,6 +19,9 @@ Cold and warm run on one host: the watcher answers on the host's `$DOKKU_LIB_ROO
 runs use a copy of its `config` folder as their `$DOKKU_LIB_ROOT`, where no socket is. The
 missing socket's cost (what a trigger pays with no watcher) is timed on its own.
 
+Then 50 `network-get-ipaddr` at once (each must succeed) and 10,000 requests to the watcher,
+each on a connection of its own: its RSS, threads and descriptors before and after.
+
 It also counts the engine API requests of one cold run of ours (through a counting proxy) and
 the `docker` processes of one run of the reference pattern.
 
@@ -41,7 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rebuild_scale import count_engine_calls, reference_rebuildall, remove_ip_files, sweep_uninterrupted
-from timing import goals_result, interleaved_medians, plugin_host, run_benchmark, run_checked
+from timing import goals_result, interleaved_medians, plugin_host, run_benchmark, run_checked, wall_time
 
 from tests.docker_fixtures import DockerResources, build_test_image, engine_client
 from tests.host import DokkuHost
@@ -102,13 +105,52 @@ def cold_environment(dokku: DokkuHost, lib_root: Path) -> dict[str, str]:
     return dokku.env | {"DOKKU_LIB_ROOT": str(lib_root)}
 
 
+# 10,000 requests, each on a connection of its own, from one process of the plugin's environment.
+REQUESTS = """
+import sys
+sys.path[0] = sys.argv[1]
+from network_plugin import warm
+version = warm.version()
+for _ in range(int(sys.argv[2])):
+    connection = warm.connect()
+    assert warm.ask(connection, (warm.PROTOCOL, version, "networks", (), {"names": ["bridge"]}))[0] == warm.OK
+    connection.close()
+"""
+
+
+def interpreter(dokku: DokkuHost) -> str:
+    return str(dokku.plugin_dir / ".venv" / "bin" / "python3")
+
+
+def watcher_resources(pid: int) -> str:
+    """The watcher's resident memory, threads and descriptors."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    threads = len(list(Path(f"/proc/{pid}/task").iterdir()))
+    descriptors = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+    return f"RSS {status['VmRSS'].strip()}, {threads} threads, {descriptors} descriptors"
+
+
+def soak(dokku: DokkuHost, watcher: RunningWatcher, trigger: list[str], requests: int = 10_000) -> list[str]:
+    """50 triggers at once (every one must succeed), then `requests` requests: the watcher's
+    resources before and after."""
+    pid = watcher.process.pid
+    lines = [f"watcher before: {watcher_resources(pid)}"]
+    parallel = [subprocess.Popen(trigger, env=dokku.env, stdout=subprocess.DEVNULL) for _ in range(50)]
+    if any(process.wait() != 0 for process in parallel):
+        raise RuntimeError("a trigger of 50 run at once failed")
+    lines.append(f"after 50 triggers at once: {watcher_resources(pid)}")
+    program = [interpreter(dokku), "-E", "-s", "-c", REQUESTS, str(dokku.plugin_dir), str(requests)]
+    lines.append(f"{requests} requests in {wall_time(lambda: run_checked(program, dokku.env)):.1f} s")
+    lines.append(f"after them: {watcher_resources(pid)}")
+    return lines
+
+
 def set_property(dokku: DokkuHost, app: str, key: str, value: str) -> None:
     run_checked([str(dokku.plugin_dir / "subcommands" / "set"), "network:set", app, key, value], dokku.env)
 
 
 def missing_socket_seconds(dokku: DokkuHost, env: dict[str, str], runs: int) -> float:
-    python = str(dokku.plugin_dir / ".venv" / "bin" / "python3")
-    command = [python, "-E", "-s", "-c", MISSING_SOCKET, str(dokku.plugin_dir)]
+    command = [interpreter(dokku), "-E", "-s", "-c", MISSING_SOCKET, str(dokku.plugin_dir)]
     return statistics.median(
         float(subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout)
         for _ in range(runs)
@@ -171,7 +213,6 @@ def main(argv: list[str]) -> int:
                 if on_network(container):
                     network.disconnect(container.id, force=True)
 
-            python = str(dokku.plugin_dir / ".venv" / "bin" / "python3")
             # name -> (our command, the reference pattern returning its docker processes, untimed reset)
             cases: dict[str, tuple[list[str], Callable[[], int], Callable[[], object] | None]] = {
                 # Attaching a created container: the engine records it, as in a deploy.
@@ -197,7 +238,7 @@ def main(argv: list[str]) -> int:
                 ),
                 "docker-args-process-deploy": (
                     ours("docker-args-process-deploy", APP, "herokuish", "latest"),
-                    lambda: run_checked([python, "-E", "-s", "-c", "pass"], dokku.env) or 0,
+                    lambda: run_checked([interpreter(dokku), "-E", "-s", "-c", "pass"], dokku.env) or 0,
                     None,
                 ),
             }
@@ -228,6 +269,7 @@ def main(argv: list[str]) -> int:
                 if name in one_call:
                     contenders["one call"] = one_call[name]
                 results[name].update(interleaved_medians(contenders, options.runs, reset=reset))
+            soaked = soak(dokku, watcher, cases["network-get-ipaddr"][0])
             served = watcher.lines()
             watcher.stop()
             watcher = None
@@ -237,6 +279,7 @@ def main(argv: list[str]) -> int:
             watcher.kill()
         sweep_uninterrupted(client)
 
+    print("\n".join(soaked))
     return report(results, options.runs, missing, served)
 
 
