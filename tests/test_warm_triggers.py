@@ -647,3 +647,55 @@ def test_answered_connections_leave_no_thread_or_descriptor_behind(dokku: DokkuH
         lambda: all(now <= then for now, then in zip(counts(), before)),
         f"the threads and descriptors of 300 connections to go (before: {before})",
     )
+
+
+# --- what a trigger imports -------------------------------------------------------------------
+
+# Each costs a trigger milliseconds (the SDK and requests ~85 ms; json and socket ~13 ms).
+WARM_NEVER = {
+    *("docker", "requests", "urllib3", "json", "socket", "threading", "dataclasses", "typing", "filelock"),
+}
+
+
+def imported(dokku: DokkuHost, name: str, *args: str) -> set[str]:
+    """The top-level packages of every module the trigger imported (`python -X importtime`)."""
+    python = dokku.plugin_dir / ".venv" / "bin" / "python3"
+    command = [str(python), "-E", "-s", "-X", "importtime", str(dokku.plugin_dir / name), *args]
+    result = subprocess.run(command, env=dokku.env, capture_output=True, text=True, check=False, input="")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    return {line.split("|")[2].strip().split(".")[0] for line in lines[1:]}
+
+
+@pytest.mark.usefixtures("test_image")
+def test_warm_engine_triggers_import_neither_the_sdk_nor_json_nor_socket(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    network, container = attaching(dokku, docker_resources, properties.ATTACH_POST_CREATE, start=True)
+    watcher()
+    calls = warm_calls(dokku)
+
+    get_ipaddr = imported(dokku, "network-get-ipaddr", APP, "web", container.id)
+    attached = imported(dokku, "post-container-create", "app", container.id, APP, "deploy", "web")
+
+    assert warm_calls(dokku) >= calls + 2
+    assert network.name in networks_of(docker_resources, container.id)
+    assert get_ipaddr & WARM_NEVER == set()
+    assert attached & WARM_NEVER == set()
+    assert "_socket" in get_ipaddr
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("network-get-property", (APP, "tld")),
+        ("network-get-listeners", (APP, "web")),
+        ("network-config-exists", (APP,)),
+    ],
+)
+def test_readers_import_no_thread_nor_socket_module(dokku: DokkuHost, name: str, args: tuple[str, ...]):
+    dokku.create_app(APP)
+
+    modules = imported(dokku, name, *args)
+
+    assert modules & {"threading", "_socket", "functools", *WARM_NEVER} == set()
