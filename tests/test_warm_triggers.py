@@ -638,14 +638,19 @@ def test_answered_connections_leave_no_thread_or_descriptor_behind(dokku: DokkuH
     def counts() -> tuple[int, int]:
         return len(list(task.iterdir())), len(list(descriptors.iterdir()))
 
-    before = counts()
-    for _ in range(300):
+    def ask() -> None:
         answer = exchange(frame((warm.PROTOCOL, version, "networks", (), {"names": ["bridge"]})))
         assert answer[0] == warm.OK  # type: ignore[index]
 
+    threads, files = counts()
+    for _ in range(300):
+        ask()
+
+    # One descriptor more at most: the connection the watcher's engine client opens for calls
+    # beside its event stream (a leak per connection would be 300).
     wait_for(
-        lambda: all(now <= then for now, then in zip(counts(), before)),
-        f"the threads and descriptors of 300 connections to go (before: {before})",
+        lambda: counts()[0] <= threads and counts()[1] <= files + 1,
+        f"the threads and descriptors of 300 connections to go (before: {threads}, {files})",
     )
 
 
