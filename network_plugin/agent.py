@@ -253,12 +253,13 @@ def _remove_breaker() -> None:
 
 def status() -> tuple[bool, str]:
     """`network:watch --status`: (answered warm?, the line saying so)."""
-    from network_plugin.warm import ask, connect, skipping, socket_path
+    from network_plugin.warm import ask, connect, retry_time, socket_path
 
     path = socket_path()
-    if skipping():
-        until = time.strftime("%H:%M:%S", time.localtime(os.stat(breaker_path()).st_mtime))
-        return False, f"Triggers run cold until {until}: the watcher did not answer in time on {path}"
+    until = retry_time()
+    if until:
+        moment = time.strftime("%H:%M:%S", time.localtime(until))
+        return False, f"Triggers run cold until {moment}: the watcher did not answer in time on {path}"
     connection = connect()
     if connection is None:
         return False, f"Triggers run cold: no watcher answers on {path}"

@@ -98,12 +98,13 @@ def version() -> str:
     return f"{code_version(package)} {environment.rpartition('/')[2]} {engine}"
 
 
-def skipping() -> bool:
-    """Has a trigger found the watcher frozen, and is the moment to ask again still ahead?"""
+def retry_time() -> float:
+    """When a trigger found the watcher frozen: the moment to ask it again, while still ahead; else 0."""
     try:
-        return os.stat(breaker_path()).st_mtime > time.time()
+        until = os.stat(breaker_path()).st_mtime
     except OSError:
-        return False
+        return 0.0
+    return until if until > time.time() else 0.0
 
 
 def trip_breaker() -> None:
@@ -154,7 +155,7 @@ def connect(timeout: float = ACK_SECONDS) -> Any:
 
 def engine() -> WarmEngine | None:
     """The stand-in for the SDK's client while the watcher may be asked, else None."""
-    if skipping():
+    if retry_time():
         return None
     connection = connect()
     return None if connection is None else WarmEngine(connection, version())
