@@ -161,25 +161,32 @@ def attaching(dokku: DokkuHost, resources: DockerResources, key: str, *, start: 
     return network, container
 
 
-@pytest.mark.parametrize("network_removed", [False, True], ids=["attached", "missing-network"])
+@pytest.mark.parametrize("removed", ["", "network", "container"])
 @pytest.mark.usefixtures("test_image")
 def test_post_container_create_warm_and_cold(
-    dokku: DokkuHost, docker_resources: DockerResources, watcher, network_removed: bool
+    dokku: DokkuHost, docker_resources: DockerResources, watcher, removed: str
 ):
+    """Attached with its aliases; a missing network; a container the engine answers 404 for
+    (its error crosses the socket as the SDK's client raises it)."""
     network, container = attaching(dokku, docker_resources, properties.ATTACH_POST_CREATE, start=False)
-    if network_removed:
+    if removed == "network":
         network.remove()
+    if removed == "container":
+        container.remove(force=True)
 
     answer, _ = same_warm_and_cold(
         dokku,
         watcher,
         trigger(dokku, "post-container-create", "app", container.id, APP, "deploy", "web"),
-        reset=lambda: None if network_removed else network.disconnect(container.id, force=True),
-        engine_state=lambda: networks_of(docker_resources, container.id),
+        reset=lambda: None if removed else network.disconnect(container.id, force=True),
+        engine_state=lambda: None if removed == "container" else networks_of(docker_resources, container.id),
     )
 
-    if network_removed:
+    if removed == "network":
         assert answer == (1, "", f" !     Network {network.name} does not exist\n")
+        return
+    if removed == "container":
+        assert answer == (1, "", f" !     Container {container.id[:12]} does not exist\n")
         return
     assert answer == (0, "", "")
     hostname = docker_resources.client.api.inspect_container(container.id)["Config"]["Hostname"]
