@@ -7,11 +7,9 @@ so rescaling or running a trigger twice never fails with "endpoint already exist
 
 from __future__ import annotations
 
-import docker.errors
-
 from network_plugin import docker_engine, properties
-from network_plugin.docker_engine import ContainerGone, ContainerState, NetworkGone
-from network_plugin.error_handler import PluginError
+from network_plugin.docker_engine import NOT_FOUND, ContainerGone, ContainerState, NetworkGone
+from network_plugin.error_handler import EngineAPIError, PluginError
 from network_plugin.output import info, warn
 from network_plugin.validation import is_app_network
 
@@ -64,13 +62,13 @@ def attach(container: dict, network: dict, app: str, phase: str, process_type: s
     target = network["Id"] or network["Name"]
     try:
         docker_engine.api().connect_container_to_network(container_id, target, aliases=names or None)
-    except docker.errors.APIError as error:
-        explanation = str(error.explanation or error)
+    except EngineAPIError as error:
+        explanation = error.explanation
         if "already exists" in explanation:
             return False  # attached meanwhile by a concurrent trigger
         # Removed between the lookup and the connect (a worker's manager answers NotFound
         # through a 500): say which of the two went away.
-        if isinstance(error, docker.errors.NotFound) or "code = NotFound" in explanation:
+        if error.status_code == NOT_FOUND or "code = NotFound" in explanation:
             docker_engine.require_container(container_id)
             raise NetworkGone(network["Name"]) from error
         raise

@@ -37,7 +37,10 @@ SUBCOMMAND_HELP = (
     ("network:rebuildall", "Rebuild network settings for all apps"),
     ("network:report [<app>] [<flag>]", "Displays a network report for one or more apps"),
     ("network:set <app> <property> (<value>...)", "Set or clear a network property for an app"),
-    ("network:watch", "Keeps IP files and proxies in sync with the engine, until stopped"),
+    (
+        "network:watch [--status]",
+        "Keeps IP files and proxies in sync with the engine and answers the engine triggers, until stopped",
+    ),
 )
 SUBCOMMANDS = tuple(usage.split(" ", 1)[0].split(":", 1)[1] for usage, _ in SUBCOMMAND_HELP)
 

@@ -1,26 +1,42 @@
 """The Docker engine, through the docker SDK's low-level API over its socket.
 
-Imported only by the code paths that talk to the engine: the SDK (and
-requests under it) cost ~100 ms to import. Calls are batched: one container
+Imported only by the code paths that talk to the engine. The SDK (and requests under it) cost
+~100 ms to import: this module imports neither, so that a trigger answered warm by
+`network:watch` (`network_plugin.warm`) never loads them. Calls are batched: one container
 listing answers for every container a rebuild needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import os
+import sys
 
-import docker
-import docker.errors
+from network_plugin.error_handler import EngineAPIError, PluginError
 
-from network_plugin.error_handler import EngineUnreachable, PluginError
+TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 APP_LABEL = "com.dokku.app-name"
 PROCESS_TYPE_LABEL = "com.dokku.process-type"
 CONTAINER_TYPE_LABEL = "com.dokku.container-type"
 NETWORK_NAME_LABEL = "com.dokku.network-name"
+NOT_FOUND = 404
+# The triggers that ask the running watcher first (network_plugin.warm); commands, the
+# watcher among them, make their own client.
+WARM_TRIGGERS = frozenset(
+    (
+        "post-container-create",
+        "core-post-deploy",
+        "network-build-config",
+        "network-get-ipaddr",
+        "docker-args-process-build",
+        "docker-args-process-deploy",
+        "docker-args-process-run",
+    )
+)
 
-_client: docker.APIClient | None = None
+_client: object = None  # the SDK's client, or the watcher's stand-in for it (`warm.WarmEngine`)
 
 
 class ContainerGone(PluginError):
@@ -35,43 +51,61 @@ class NetworkGone(PluginError):
         super().__init__(f"Network {name} does not exist")
 
 
-class EngineClient(docker.APIClient):
-    """The SDK's client, verifying a TLS engine with DOCKER_CERT_PATH's CA only.
-
-    requests puts a host-wide REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in place of a session's own CA,
-    which fails every call to an engine whose certificate that bundle does not sign.
-    """
-
-    def merge_environment_settings(
-        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
-        settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if isinstance(self.verify, str):
-            settings["verify"] = self.verify
-        return settings
-
-
-def api() -> docker.APIClient:
-    """The engine's API client (DOCKER_HOST or the local socket), made once per process."""
+def cold() -> Any:
+    """The SDK's client of the engine (DOCKER_HOST or the local socket), made once per process;
+    the engine's error answers raise `EngineAPIError`."""
     global _client  # noqa: PLW0603 - one connection pool per process
-    if _client is None:
-        try:
-            _client = EngineClient(**docker.utils.kwargs_from_env())
-        except docker.errors.DockerException as error:
-            raise EngineUnreachable(error) from error
+    from network_plugin.engine_client import connect
+
+    _client = connect()
     return _client
 
 
-@dataclass(frozen=True)
-class ContainerState:
-    """What a rebuild or an attach needs to know of one container, from one listing."""
+def api() -> Any:
+    """The engine's API client: in a trigger, the running watcher's stand-in when it may ask it
+    (the same calls, made by the watcher's client), else the SDK's own."""
+    if _client is not None:
+        return _client
+    if os.path.basename(sys.argv[0]) in WARM_TRIGGERS:
+        from network_plugin import warm
 
-    id: str
-    name: str
-    running: bool
-    network_mode: str
-    labels: dict[str, str]
-    networks: dict[str, str]  # network name -> IP address ('' when none)
+        engine = warm.engine()
+        if engine is not None:
+            use(engine)
+            return engine
+    return cold()
+
+
+def use(client: object) -> None:
+    """Make `client` the one `api()` answers with (the warm stand-in, or the cold one it falls back to)."""
+    global _client  # noqa: PLW0603 - one client per process
+    _client = client
+
+
+class ContainerState:
+    """What a rebuild or an attach needs to know of one container, from one listing.
+
+    A plain class: `dataclasses` costs a warm trigger ~10 ms of imports.
+    """
+
+    __slots__ = ("id", "labels", "name", "network_mode", "networks", "running")
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        name: str,
+        running: bool,
+        network_mode: str,
+        labels: dict[str, str],
+        networks: dict[str, str],  # network name -> IP address ('' when none)
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.running = running
+        self.network_mode = network_mode
+        self.labels = labels
+        self.networks = networks
 
     @property
     def app(self) -> str:
@@ -130,8 +164,10 @@ def is_deploy_container(labels: dict[str, str]) -> bool:
 def inspect_container(container_id: str) -> dict | None:
     try:
         return api().inspect_container(container_id)
-    except docker.errors.NotFound:
-        return None
+    except EngineAPIError as error:
+        if error.status_code == NOT_FOUND:
+            return None
+        raise
 
 
 def require_container(container_id: str) -> dict:

@@ -31,6 +31,16 @@ class EngineUnreachable(PluginError):
         super().__init__(f"{ENGINE_UNREACHABLE}: {reason}")
 
 
+class EngineAPIError(PluginError):
+    """The engine answered a call with an error (the SDK's APIError, made light: a trigger
+    answered warm never imports the SDK, yet must catch, and print, what the cold path would)."""
+
+    def __init__(self, status_code: int | None, explanation: str) -> None:
+        super().__init__(f"Docker engine error: {explanation}")
+        self.status_code = status_code
+        self.explanation = explanation
+
+
 def run(action: Callable[[list[str]], int], args: list[str]) -> int:
     """Run `action(args)`; turn every exception into one stderr line and an exit code."""
     try:
@@ -54,7 +64,7 @@ def run(action: Callable[[list[str]], int], args: list[str]) -> int:
 def engine_fault(error: Exception) -> str:
     """The line for a failure of the Docker engine or of the way to it; '' for any other error."""
     if isinstance(error, PluginError):
-        return error.message if isinstance(error, EngineUnreachable) else ""
+        return error.message if isinstance(error, (EngineUnreachable, EngineAPIError)) else ""
     module = type(error).__module__
     if module.startswith(("requests", "urllib3")):
         return f"{ENGINE_UNREACHABLE}: {error}"

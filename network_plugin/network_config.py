@@ -8,8 +8,6 @@ and writes only the IP files whose content changes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from network_plugin import docker_engine, listeners, properties
 from network_plugin.apps import DEFAULT_SCHEDULER, scheduler
@@ -20,6 +18,10 @@ from network_plugin.files import read_first_line
 from network_plugin.output import clip, detail_unless_quiet, info, warn
 from network_plugin.paths import app_root
 from network_plugin.validation import is_container_index, is_process_type, listener_host
+
+TYPE_CHECKING = False  # typing and dataclasses cost a warm trigger milliseconds at start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 LOCALHOST = "127.0.0.1"
 MAX_EXIT_STATUS = 255
@@ -66,14 +68,14 @@ def _needs_config(app: str) -> bool:
     return not listeners.static_web_listener(app) and scheduler(app) == DEFAULT_SCHEDULER
 
 
-@dataclass
 class BuildResult:
     """What a rebuild did: containers whose IP could not be found, IP files it rewrote per app,
     and the apps with a deployed container not running (starting, stopped or gone)."""
 
-    failures: int = 0
-    changed: dict[str, list[str]] = field(default_factory=dict)
-    unsettled: set[str] = field(default_factory=set)
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.changed: dict[str, list[str]] = {}
+        self.unsettled: set[str] = set()
 
 
 def build_config(apps: list[str], states: dict[str, ContainerState] | None = None) -> BuildResult:

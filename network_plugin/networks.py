@@ -12,7 +12,7 @@ import sys
 
 from network_plugin import docker_engine, properties, records
 from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
-from network_plugin.error_handler import PluginError
+from network_plugin.error_handler import EngineAPIError, PluginError
 from network_plugin.files import list_folder
 from network_plugin.network_options import OVERLAY, CreateOptions
 from network_plugin.output import detail, info, one_line, print_json, section, warn
@@ -115,7 +115,6 @@ def create(name: str, options: CreateOptions) -> None:
 def make(name: str, options: CreateOptions) -> bool:
     """Ask the engine for network `name`; False when a network of that name exists already
     (made meanwhile by another deploy or command)."""
-    import docker.errors
     from docker.types import IPAMConfig, IPAMPool
 
     pools = [
@@ -135,7 +134,7 @@ def make(name: str, options: CreateOptions) -> bool:
             enable_ipv6=options.ipv6,
             attachable=True,
         )
-    except docker.errors.APIError as error:
+    except EngineAPIError as error:
         # Made meanwhile: the engine says so (409), or, for a network with a fixed subnet,
         # first finds that subnet taken by it.
         if error.status_code == CONFLICT or docker_engine.networks_by_name([name]):

@@ -42,3 +42,9 @@ def scheduler_file(app: str) -> str:
 def container_file(app: str, kind: str, process_type: str, index: str) -> str:
     """`<app root>/<kind>.<proc>.<n>`, kind being CONTAINER, IP or PORT."""
     return os.path.join(app_root(app), f"{kind}.{process_type}.{index}")
+
+
+def warm_root() -> str:
+    """The folder of the socket on which `network:watch` answers the engine triggers: the
+    service user's alone (0700)."""
+    return os.path.join(lib_root(), "data", PLUGIN_NAME, "watch")

@@ -10,10 +10,9 @@ make it.
 
 from __future__ import annotations
 
-from network_plugin import docker_engine, networks, records
+from network_plugin import docker_engine
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock
-from network_plugin.network_options import OVERLAY
 from network_plugin.output import info
 from network_plugin.paths import GLOBAL_APP
 from network_plugin.validation import is_network_name
@@ -28,6 +27,10 @@ def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
     missing = _missing(sorted({name for _, name in named}))
     if not missing:
         return
+    # Only now: records and network options cost a deploy's every container ~20 ms of imports.
+    from network_plugin import networks, records
+    from network_plugin.network_options import OVERLAY
+
     # A worker's engine lists an overlay network only while one of its containers uses it, yet
     # connects containers to it by name: it may well exist, and only a manager can make one.
     worker = docker_engine.is_swarm_worker()

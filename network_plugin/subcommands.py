@@ -202,8 +202,19 @@ def rebuildall_command() -> int:
 
 
 @cli.command("network:watch")
-def watch_command() -> int:
+def watch_command(
+    status: Annotated[
+        bool, typer.Option("--status", help="say whether the engine triggers are answered warm, and exit")
+    ] = False,
+) -> int:
     """Keeps IP files and proxies in sync with the engine, until stopped."""
+    if status:
+        from network_plugin.agent import status as warm_status
+        from network_plugin.output import detail
+
+        warm, line = warm_status()
+        detail(line)
+        return 0 if warm else 1
     from network_plugin.watch import watch
 
     return watch()

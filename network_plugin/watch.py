@@ -226,11 +226,18 @@ def stop_on_signals(stop: Callable[[], None]) -> None:
 
 
 def watch() -> int:
-    """Run until SIGTERM or SIGINT; exit 0."""
+    """Run until SIGTERM or SIGINT, answering the engine triggers meanwhile; exit 0."""
+    from network_plugin.agent import Agent
+
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined] - a journal reads it live
     watcher = Watcher()
     stop_on_signals(watcher.stop)
-    status = watcher.run()
+    agent = Agent()
+    agent.start()
+    try:
+        status = watcher.run()
+    finally:
+        agent.stop()
     for signum in STOP_SIGNALS:  # another one while the interpreter exits must not kill it
         signal.signal(signum, signal.SIG_IGN)
     if watcher.left_running:

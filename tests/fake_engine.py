@@ -94,7 +94,12 @@ class FakeEngine:
         self.listings += 1
         states = {
             f"{app}-web-1": ContainerState(
-                f"{app}-web-1", f"{app}.web.1", True, "bridge", deploy_labels(app), {"bridge": "10.0.0.2"}
+                id=f"{app}-web-1",
+                name=f"{app}.web.1",
+                running=True,
+                network_mode="bridge",
+                labels=deploy_labels(app),
+                networks={"bridge": "10.0.0.2"},
             )
             for app in self.apps
         }

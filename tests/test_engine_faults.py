@@ -6,7 +6,7 @@ import docker.errors
 import pytest
 import requests.exceptions
 
-from network_plugin import attach, docker_engine, network_config, properties
+from network_plugin import attach, docker_engine, engine_client, network_config, properties
 from network_plugin.error_handler import run
 from network_plugin.main import main
 from tests.host import DokkuHost
@@ -60,7 +60,7 @@ def test_permission_denied_on_the_socket(host_paths, mocker, capsys):
     mocker.patch.object(docker_engine, "_client", None)
     fault = "('Connection aborted.', PermissionError(13, 'Permission denied'))"
     mocker.patch.object(
-        docker_engine,
+        engine_client,
         "EngineClient",
         side_effect=docker.errors.DockerException(f"Error while fetching server API version: {fault}"),
     )

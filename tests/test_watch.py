@@ -612,11 +612,15 @@ def test_changes_made_while_the_watcher_was_not_running_are_fixed_at_start(
         "-----> Refreshed the proxy of stale-app",
     ]
     # The apps are rebuilt side by side: each app's lines in order, the sync line last.
-    assert lines[0] == "-----> Watching the Docker engine for container changes"
+    socket = dokku.lib_root / "data" / "network" / "watch" / "triggers.sock"
+    assert lines[:2] == [
+        f"-----> Answering the engine triggers on {socket}",
+        "-----> Watching the Docker engine for container changes",
+    ]
     fine_line = "-----> Ensuring network configuration is in sync for fine-app"
-    assert sorted(lines[1:5]) == sorted([*stale_lines, fine_line])
-    assert [line for line in lines[1:5] if line in stale_lines] == stale_lines
-    assert lines[5] == f"-----> {IN_SYNC}"
+    assert sorted(lines[2:6]) == sorted([*stale_lines, fine_line])
+    assert [line for line in lines[2:6] if line in stale_lines] == stale_lines
+    assert lines[6] == f"-----> {IN_SYNC}"
 
 
 @needs_engine

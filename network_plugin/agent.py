@@ -1,0 +1,283 @@
+"""The watcher's side of the warm path: it makes the engine triggers' SDK calls with its own
+client (docs/reference.md: Triggers answered warm; the triggers' side is `network_plugin.warm`).
+
+`network:watch` starts it before anything else. The socket lives in a folder of its own under
+`$DOKKU_LIB_ROOT/data/network/` (0700, the service user's; opened without following a link),
+is made under a temporary name, given mode 0600 and renamed into place: whatever held its
+name (a stale socket, a link, a file, a FIFO) is replaced, never followed. Only peers of the
+watcher's own uid or root are answered (SO_PEERCRED). Each connection is served on a thread
+of its own (at most MAX_CONNECTIONS at a time; beyond, a connection is closed and that trigger
+runs cold), which never waits on the watcher's jobs or locks: it only calls the engine.
+Answers are always the engine's own, asked at that moment, never the watcher's view of it.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import socket
+import stat
+import struct
+import threading
+import time
+
+from network_plugin import docker_engine
+from network_plugin.error_handler import EngineAPIError, describe
+from network_plugin.files import ensure_dir
+from network_plugin.output import info, warn
+from network_plugin.paths import warm_root
+from network_plugin.warm import (
+    ACK,
+    API_ERROR,
+    CALLS,
+    MAX_REQUEST,
+    MISMATCH,
+    OK,
+    PROTOCOL,
+    REFUSED,
+    SOCKET_NAME,
+    STATUS,
+    breaker_path,
+    version,
+)
+
+FOLDER_MODE = 0o700
+SOCKET_MODE = 0o600
+MAX_CONNECTIONS = 64
+# A trigger holds its connection for its own life, seconds at most.
+IDLE_SECONDS = 120.0
+PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
+
+
+class Agent:
+    """Serve the triggers until `stop()`. `connections` counts the connections of allowed peers,
+    `calls` the engine calls answered."""
+
+    def __init__(self) -> None:
+        self.version = version()
+        self.calls = 0
+        self.connections = 0
+        self.listener: socket.socket | None = None
+        self.inode = 0
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.guard = threading.Lock()  # the counts
+
+    def start(self) -> bool:
+        """Listen on the socket; False (and one line: the triggers run cold) when it cannot."""
+        folder = warm_root()
+        try:
+            self.listener = self._listen(folder)
+        except OSError as error:
+            warn(f"Not answering the engine triggers (they run without the watcher): {describe(error)}")
+            return False
+        _remove_breaker()  # a watcher that answers again is asked again at once
+        threading.Thread(target=self._accept, name="triggers", daemon=True).start()
+        info(f"Answering the engine triggers on {os.path.join(folder, SOCKET_NAME)}")
+        return True
+
+    def stop(self) -> None:
+        """Stop answering and remove the socket (when it is still ours): triggers run cold."""
+        listener, self.listener = self.listener, None
+        if listener is None:
+            return
+        path = os.path.join(warm_root(), SOCKET_NAME)
+        try:
+            if os.stat(path, follow_symlinks=False).st_ino == self.inode:
+                os.unlink(path)
+        except OSError:
+            pass
+        try:
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        except OSError:
+            pass
+        listener.close()
+
+    def _listen(self, folder: str) -> socket.socket:
+        ensure_dir(os.path.dirname(folder))
+        try:
+            os.mkdir(folder, FOLDER_MODE)
+        except FileExistsError:
+            pass
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            if os.fstat(descriptor).st_uid != os.geteuid():
+                raise PermissionError(f"{folder} belongs to another user")
+            os.fchmod(descriptor, FOLDER_MODE)
+            temp = f".{SOCKET_NAME}.{os.getpid()}.tmp"
+            _remove(temp, descriptor)
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            try:
+                # Through the folder's descriptor: the path can no longer lead anywhere else.
+                listener.bind(f"/proc/self/fd/{descriptor}/{temp}")
+                os.chmod(temp, SOCKET_MODE, dir_fd=descriptor)
+                listener.listen(MAX_CONNECTIONS)
+                self._replace(folder, temp, descriptor)
+            except BaseException:
+                listener.close()
+                _remove(temp, descriptor)
+                raise
+            self.inode = os.stat(SOCKET_NAME, dir_fd=descriptor, follow_symlinks=False).st_ino
+        finally:
+            os.close(descriptor)
+        return listener
+
+    def _replace(self, folder: str, temp: str, descriptor: int) -> None:
+        """Rename the new socket over whatever holds its name; one line when that was no socket."""
+        try:
+            found = os.stat(SOCKET_NAME, dir_fd=descriptor, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            found = stat.S_IFSOCK
+        os.rename(temp, SOCKET_NAME, src_dir_fd=descriptor, dst_dir_fd=descriptor)
+        if not stat.S_ISSOCK(found):
+            warn(f"Replaced {os.path.join(folder, SOCKET_NAME)}, which was not a socket")
+
+    def _accept(self) -> None:
+        listener = self.listener
+        while listener is not None and self.listener is listener:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue  # stopped: the loop ends; else a peer that went away at once
+            # Checked and counted here, in the order of the connections: `status` counts itself last.
+            if not self._allowed(connection) or not self.slots.acquire(blocking=False):
+                connection.close()  # that trigger runs cold
+                continue
+            threading.Thread(target=self._serve, args=(connection,), name="trigger", daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        try:
+            connection.settimeout(IDLE_SECONDS)
+            while self._answer_one(connection):
+                pass
+        except OSError:
+            pass  # the trigger went away
+        finally:
+            connection.close()
+            self.slots.release()
+
+    def _allowed(self, connection: socket.socket) -> bool:
+        try:
+            credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEER_CREDENTIALS.size)
+        except OSError:
+            return False  # gone already
+        pid, uid, _ = PEER_CREDENTIALS.unpack(credentials)
+        own = os.geteuid()
+        if uid in (own, 0):
+            with self.guard:
+                self.connections += 1
+            return True
+        warn(
+            f"Refused a connection to the triggers' socket from uid {uid} (pid {pid}):"
+            f" only uid {own} and root may ask"
+        )
+        return False
+
+    def _answer_one(self, connection: socket.socket) -> bool:
+        """Acknowledge a request once its length came, then read and answer it; False once the
+        trigger is done."""
+        header = _receive(connection, 4)
+        if header is None:
+            return False
+        connection.sendall(ACK)  # before any engine call: the trigger waits for it ACK_SECONDS only
+        size = int.from_bytes(header, "big")
+        if size > MAX_REQUEST:
+            _send(connection, (REFUSED, f"a request is at most {MAX_REQUEST} bytes"))
+            return False  # what follows is the rest of it: nothing to read a request from
+        request = _receive(connection, size)
+        if request is None:
+            return False
+        _send(connection, self.answer(request))
+        return True
+
+    def answer(self, request: bytes) -> tuple:
+        """The answer to one request's data: the call's result, the engine's error, or a refusal."""
+        try:
+            decoded = marshal.loads(request)
+        except (EOFError, ValueError, TypeError):
+            decoded = None
+        if not isinstance(decoded, tuple) or len(decoded) != 5:
+            return (REFUSED, "a malformed request")
+        protocol, version, name, args, kwargs = decoded
+        if name == STATUS:
+            counts = {"connections": self.connections, "calls": self.calls}
+            return (STATUS, {"pid": os.getpid(), "version": self.version, **counts})
+        if protocol != PROTOCOL or version != self.version:
+            return (MISMATCH, self.version)
+        if name not in CALLS or not isinstance(args, tuple) or not isinstance(kwargs, dict):
+            return (REFUSED, "a malformed request")
+        try:
+            result = getattr(docker_engine.api(), name)(*args, **kwargs)
+        except EngineAPIError as error:
+            answer: tuple = (API_ERROR, error.status_code, error.explanation)
+        except Exception as error:  # noqa: BLE001 - the trigger makes the call itself
+            answer = (REFUSED, describe(error))
+        else:
+            answer = (OK, result)
+        with self.guard:
+            self.calls += 1
+        return answer
+
+
+def _receive(connection: socket.socket, size: int) -> bytes | None:
+    """`size` bytes, or None when the trigger closed the connection before."""
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _send(connection: socket.socket, answer: tuple) -> None:
+    try:
+        frame = marshal.dumps(answer)
+    except ValueError as error:  # a result marshal cannot carry: the trigger makes the call itself
+        frame = marshal.dumps((REFUSED, str(error)))
+    connection.sendall(len(frame).to_bytes(4, "big") + frame)
+
+
+def _remove(name: str, descriptor: int) -> None:
+    try:
+        os.unlink(name, dir_fd=descriptor)
+    except FileNotFoundError:
+        pass
+
+
+def _remove_breaker() -> None:
+    try:
+        os.unlink(breaker_path())
+    except FileNotFoundError:
+        pass
+
+
+def status() -> tuple[bool, str]:
+    """`network:watch --status`: (answered warm?, the line saying so)."""
+    from network_plugin.warm import ask, connect, retry_time, socket_path
+
+    path = socket_path()
+    until = retry_time()
+    if until:
+        moment = time.strftime("%H:%M:%S", time.localtime(until))
+        return False, f"Triggers run cold until {moment}: the watcher did not answer in time on {path}"
+    connection = connect()
+    if connection is None:
+        return False, f"Triggers run cold: no watcher answers on {path}"
+    try:
+        answer = ask(connection, (PROTOCOL, version(), STATUS, (), {}))
+    except Exception as error:  # noqa: BLE001 - whatever failed, the triggers run cold
+        return False, f"Triggers run cold: the watcher on {path} did not answer ({error})"
+    finally:
+        connection.close()
+    if answer[:1] != (STATUS,) or len(answer) != 2 or not isinstance(answer[1], dict):
+        return False, f"Triggers run cold: the watcher on {path} did not answer"
+    watcher = answer[1]
+    if watcher.get("version") != version():
+        return False, (
+            f"Triggers run cold: the watcher (pid {watcher.get('pid')}) runs another version of the"
+            " plugin or its environment, or reaches another engine: restart it"
+        )
+    return True, (
+        f"Triggers are answered warm by the watcher (pid {watcher.get('pid')}) on {path}:"
+        f" {watcher.get('connections')} connections, {watcher.get('calls')} engine calls so far"
+    )
