@@ -22,8 +22,8 @@ import threading
 import time
 
 from network_plugin import docker_engine
-from network_plugin.error_handler import EngineAPIError, describe
-from network_plugin.files import ensure_dir
+from network_plugin.error_handler import EngineAPIError, PluginError, describe
+from network_plugin.files import FOLDER_FLAGS, open_folder
 from network_plugin.output import info, warn
 from network_plugin.paths import warm_root
 from network_plugin.warm import (
@@ -67,7 +67,7 @@ class Agent:
         folder = warm_root()
         try:
             self.listener = self._listen(folder)
-        except OSError as error:
+        except (OSError, PluginError) as error:  # PluginError: a link on the way root does not own
             warn(f"Not answering the engine triggers (they run without the watcher): {describe(error)}")
             return False
         _remove_breaker()  # a watcher that answers again is asked again at once
@@ -93,12 +93,17 @@ class Agent:
         listener.close()
 
     def _listen(self, folder: str) -> socket.socket:
-        ensure_dir(os.path.dirname(folder))
+        # Walked from / as every folder of the plugin (a link root does not own is refused), and
+        # the socket's own folder is never a link.
+        parent = open_folder(os.path.dirname(folder), create=True)
         try:
-            os.mkdir(folder, FOLDER_MODE)
-        except FileExistsError:
-            pass
-        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.mkdir(os.path.basename(folder), FOLDER_MODE, dir_fd=parent)
+            except FileExistsError:
+                pass
+            descriptor = os.open(os.path.basename(folder), FOLDER_FLAGS, dir_fd=parent)
+        finally:
+            os.close(parent)
         try:
             if os.fstat(descriptor).st_uid != os.geteuid():
                 raise PermissionError(f"{folder} belongs to another user")

@@ -44,6 +44,10 @@ def _is_link(folder: int, name: str) -> bool:
         return stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
     except FileNotFoundError:
         return False
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            return False  # nothing can be there
+        raise
 
 
 def _trusted_target(folder: int, name: str, shown: str) -> str:
@@ -109,7 +113,7 @@ def _walk(
             entry = os.path.join(shown, name)
             if pending or folder_last:
                 try:
-                    child = os.open(name, FOLDER_FLAGS, dir_fd=folder)
+                    child = _open_named(name, FOLDER_FLAGS, folder)
                 except FileNotFoundError:
                     if not create:
                         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), entry) from None
@@ -166,10 +170,20 @@ def list_folder(path: str) -> list[str]:
         os.close(folder)
 
 
+def _open_named(name: str, flags: int, folder: int) -> int:
+    """os.open of `name` in `folder`; a name too long to exist on this filesystem is not there."""
+    try:
+        return os.open(name, flags, dir_fd=folder)
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name) from None
+        raise
+
+
 def _open_regular_at(folder: int, name: str, shown: str) -> int:
     """A read descriptor of the regular file `name` in `folder`, -1 when absent; OSError for anything else."""
     try:
-        descriptor = os.open(name, READ_FLAGS, dir_fd=folder)
+        descriptor = _open_named(name, READ_FLAGS, folder)
     except (FileNotFoundError, NotADirectoryError):
         return -1
     mode = os.fstat(descriptor).st_mode

@@ -119,3 +119,13 @@ def test_remove_tree_of_a_link_removes_only_the_link(tmp_path):
     files.remove_tree(str(tmp_path / "link"))
     assert not (tmp_path / "link").exists()
     assert (target / "keep").read_text() == "x"
+
+
+def test_a_name_too_long_to_exist_is_read_as_absent_on_the_way_or_at_the_end(tmp_path):
+    # A valid app or process type may be longer than a file name (255 bytes): nothing is there.
+    long_name = "x" * 300
+    assert files.read_value(str(tmp_path / long_name / "tld")) == ""
+    assert files.read_value(str(tmp_path / f"IP.{long_name}.1")) == ""
+    assert files.list_folder(str(tmp_path / long_name)) == []
+    with pytest.raises(OSError, match="File name too long"):
+        files.ensure_dir(str(tmp_path / long_name))  # nor can it be made

@@ -32,6 +32,7 @@ from network_plugin.watch import POOL_SIZES
 from tests.docker_fixtures import DockerResources
 from tests.host import DokkuHost
 from tests.polling import WAIT_SECONDS, wait_for
+from tests.test_hostile_links import DOKKU_USER, plant_link
 from tests.watcher import RunningWatcher
 
 APP = "node-js-app"
@@ -494,6 +495,28 @@ def test_a_socket_folder_that_is_a_link_is_refused_in_one_line_and_the_watcher_g
     refusals = [line for line in running.lines() if line.startswith(" !     ")]
     assert len(refusals) == 1
     assert refusals[0].startswith(" !     Not answering the engine triggers (they run without the watcher): ")
+    assert list(elsewhere.iterdir()) == []
+    assert outcome(run()) == cold
+    assert attached_then_detach()
+
+
+@pytest.mark.root
+def test_a_folder_on_the_way_linked_by_the_dokku_user_is_refused_and_the_watcher_goes_on(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher, tmp_path: Path
+):
+    # data/network replaced by a link root does not own: the socket is never made through it.
+    run, cold, attached_then_detach = attach_case(dokku, docker_resources)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = plant_link(dokku.lib_root / "data" / "network", elsewhere)
+
+    running = watcher()
+
+    refusals = [line for line in running.lines() if line.startswith(" !     ")]
+    assert refusals == [
+        " !     Not answering the engine triggers (they run without the watcher): "
+        f"Refusing to follow {link}: a link owned by uid {DOKKU_USER}, not by root"
+    ]
     assert list(elsewhere.iterdir()) == []
     assert outcome(run()) == cold
     assert attached_then_detach()
