@@ -35,7 +35,10 @@ from tests.polling import WAIT_SECONDS, wait_for
 from tests.test_hostile_links import DOKKU_USER, plant_link
 from tests.watcher import RunningWatcher
 
-APP = "node-js-app"
+# Named for this process: the watchers of these tests follow the shared engine, where tests of
+# other xdist workers start containers of apps named alike, which would make them rebuild this
+# test's app between its cold and warm runs (seen as a missing "Updated" line).
+APP = f"warm-app-{os.getpid()}"
 WARM_FOLDER = "var-lib-dokku/data/network/watch"
 STATUS = re.compile(r"warm by the watcher \(pid \d+\) on \S+: (\d+) connections, (\d+) engine calls so far$")
 

@@ -772,14 +772,17 @@ def test_a_deploy_under_the_watcher_never_ends_with_the_retired_containers_addre
 def test_run_and_unlabelled_containers_cause_no_work(
     dokku: DokkuHost, docker_resources: DockerResources, watcher
 ):
-    root = dokku.create_app("node-js-app")
+    # An app name of this process alone: other xdist workers deploy `node-js-app` containers on
+    # the shared engine, whose events would rebuild it here.
+    app = f"one-off-app-{OWNER}"
+    root = dokku.create_app(app)
     marker = marker_app(dokku, docker_resources)
     running = watcher()
     one_off = docker_resources.client.containers.create(
         IMAGE,
         ["sleep", "3600"],
         labels={
-            "com.dokku.app-name": "node-js-app",
+            "com.dokku.app-name": app,
             "com.dokku.container-type": "run",
             RESOURCE_LABEL: OWNER,
         },
@@ -792,8 +795,8 @@ def test_run_and_unlabelled_containers_cause_no_work(
 
     wait_until_handled(running, marker)
     assert running.stop() == 0
-    assert running.rebuilds("node-js-app") == 0
-    assert "node-js-app" not in running.calls()
+    assert running.rebuilds(app) == 0
+    assert app not in running.calls()
     assert not (root / "IP.web.1").exists()
 
 
