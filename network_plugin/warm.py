@@ -210,6 +210,7 @@ class WarmEngine:
     def __init__(self, connection: Any, version: str) -> None:
         self.connection = connection
         self.version = version
+        self.fallback: Any = None  # the SDK's client, once a call failed
 
     def __getattr__(self, name: str) -> Any:
         if name not in CALLS:
@@ -217,6 +218,8 @@ class WarmEngine:
         return lambda *args, **kwargs: self.call(name, args, kwargs)
 
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
+        if self.fallback is not None:  # a caller holding this stand-in: no new client per call
+            return getattr(self.fallback, name)(*args, **kwargs)
         try:
             answer = ask(self.connection, (PROTOCOL, self.version, name, args, kwargs))
         except (Unanswered, OSError, ValueError):  # ValueError: an argument marshal cannot send
@@ -226,4 +229,5 @@ class WarmEngine:
         if answer[:1] == (API_ERROR,) and len(answer) == 3:
             raise EngineAPIError(answer[1], answer[2])
         self.connection.close()
-        return getattr(docker_engine.cold(), name)(*args, **kwargs)
+        self.fallback = docker_engine.cold()
+        return getattr(self.fallback, name)(*args, **kwargs)
