@@ -4,7 +4,8 @@
 `dokku` gives each test a fresh DOKKU_ROOT/DOKKU_LIB_ROOT driving that install
 through subprocesses, as plugn and Dokku do.
 
-The suite runs in parallel (`tools/test` passes `-n auto --dist loadgroup` to pytest-xdist):
+The suite runs in parallel (`tools/test` passes `-n` to pytest-xdist; `--dist loadgroup` is set in
+pyproject.toml):
 what is costly to make (the wheelhouse, the plugin's environment) is made once per run by the
 first worker that needs it and shared; each worker gets its own copy of the installed plugin,
 since some tests run `install` on it or change its links.
