@@ -55,6 +55,9 @@ def cold() -> Any:
     """The SDK's client of the engine (DOCKER_HOST or the local socket), made once per process;
     the engine's error answers raise `EngineAPIError`."""
     global _client  # noqa: PLW0603 - one connection pool per process
+    from network_plugin import use_site_packages
+
+    use_site_packages()
     from network_plugin.engine_client import connect
 
     _client = connect()

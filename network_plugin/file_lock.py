@@ -18,6 +18,7 @@ import os
 import stat
 from _thread import _local  # threading.local, without importing threading (a reader's ~3 ms)
 
+from network_plugin import use_site_packages
 from network_plugin.error_handler import PluginError
 from network_plugin.files import FILE_MODE, dokku_owner, open_folder
 from network_plugin.paths import property_dir
@@ -95,6 +96,7 @@ class AppLock:
         held = _held_apps()
         if self.app in held:
             return
+        use_site_packages()
         from filelock import FileLock, Timeout
 
         descriptor = open_lock_file(self.app)

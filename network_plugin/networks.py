@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from network_plugin import docker_engine, properties, records
+from network_plugin import docker_engine, properties, records, use_site_packages
 from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
 from network_plugin.error_handler import EngineAPIError, PluginError
 from network_plugin.files import list_folder
@@ -115,6 +115,7 @@ def create(name: str, options: CreateOptions) -> None:
 def make(name: str, options: CreateOptions) -> bool:
     """Ask the engine for network `name`; False when a network of that name exists already
     (made meanwhile by another deploy or command)."""
+    use_site_packages()
     from docker.types import IPAMConfig, IPAMPool
 
     pools = [

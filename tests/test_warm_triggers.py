@@ -697,13 +697,22 @@ def test_answered_connections_leave_no_thread_or_descriptor_behind(dokku: DokkuH
 # Each costs a trigger milliseconds (the SDK and requests ~85 ms; json and socket ~13 ms).
 WARM_NEVER = {
     *("docker", "requests", "urllib3", "json", "socket", "threading", "dataclasses", "typing", "filelock"),
+    "site",  # ~1.5 ms with a distribution's sitecustomize: triggers start with -S
 }
 
 
+def interpreter_options(trigger: Path) -> list[str]:
+    """The options its shell preamble runs the interpreter with (`exec ".../python3" -E -s -S "$0"`)."""
+    line = next(line for line in trigger.read_text().splitlines() if "exec " in line)
+    return line.split('/python3" ', 1)[1].split(' "$0"', 1)[0].split()
+
+
 def imported(dokku: DokkuHost, name: str, *args: str) -> set[str]:
-    """The top-level packages of every module the trigger imported (`python -X importtime`)."""
+    """The top-level packages of every module the trigger imported (`python -X importtime`),
+    run with the options of its own preamble."""
     python = dokku.plugin_dir / ".venv" / "bin" / "python3"
-    command = [str(python), "-E", "-s", "-X", "importtime", str(dokku.plugin_dir / name), *args]
+    options = interpreter_options(dokku.plugin_dir / name)
+    command = [str(python), *options, "-X", "importtime", str(dokku.plugin_dir / name), *args]
     result = subprocess.run(command, env=dokku.env, capture_output=True, text=True, check=False, input="")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
