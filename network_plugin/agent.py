@@ -24,12 +24,14 @@ import time
 from network_plugin import docker_engine
 from network_plugin.error_handler import EngineAPIError, PluginError, describe
 from network_plugin.files import FOLDER_FLAGS, open_folder
+from network_plugin.network_view import NetworkView
 from network_plugin.output import info, warn
 from network_plugin.paths import warm_root
 from network_plugin.warm import (
     ACK,
     API_ERROR,
     CALLS,
+    KNOWN_NETWORK_IDS,
     MAX_REQUEST,
     MISMATCH,
     OK,
@@ -51,11 +53,14 @@ PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
 
 class Agent:
     """Serve the triggers until `stop()`. `connections` counts the connections of allowed peers,
-    `calls` the engine calls answered."""
+    `calls` the engine calls answered, `known` the questions `view` (the watcher's view of the
+    networks) answered without one."""
 
-    def __init__(self) -> None:
+    def __init__(self, view: NetworkView | None = None) -> None:
         self.version = version()
+        self.view = view
         self.calls = 0
+        self.known = 0
         self.connections = 0
         self.listener: socket.socket | None = None
         self.inode = 0
@@ -204,10 +209,12 @@ class Agent:
             return (REFUSED, "a malformed request")
         protocol, version, name, args, kwargs = decoded
         if name == STATUS:
-            counts = {"connections": self.connections, "calls": self.calls}
+            counts = {"connections": self.connections, "calls": self.calls, "known": self.known}
             return (STATUS, {"pid": os.getpid(), "version": self.version, **counts})
         if protocol != PROTOCOL or version != self.version:
             return (MISMATCH, self.version)
+        if name == KNOWN_NETWORK_IDS:
+            return self._known_network_ids(args)
         if name not in CALLS or not isinstance(args, tuple) or not isinstance(kwargs, dict):
             return (REFUSED, "a malformed request")
         try:
@@ -221,6 +228,19 @@ class Agent:
         with self.guard:
             self.calls += 1
         return answer
+
+    def _known_network_ids(self, args: object) -> tuple:
+        """The view's answer (None: ask the engine) to `(names,)`."""
+        if not isinstance(args, tuple) or len(args) != 1 or not isinstance(args[0], list):
+            return (REFUSED, "a malformed request")
+        names = args[0]
+        if not all(isinstance(name, str) for name in names):
+            return (REFUSED, "a malformed request")
+        ids = self.view.ids(names) if self.view is not None else None
+        if ids is not None:
+            with self.guard:
+                self.known += 1
+        return (OK, ids)
 
 
 def _receive(connection: socket.socket, size: int) -> bytes | None:
@@ -284,5 +304,6 @@ def status() -> tuple[bool, str]:
         )
     return True, (
         f"Triggers are answered warm by the watcher (pid {watcher.get('pid')}) on {path}:"
-        f" {watcher.get('connections')} connections, {watcher.get('calls')} engine calls so far"
+        f" {watcher.get('connections')} connections, {watcher.get('calls')} engine calls and"
+        f" {watcher.get('known')} answers from its view of the networks so far"
     )

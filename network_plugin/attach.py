@@ -25,12 +25,13 @@ def configured_networks(app: str, key: str) -> list[str]:
     return names
 
 
-def existing_network(found: dict[str, dict], name: str) -> dict:
-    """The listed network; on a swarm worker, an unlisted one by name (empty `Id`): a worker's
-    engine lists an attachable overlay network only while one of its containers uses it, yet
-    connects containers to it, and says so when no such network exists."""
+def existing_network(found: dict[str, str], name: str) -> dict:
+    """The network (`Name`, `Id`) of `found` (`docker_engine.network_ids`); on a swarm worker, an
+    unlisted one by name (empty `Id`): a worker's engine lists an attachable overlay network
+    only while one of its containers uses it, yet connects containers to it, and says so when
+    no such network exists."""
     if name in found:
-        return found[name]
+        return {"Name": name, "Id": found[name]}
     if docker_engine.is_swarm_worker():
         return {"Name": name, "Id": ""}
     raise NetworkGone(name)
@@ -91,7 +92,7 @@ def attach_after_create(container_id: str, app: str, phase: str, process_type: s
     names = configured_networks(app, properties.ATTACH_POST_CREATE)
     if not names:
         return
-    found = docker_engine.networks_by_name(names)
+    found = docker_engine.network_ids(names)
     container = None
     for name in names:
         network = existing_network(found, name)
@@ -104,7 +105,7 @@ def attach_after_deploy(app: str) -> None:
     names = configured_networks(app, properties.ATTACH_POST_DEPLOY)
     if not names:
         return
-    found = docker_engine.networks_by_name(names)
+    found = docker_engine.network_ids(names)
     running = running_deployed(app)
     inspected: dict[str, dict] = {}  # one inspect per container, whatever the number of networks
     for name in names:

@@ -200,6 +200,16 @@ def networks_by_name(names: list[str]) -> dict[str, dict]:
     return {network["Name"]: network for network in listed if network["Name"] in names}
 
 
+def network_ids(names: list[str]) -> dict[str, str]:
+    """name -> id of the networks among `names` that exist. A warm trigger takes them from the
+    watcher's view of the networks when it is current and knows every one (no engine call)."""
+    known = getattr(api(), "known_network_ids", None)  # the SDK's own client has none
+    ids = known(names) if known is not None and names else None
+    if ids is not None:
+        return ids
+    return {name: network["Id"] for name, network in networks_by_name(names).items()}
+
+
 def inspect_network(name: str) -> dict | None:
     found = networks_by_name([name])
     if name not in found:

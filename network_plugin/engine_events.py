@@ -20,6 +20,7 @@ from network_plugin import docker_engine
 from network_plugin.apps import list_apps
 from network_plugin.docker_engine import APP_LABEL, ContainerState, is_deploy_container
 from network_plugin.error_handler import describe
+from network_plugin.network_view import NetworkView
 from network_plugin.output import warn
 from network_plugin.validation import is_app_name, is_app_network
 
@@ -119,6 +120,11 @@ def connect() -> EventStream:
     return client.events(decode=True, filters=EVENT_FILTERS)
 
 
+def list_local_networks() -> list[dict]:
+    """The engine's networks of the local scope, for the watcher's `NetworkView`."""
+    return docker_engine.api().networks(filters={"scope": "local"})
+
+
 def list_everything() -> Listing:
     """Every app, and every Dokku container in one listing (the work of `rebuildall`)."""
     states = docker_engine.dokku_containers()
@@ -137,7 +143,8 @@ class EngineEvents:
     """Follows the engine until `stopping` is set; reconnects with backoff whatever went wrong.
 
     `connect`, `listing` and `pause` (wait up to n seconds; True when stopping) are the
-    engine's and the clock's by default; tests give their own.
+    engine's and the clock's by default; tests give their own. A `view` is listed by
+    `list_networks` on each connect and kept by the events after it.
     """
 
     def __init__(
@@ -150,6 +157,8 @@ class EngineEvents:
         connect: Callable[[], EventStream] = connect,
         listing: Callable[[], Listing] = list_everything,
         pause: Callable[[float], bool] | None = None,
+        view: NetworkView | None = None,
+        list_networks: Callable[[], list[dict]] = list_local_networks,
     ) -> None:
         self.stopping = stopping
         self.on_sync = on_sync
@@ -158,6 +167,8 @@ class EngineEvents:
         self.connect = connect
         self.listing = listing
         self.pause = pause or stopping.wait
+        self.view = view
+        self.list_networks = list_networks
         self._stream: EventStream | None = None
         self._guard = threading.Lock()  # the stream is closed from the stopping thread
 
@@ -184,6 +195,8 @@ class EngineEvents:
         """Close the stream: the reading thread's loop ends (called on stop, from another thread)."""
         with self._guard:
             stream, self._stream = self._stream, None
+        if self.view is not None:
+            self.view.lost()
         _close(stream)
 
     def _open(self) -> tuple[EventStream, DeployContainers]:
@@ -193,6 +206,8 @@ class EngineEvents:
             self._stream = stream
         apps, states = self.listing()
         self.on_sync(apps, states)
+        if self.view is not None:
+            self.view.listed(self.list_networks())
         return stream, DeployContainers(states.values())
 
     def _read(self, stream: EventStream, containers: DeployContainers) -> str:
@@ -202,6 +217,8 @@ class EngineEvents:
                 try:
                     app = containers.apply(event)
                     network = created_network(event)  # type: ignore[arg-type] - apply checked it
+                    if self.view is not None:
+                        self.view.apply(event)  # type: ignore[arg-type]
                 except ValueError as error:
                     warn(f"Ignoring an unexpected engine event: {error}")
                     continue

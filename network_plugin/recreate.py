@@ -62,5 +62,5 @@ def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
 
 
 def _missing(names: list[str]) -> list[str]:
-    present = docker_engine.networks_by_name(names)
+    present = docker_engine.network_ids(names)
     return [name for name in names if name not in present]

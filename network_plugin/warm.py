@@ -63,6 +63,8 @@ API_ERROR = "api"
 MISMATCH = "mismatch"
 REFUSED = "error"
 STATUS = "status"
+# Not an SDK call: the ids of networks known to exist, from the watcher's view (else None).
+KNOWN_NETWORK_IDS = "known_network_ids"
 
 
 def socket_path() -> str:
@@ -218,16 +220,33 @@ class WarmEngine:
         return lambda *args, **kwargs: self.call(name, args, kwargs)
 
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
-        if self.fallback is not None:  # a caller holding this stand-in: no new client per call
-            return getattr(self.fallback, name)(*args, **kwargs)
+        if self.fallback is None:  # else a caller holding this stand-in: no new client per call
+            answer = self._ask(name, args, kwargs)
+            if answer[:1] == (OK,) and len(answer) == 2:
+                return answer[1]
+            if answer[:1] == (API_ERROR,) and len(answer) == 3:
+                raise EngineAPIError(answer[1], answer[2])
+            self._fall_back()
+        return getattr(self.fallback, name)(*args, **kwargs)
+
+    def known_network_ids(self, names: list[str]) -> dict[str, str] | None:
+        """The id of each of `names` while the watcher's view of the networks is current and
+        knows them all; None when the engine is to be asked."""
+        if self.fallback is None:
+            answer = self._ask(KNOWN_NETWORK_IDS, (list(names),), {})
+            if answer[:1] == (OK,) and len(answer) == 2 and isinstance(answer[1], (dict, type(None))):
+                return answer[1]
+            self._fall_back()
+        return None
+
+    def _ask(self, name: str, args: tuple, kwargs: dict) -> tuple:
+        """The watcher's answer, or () when there is none."""
         try:
-            answer = ask(self.connection, (PROTOCOL, self.version, name, args, kwargs))
+            return ask(self.connection, (PROTOCOL, self.version, name, args, kwargs))
         except (Unanswered, OSError, ValueError):  # ValueError: an argument marshal cannot send
-            answer = ()
-        if answer[:1] == (OK,) and len(answer) == 2:
-            return answer[1]
-        if answer[:1] == (API_ERROR,) and len(answer) == 3:
-            raise EngineAPIError(answer[1], answer[2])
+            return ()
+
+    def _fall_back(self) -> None:
+        """This call and every later one are made by the SDK's own client."""
         self.connection.close()
         self.fallback = docker_engine.cold()
-        return getattr(self.fallback, name)(*args, **kwargs)

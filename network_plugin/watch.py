@@ -27,8 +27,16 @@ from functools import partial
 
 from network_plugin import proxy, reattach
 from network_plugin.docker_engine import ContainerState
-from network_plugin.engine_events import EngineEvents, EventStream, Listing, connect, list_everything
+from network_plugin.engine_events import (
+    EngineEvents,
+    EventStream,
+    Listing,
+    connect,
+    list_everything,
+    list_local_networks,
+)
 from network_plugin.network_config import BuildResult, build_config
+from network_plugin.network_view import NetworkView
 from network_plugin.output import info, warn
 from network_plugin.watch_jobs import REATTACH, REBUILD, REFRESH, JobRunner
 from network_plugin.watch_schedule import Schedule
@@ -49,8 +57,9 @@ class Watcher:
     """The engine's events in, rebuild and refresh jobs out, until `stop()`.
 
     `build` and `refresh` are the plugin's rebuild and proxy refresh, `naming`, `reattach`
-    and `missing` those of `network_plugin.reattach`; `connect`, `listing`,
+    and `missing` those of `network_plugin.reattach`; `connect`, `listing`, `list_networks`,
     `pause` (see `EngineEvents`) and `clock` (see `Schedule`) the engine's and the clock's.
+    `networks` is its view of the engine's networks, which the triggers' agent reads.
     """
 
     def __init__(
@@ -63,6 +72,7 @@ class Watcher:
         missing: Callable[[str, dict[str, ContainerState]], list[str]] = reattach.missing,
         connect: Callable[[], EventStream] = connect,
         listing: Callable[[], Listing] = list_everything,
+        list_networks: Callable[[], list[dict]] = list_local_networks,
         pause: Callable[[float], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
         stop_wait: float = STOP_WAIT_SECONDS,
@@ -79,6 +89,7 @@ class Watcher:
         self.listing: dict[str, ContainerState] = {}  # the last reconcile's, for its rebuilds
         self.left_running: list[str] = []  # apps whose jobs outlived the stop's wait
         self.jobs = JobRunner(self.stopping, POOL_SIZES)
+        self.networks = NetworkView()
         self.events = EngineEvents(
             self.stopping,
             self._on_sync,
@@ -87,6 +98,8 @@ class Watcher:
             connect=connect,
             listing=listing,
             pause=pause,
+            view=self.networks,
+            list_networks=list_networks,
         )
 
     def run(self) -> int:
@@ -232,7 +245,7 @@ def watch() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined] - a journal reads it live
     watcher = Watcher()
     stop_on_signals(watcher.stop)
-    agent = Agent()
+    agent = Agent(watcher.networks)
     agent.start()
     try:
         status = watcher.run()

@@ -191,6 +191,7 @@ class LoopUnderTest:
             missing=self.jobs.missing_networks,
             connect=self.engine.connect,
             listing=self.engine.listing,
+            list_networks=list,
             pause=self._pause,
             clock=self.clock,
             stop_wait=stop_wait,

@@ -40,21 +40,26 @@ from tests.watcher import RunningWatcher
 # test's app between its cold and warm runs (seen as a missing "Updated" line).
 APP = f"warm-app-{os.getpid()}"
 WARM_FOLDER = "var-lib-dokku/data/network/watch"
-STATUS = re.compile(r"warm by the watcher \(pid \d+\) on \S+: (\d+) connections, (\d+) engine calls so far$")
+STATUS = re.compile(
+    r"warm by the watcher \(pid \d+\) on \S+: (\d+) connections, (\d+) engine calls"
+    r" and (\d+) answers from its view of the networks so far$"
+)
 
 
-def warm_counts(dokku: DokkuHost) -> tuple[int, int]:
-    """(connections, engine calls) of the running watcher for triggers, by `network:watch --status`
-    (its own connection counted)."""
+def warm_counts(dokku: DokkuHost) -> tuple[int, int, int]:
+    """(connections, engine calls, answers from its view of the networks) of the running
+    watcher for triggers, by `network:watch --status` (its own connection counted)."""
     result = dokku.command("watch", "--status")
     assert (result.returncode, result.stderr) == (0, ""), result.stdout
     found = STATUS.search(result.stdout.strip())
     assert found, result.stdout
-    return int(found.group(1)), int(found.group(2))
+    return int(found.group(1)), int(found.group(2)), int(found.group(3))
 
 
 def warm_calls(dokku: DokkuHost) -> int:
-    return warm_counts(dokku)[1]
+    """What the watcher answered for triggers: engine calls and answers from its view."""
+    _, calls, known = warm_counts(dokku)
+    return calls + known
 
 
 def frame(message: object) -> bytes:
@@ -410,7 +415,7 @@ def test_a_frozen_watcher_costs_one_bounded_wait_then_triggers_skip_it_until_it_
 ):
     run, cold, attached_then_detach = attach_case(dokku, docker_resources)
     running = watcher()
-    connections, _ = warm_counts(dokku)
+    connections, _, _ = warm_counts(dokku)
     breaker = socket_file(dokku).parent / warm.BREAKER_NAME
     os.kill(running.process.pid, signal.SIGSTOP)
     try:
@@ -587,7 +592,7 @@ def test_an_update_with_the_old_watcher_still_running_runs_the_triggers_cold(
 ):
     run, cold, attached_then_detach = attach_case(dokku, docker_resources)
     watcher()
-    connections, calls = warm_counts(dokku)
+    connections, calls, known = warm_counts(dokku)
     module = dokku.plugin_dir / "network_plugin" / "warm.py"
     before = module.stat()
     os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))  # new code
@@ -601,7 +606,7 @@ def test_an_update_with_the_old_watcher_still_running_runs_the_triggers_cold(
     assert status.returncode == 1
     assert "runs another version of the plugin or its environment" in status.stdout
     # The status's and the trigger's connections, no engine call: each asked once, then ran cold.
-    assert warm_counts(dokku) == (connections + 3, calls)
+    assert warm_counts(dokku) == (connections + 3, calls, known)
 
 
 PEER = """
@@ -704,7 +709,7 @@ WARM_NEVER = {
 def interpreter_options(trigger: Path) -> list[str]:
     """The options its shell preamble runs the interpreter with (`exec ".../python3" -E -s -S "$0"`)."""
     line = next(line for line in trigger.read_text().splitlines() if "exec " in line)
-    return line.split('/python3" ', 1)[1].split(' "$0"', 1)[0].split()
+    return line.split("exec ", 1)[1].split('/python3" ', 1)[1].split(' "$0"', 1)[0].split()
 
 
 def imported(dokku: DokkuHost, name: str, *args: str) -> set[str]:
