@@ -3,8 +3,11 @@ without an engine call (docs/reference.md: Triggers answered warm)."""
 
 from __future__ import annotations
 
+import ast
 import marshal
+import os
 import socket
+import subprocess
 import threading
 
 import pytest
@@ -13,6 +16,9 @@ from network_plugin import agent, warm
 from network_plugin.engine_events import EngineEvents
 from network_plugin.network_view import NetworkView
 from tests.fake_engine import FakeEngine
+from tests.host import DokkuHost
+from tests.polling import wait_for
+from tests.test_warm_triggers import warm_counts
 
 
 def network(name: str, network_id: str, scope: str = "local") -> dict:
@@ -162,3 +168,59 @@ def test_a_malformed_question_of_known_networks_is_refused_and_the_agent_goes_on
     assert served.answer(marshal.dumps(request)) == (warm.REFUSED, "a malformed request")
     good = (warm.PROTOCOL, served.version, warm.KNOWN_NETWORK_IDS, (["app-net"],), {})
     assert served.answer(marshal.dumps(good)) == (warm.OK, {"app-net": "n1"})
+
+
+# --- on the real engine, through a running watcher --------------------------------------------
+
+
+def known_to_the_watcher(dokku: DokkuHost, names: list[str]) -> dict[str, str] | None:
+    """What the running watcher's view answers a trigger asking for `names`, asked as one does."""
+    command = [str(dokku.plugin_dir / ".venv" / "bin" / "python3"), "-E", "-s", "-S", "-c", ASK_VIEW]
+    result = subprocess.run(
+        [*command, str(dokku.plugin_dir), *names], env=dokku.env, capture_output=True, text=True, check=True
+    )
+    return ast.literal_eval(result.stdout)
+
+
+ASK_VIEW = """
+import sys
+sys.path[0] = sys.argv[1]
+from network_plugin import warm
+engine = warm.engine()
+assert engine is not None, "no watcher answers"
+print(repr(engine.known_network_ids(sys.argv[2:])))
+"""
+
+
+def test_docker_args_of_existing_networks_make_no_engine_call_and_a_removed_one_is_made_again(
+    dokku: DokkuHost, docker_client, network_name: str, watcher
+):
+    app = f"view-app-{os.getpid()}"
+    dokku.create_app(app)
+    assert dokku.command("create", network_name).returncode == 0
+    assert dokku.command("set", app, "attach-post-deploy", network_name).returncode == 0
+    running = watcher()
+    network_id = docker_client.networks.get(network_name).id
+    deploy_args = ("docker-args-process-deploy", app, "dockerfile", "latest", "web")
+
+    _, calls, known = warm_counts(dokku)
+    answered = dokku.trigger(*deploy_args, stdin="--label x")
+
+    assert (answered.returncode, answered.stdout, answered.stderr) == (0, "--label x", "")
+    assert warm_counts(dokku)[1:] == (calls, known + 1)  # the view answered, the engine was not asked
+
+    docker_client.networks.get(network_name).remove()
+    # The engine's destroy event reaches the view: from then on the network is missing.
+    wait_for(lambda: known_to_the_watcher(dokku, [network_name]) is None, "the view to drop the network")
+    recreated = dokku.trigger(*deploy_args, stdin="--label x")
+
+    assert (recreated.returncode, recreated.stdout) == (0, "--label x")
+    assert recreated.stderr == f"-----> Recreating network {network_name}\n"
+    made_again = docker_client.networks.get(network_name).id
+    assert made_again != network_id
+    # ... and its create event puts it back, with its new id.
+    wait_for(
+        lambda: known_to_the_watcher(dokku, [network_name]) == {network_name: made_again},
+        "the view to know the network made again",
+    )
+    assert running.process.poll() is None
