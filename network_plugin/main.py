@@ -8,8 +8,13 @@ trigger being run is imported.
 from __future__ import annotations
 
 import os
+import sys
 
 from network_plugin.error_handler import run
+
+TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # trigger name -> "module:function". Not here, on purpose (plugn skips a plugin without the
 # executable, which costs a deploy nothing): `post-create` (a new app gets no
@@ -58,3 +63,19 @@ def main(argv: list[str]) -> int:
     module_name, function_name = target.split(":")
     module = __import__(f"network_plugin.{module_name}", fromlist=[function_name])
     return run(getattr(module, function_name), argv[1:])
+
+
+def leave(exit_code: int) -> NoReturn:
+    """End a trigger with `exit_code` without the interpreter's teardown: freeing every module
+    it loaded costs ~1.3 ms, a tenth of a warm engine trigger, in a process about to end.
+
+    Every file it wrote is closed by the code that wrote it (and synced, then renamed), no
+    thread runs, and its output is flushed here; a flush that fails (a reader gone) leaves the
+    exit to the interpreter, which reports it as it always did.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(exit_code)
+    os._exit(exit_code)
