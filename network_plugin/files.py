@@ -33,6 +33,7 @@ READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 # As many links as the kernel follows in one path: a loop of links ends.
 MAX_LINKS = 40
+NAME_MAX = 255  # bytes of one name in a folder, on every filesystem Linux runs Dokku on
 
 
 def _parts(path: str) -> list[str]:

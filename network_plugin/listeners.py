@@ -10,7 +10,16 @@ import os
 
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock
-from network_plugin.files import holds, is_file, list_folder, read_first_line, remove_file, write_atomic
+from network_plugin.files import (
+    NAME_MAX,
+    holds,
+    is_file,
+    list_folder,
+    read_first_line,
+    remove_file,
+    write_atomic,
+)
+from network_plugin.output import clip
 from network_plugin.paths import app_root, container_file
 from network_plugin.properties import STATIC_WEB_LISTENER, get
 from network_plugin.validation import (
@@ -52,6 +61,13 @@ def _write_container_value(
     if value and not valid:
         raise PluginError(f"{INVALID_VALUE_MESSAGES[kind]}: {value}")
     path = container_file(app, kind, process_type, index)
+    if len(os.path.basename(path).encode()) > NAME_MAX:
+        # No such file can exist: refused (or, to remove, nothing to do) before any lock is taken.
+        if value:
+            raise PluginError(
+                f"Invalid process type specified: {clip(process_type)} (too long for a file name)"
+            )
+        return False
     if value and holds(path, value):
         # A redeploy writing what is there: nothing to serialise, so the lock (and the
         # import of filelock) is skipped. Linearised at this read, like any later write.

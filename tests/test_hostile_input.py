@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from network_plugin.main import main
@@ -309,6 +309,10 @@ def is_valid_value(key: str, value: str) -> bool:
     index=sometimes("1"),
     value=st.one_of(nasty(), st.sampled_from(["10.0.0.2", "fd00::2", "8080", "65535", "65536", "0", ""])),
 )
+# Found by a run: a process type too long for a file name took the app's lock (making its
+# folder and lock file) before the write failed.
+@example(trigger="network-write-ipaddr", app=APP, proc="x" * 300, index="1", value="A")
+@example(trigger="network-write-port", app=APP, proc="x" * 300, index="1", value="")
 def test_write_ipaddr_and_port(capsys, *, trigger, app, proc, index, value):
     with fresh_host() as host:
         outcome = run(host, capsys, trigger, app, proc, index, value)
