@@ -25,7 +25,8 @@ import os
 import time
 
 from network_plugin import docker_engine
-from network_plugin.error_handler import EngineAPIError
+from network_plugin.error_handler import EngineAPIError, PluginError
+from network_plugin.files import open_folder
 from network_plugin.paths import warm_root
 
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
@@ -135,9 +136,11 @@ def trip_breaker() -> None:
 def connect(timeout: float = ACK_SECONDS) -> Any:
     """A connection to the watcher's socket, or None (no watcher, or one frozen: then the breaker trips)."""
     try:
-        # Through the folder's descriptor: a socket's path is limited to 107 bytes, a folder's not.
-        folder = os.open(warm_root(), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
+        # Walked as every folder of the plugin (as root, a link root does not own is refused:
+        # then no watcher is asked), and through the folder's descriptor: a socket's path is
+        # limited to 107 bytes, a folder's not.
+        folder = open_folder(warm_root())
+    except (OSError, PluginError):
         return None
     connection = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     connection.settimeout(timeout)

@@ -530,6 +530,34 @@ def test_a_folder_on_the_way_linked_by_the_dokku_user_is_refused_and_the_watcher
     assert attached_then_detach()
 
 
+@pytest.mark.root
+@pytest.mark.usefixtures("test_image")
+def test_a_root_trigger_never_asks_a_watcher_through_a_link_the_dokku_user_planted_higher_up(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    """The socket's folder is walked from / by the trigger too: a socket reached through a link
+    root does not own could be anyone's, and its answers would become IP files."""
+    root = dokku.create_app(APP)
+    container = docker_resources.app_container(APP, app_root=root)
+    get_ipaddr = trigger(dokku, "network-get-ipaddr", APP, "web", container.id)
+    cold = outcome(get_ipaddr())
+    watcher()
+    before = warm_calls(dokku)
+    data = dokku.lib_root / "data"
+    (data / "network").rename(data / "network-moved")
+    plant_link(data / "network", data / "network-moved")
+    try:
+        answered = outcome(get_ipaddr())
+    finally:
+        (data / "network").unlink()
+        (data / "network-moved").rename(data / "network")
+
+    assert answered == cold
+    assert warm_calls(dokku) == before  # run cold: the watcher was not asked
+    assert outcome(get_ipaddr()) == cold
+    assert warm_calls(dokku) == before + 1
+
+
 # --- requests the watcher refuses, living on ------------------------------------------------
 
 
