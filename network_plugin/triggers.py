@@ -16,7 +16,6 @@ from network_plugin.error_handler import PluginError
 from network_plugin.files import is_file, write_atomic
 from network_plugin.output import detail_unless_quiet, info, warn
 from network_plugin.paths import properties_root
-from network_plugin.report import report as print_report
 from network_plugin.validation import verify_app_name
 
 # In the property store: the apps without a proxy got bind-all-interfaces once, on this host.
@@ -210,5 +209,7 @@ def network_write_port(args: list[str]) -> int:
 def report(args: list[str]) -> int:
     app = arg(args, 0)
     verify_app(app)
+    from network_plugin.report import report as print_report  # here: no other trigger needs it
+
     print_report(app)
     return 0

@@ -256,20 +256,37 @@ def test_sigkill_at_sampled_points_leaves_the_live_environment_and_the_next_inst
     assert not os.path.lexists(plugin / environment.NEXT_LINK)
 
 
-def test_a_running_trigger_keeps_importing_from_the_environment_it_started_in(plugin_dir: Path):
+@pytest.mark.parametrize("options", [["-E", "-s"], ["-E", "-s", "-S"]], ids=["commands", "triggers"])
+def test_a_running_trigger_keeps_importing_from_the_environment_it_started_in(
+    plugin_dir: Path, tmp_path: Path, options: list[str]
+):
     # `.venv` is a link an update may switch while a trigger runs: its lazy imports (docker,
-    # typer) must come from the environment it started in, not from the next one.
-    program = "import sys, network_plugin; print(*[p for p in sys.path if p.endswith('site-packages')])"
-    result = subprocess.run(
-        [str(plugin_dir / ".venv" / "bin" / "python3"), "-E", "-s", "-c", program],
-        cwd=plugin_dir,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    # typer) must come from the environment it started in, not from the next one. Triggers
+    # start with -S and add the environment's packages when they first need them.
     started_in = (plugin_dir / ".venv").resolve()
+    program = (
+        "import os, sys, network_plugin\n"
+        "os.rename(sys.argv[1], '.venv')\n"  # the switch, after the start
+        "network_plugin.use_site_packages()\n"
+        "print(*[p for p in sys.path if p.endswith('site-packages')])\n"
+    )
+    other = tmp_path / "next-venv"
+    (plugin_dir / ".venv.test-next").symlink_to(other)
+    try:
+        result = subprocess.run(
+            [str(plugin_dir / ".venv" / "bin" / "python3"), *options, "-c", program, ".venv.test-next"],
+            cwd=plugin_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        (plugin_dir / ".venv").unlink()
+        (plugin_dir / ".venv").symlink_to(os.path.relpath(started_in, plugin_dir))
+    assert result.returncode == 0, result.stderr
     (site_packages,) = result.stdout.split()
-    assert Path(site_packages).is_relative_to(started_in)
+    assert Path(os.path.realpath(site_packages)).is_relative_to(started_in)
+    assert "/.venv/" not in site_packages  # pinned, not through the link
 
 
 def test_a_legacy_folder_and_the_new_link_swap_in_one_step(tmp_path: Path):
