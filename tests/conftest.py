@@ -14,6 +14,7 @@ since some tests run `install` on it or change its links.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -94,11 +95,16 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]) -> Path:
-    """`run_folder/name`, made by `make` by the first worker that asks; the others wait for it."""
+    """`run_folder/name`, made by `make` by the first worker that asks; the others wait for it.
+
+    A worker whose `make` failed leaves the folder half made and unmarked: the next one to ask
+    starts it again (in place: an environment cannot be moved once built), failing for itself.
+    """
     folder = run_folder(tmp_path_factory) / name
     made = folder.with_name(f"{name}.made")
     with FileLock(str(folder.with_name(f"{name}.lock"))):
         if not made.exists():
+            shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
             make(folder)
             made.touch()
