@@ -126,6 +126,22 @@ def test_create_and_destroy_change_nothing_through_a_linked_records_folder(
     assert [network.name for network in docker_client.networks.list(names=[other.name])] == [other.name]
 
 
+def test_an_import_makes_no_network_through_a_linked_records_folder(
+    dokku: DokkuHost, docker_client: docker.DockerClient, network_name: str, tmp_path: Path
+):
+    victim = tmp_path / "victim"
+    kept = root_only_folder(victim, {"keep.json": "root's\n"})
+    link = plant_link(records_folder(dokku), victim)
+    document = json.dumps({"version": 1, "networks": [{"name": network_name, "driver": "bridge"}]})
+
+    result = dokku.command("import", stdin=document)
+
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", refusal(link))
+    assert state(victim) == kept
+    # Refused before the engine was asked (it used to make the network, then fail to record it).
+    assert docker_client.networks.list(names=[network_name]) == []
+
+
 @pytest.mark.usefixtures("docker_client")
 def test_install_records_nothing_through_a_linked_records_folder(dokku: DokkuHost, tmp_path: Path):
     victim = tmp_path / "victim"
