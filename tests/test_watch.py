@@ -511,7 +511,8 @@ def test_a_lost_stream_mid_storm_reconnects_and_rebuilds_everything_again(loop, 
     jobs = under_test.jobs
     under_test.start()
     first = under_test.engine.stream()
-    under_test.wait_until(lambda: len(jobs.rebuilds) == 5, "the first reconcile")
+    # Its "in sync" line out first: a second reconcile before it would make one line of both.
+    under_test.wait_until(lambda: under_test.watcher.schedule.synced == 1, "the first reconcile")
 
     first.put(*(moved(app) for app in apps[:3]), {"Type": "container"})
     first.end(ConnectionResetError("Connection reset by peer"))
