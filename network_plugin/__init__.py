@@ -50,10 +50,13 @@ def use_site_packages() -> None:
         return
     import site
 
-    if os.path.isfile(os.path.join(_STARTED_IN, "pyvenv.cfg")):
-        # The folder `.venv` pointed to at the start: `site.main()` would follow the link now.
-        for folder in site.getsitepackages([_STARTED_IN]):
-            site.addsitedir(folder)
+    # The packages of the folder `.venv` pointed to at the start, where `venv` lays them out:
+    # `site.main()` would follow the link as it is now, and Debian's `site.getsitepackages()`
+    # names dist-packages folders for any prefix but the running environment's.
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    packages = os.path.join(_STARTED_IN, "lib", version, "site-packages")
+    if os.path.isfile(os.path.join(_STARTED_IN, "pyvenv.cfg")) and os.path.isdir(packages):
+        site.addsitedir(packages)
     else:
         site.main()
     _site_packages_added = True

@@ -289,6 +289,51 @@ def test_a_running_trigger_keeps_importing_from_the_environment_it_started_in(
     assert "/.venv/" not in site_packages  # pinned, not through the link
 
 
+def interpreters() -> list[str]:
+    """This interpreter, and the distribution's (Debian patches its `site`), when there is one."""
+    found = [os.path.realpath(sys.executable)]
+    system = "/usr/bin/python3"
+    if os.path.exists(system) and os.path.realpath(system) not in found:
+        found.append(os.path.realpath(system))
+    return found
+
+
+@pytest.mark.parametrize("interpreter", interpreters())
+def test_a_trigger_started_with_minus_s_finds_its_environments_packages(tmp_path: Path, interpreter: str):
+    """An environment laid out as `venv` makes it, `.venv` linking to it: after
+    `use_site_packages()` its packages import, on any distribution's Python."""
+    version = subprocess.run(
+        [interpreter, "-c", "import sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    environment = tmp_path / ".venvs" / "abc"
+    (environment / "bin").mkdir(parents=True)
+    (environment / "bin" / "python3").symlink_to(interpreter)
+    (environment / "pyvenv.cfg").write_text(
+        f"home = {os.path.dirname(interpreter)}\ninclude-system-site-packages = false\n"
+    )
+    package = environment / "lib" / version / "site-packages" / "marker_package"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("WHERE = __file__\n")
+    (tmp_path / ".venv").symlink_to(".venvs/abc")
+    program = (
+        "import sys\n"
+        f"sys.path[0] = {str(REPO_ROOT)!r}\n"
+        "import network_plugin\n"
+        "network_plugin.use_site_packages()\n"
+        "import marker_package\n"
+        "print(marker_package.WHERE)\n"
+    )
+
+    result = subprocess.run(
+        [str(tmp_path / ".venv" / "bin" / "python3"), "-E", "-s", "-S", "-c", program],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.strip() == str(package / "__init__.py")
+
+
 def test_a_legacy_folder_and_the_new_link_swap_in_one_step(tmp_path: Path):
     # What the migration of a host installed before the switch relies on (Linux 3.15+, glibc 2.28+).
     (tmp_path / ".venv").mkdir()
