@@ -14,9 +14,9 @@ from network_plugin.apps import DEFAULT_SCHEDULER, scheduler
 from network_plugin.docker_engine import ContainerGone, ContainerState
 from network_plugin.error_handler import PluginError, describe
 from network_plugin.file_lock import AppLock
-from network_plugin.files import read_first_line
+from network_plugin.files import holds, read_first_line
 from network_plugin.output import clip, detail_unless_quiet, info, warn
-from network_plugin.paths import app_root
+from network_plugin.paths import app_root, container_file
 from network_plugin.validation import is_container_index, is_process_type, listener_host
 
 TYPE_CHECKING = False  # typing and dataclasses cost a warm trigger milliseconds at start-up
@@ -112,6 +112,8 @@ def _guarded(app: str, result: BuildResult, action: Callable[[str], object]) -> 
 
 def _build_app(app: str, states: dict[str, ContainerState], result: BuildResult) -> None:
     info(f"Ensuring network configuration is in sync for {app}")
+    if _in_sync(app, states):
+        return  # the common case (a proxy build after a deploy wrote the IPs): no lock to take
     with AppLock(app):
         # Read under the lock: a deploy that wrote a newer CONTAINER file (and its IP) wins.
         containers = deployed_containers(app)
@@ -126,13 +128,35 @@ def _build_app(app: str, states: dict[str, ContainerState], result: BuildResult)
         detail_unless_quiet(f"Updated {app}: " + ", ".join(f"{name} ({ip})" for name, ip in changed))
 
 
+def _in_sync(app: str, states: dict[str, ContainerState]) -> bool:
+    """Every deployed container of the app is listed running and its IP file holds its IP.
+
+    Read without the app's lock (nor the import of filelock, ~20 ms), as a write of the value
+    a file holds already is (`listeners.write_ipaddr`): it is linearised at these reads. Any
+    other case is rebuilt under the lock, which a deploy writing a newer CONTAINER file wins.
+    """
+    for process_type, index, container_id in deployed_containers(app):
+        state = _listed(container_id, states)
+        if state is None or not state.running:
+            return False
+        ip = container_ip(app, process_type, state)
+        if not ip or not holds(container_file(app, "IP", process_type, index), ip):
+            return False
+    return True
+
+
+def _listed(container_id: str, states: dict[str, ContainerState]) -> ContainerState | None:
+    """The listed state of a container id, full or short."""
+    return states.get(container_id) or next(
+        (state for full_id, state in states.items() if full_id.startswith(container_id)), None
+    )
+
+
 def states_of(container_ids: list[str], states: dict[str, ContainerState]) -> dict[str, ContainerState]:
     """The listed state of each container id (full or short); one more listing for ids it lacks."""
     found = {}
     for container_id in container_ids:
-        state = states.get(container_id) or next(
-            (state for full_id, state in states.items() if full_id.startswith(container_id)), None
-        )
+        state = _listed(container_id, states)
         if state is not None:
             found[container_id] = state
     missing = [container_id for container_id in container_ids if container_id not in found]

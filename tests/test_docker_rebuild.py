@@ -182,3 +182,34 @@ def test_other_schedulers_are_not_configured(dokku: DokkuHost, docker_resources)
 
     assert (result.returncode, result.stdout) == (0, "")
     assert not (root / "IP.web.1").exists()
+
+
+def test_an_app_in_sync_is_checked_without_its_lock_and_one_out_of_sync_rewritten_under_it(
+    dokku: DokkuHost, docker_resources
+):
+    """nginx's proxy build runs network-build-config after the deploy wrote the IPs: then it
+    writes nothing and takes no lock, so it never imports filelock (~20 ms)."""
+    from tests.test_warm_triggers import imported
+
+    root = dokku.create_app("node-js-app")
+    web1 = docker_resources.app_container("node-js-app", "web", 1, app_root=root)
+    docker_resources.app_container("node-js-app", "web", 2, app_root=root)
+    assert dokku.command("rebuild", "node-js-app").returncode == 0
+    lock = dokku.lib_root / "config" / "network" / "node-js-app" / ".lock"
+    lock.unlink()
+
+    in_sync = dokku.trigger("network-build-config", "node-js-app")
+    modules = imported(dokku, "network-build-config", "node-js-app")
+
+    assert (in_sync.returncode, in_sync.stderr) == (0, "")
+    assert in_sync.stdout == "-----> Ensuring network configuration is in sync for node-js-app\n"
+    assert "filelock" not in modules
+    assert not lock.exists()
+
+    (root / "IP.web.1").write_text("10.9.9.9")
+    stale = dokku.trigger("network-build-config", "node-js-app")
+
+    assert (stale.returncode, stale.stderr) == (0, "")
+    assert stale.stdout.splitlines()[1] == f"       Updated node-js-app: IP.web.1 ({ip_on(web1, 'bridge')})"
+    assert (root / "IP.web.1").read_text() == ip_on(web1, "bridge")
+    assert lock.exists()
