@@ -166,6 +166,18 @@ def missing_socket_seconds(dokku: DokkuHost, env: dict[str, str], runs: int) -> 
     )
 
 
+def bare_interpreters(dokku: DokkuHost, runs: int) -> tuple[float, float]:
+    """`python3 -c pass` of the plugin's environment with site, then without (as triggers run)."""
+    medians = interleaved_medians(
+        {
+            "site": lambda: run_checked([interpreter(dokku), "-E", "-s", "-c", "pass"], dokku.env),
+            "no site": lambda: run_checked([interpreter(dokku), "-E", "-s", "-S", "-c", "pass"], dokku.env),
+        },
+        runs,
+    )
+    return medians["site"], medians["no site"]
+
+
 def count_calls(
     command: list[str],
     reference: Callable[[], int],
@@ -288,12 +300,17 @@ def main(argv: list[str]) -> int:
             watcher.stop()
             watcher = None
             missing = missing_socket_seconds(dokku, cold_env, options.runs)
+            bare = bare_interpreters(dokku, options.runs)
     finally:
         if watcher is not None:
             watcher.kill()
         sweep_uninterrupted(client)
 
     print("\n".join(soaked))
+    print(
+        "the bare interpreter: with site (-E -s, the yardstick above) {:.1f} ms, as triggers start"
+        " it (-E -s -S) {:.1f} ms".format(*(seconds * 1000 for seconds in bare))
+    )
     return report(results, options, missing, served)
 
 
