@@ -20,9 +20,19 @@ def _target(folder: str) -> str:
         return folder
 
 
-# The environment this interpreter runs from: `.venv`, a link that `install` may switch to a
-# new environment while this process runs, and the folder it pointed to at the start.
-_ENVIRONMENT = os.path.dirname(os.path.dirname(sys.executable))
+def _environment() -> str:
+    """The environment this interpreter runs from: its own (`.venv/bin/python3`, as `commands`
+    and the `/bin/sh` preambles start it), else the plugin's `.venv` (a trigger file that the
+    environment's base interpreter runs itself, packaging.trigger_file)."""
+    folder = os.path.dirname(os.path.dirname(sys.executable))
+    if os.path.isfile(os.path.join(folder, "pyvenv.cfg")):
+        return folder
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv")
+
+
+# `.venv`, a link that `install` may switch to a new environment while this process runs,
+# and the folder it pointed to at the start.
+_ENVIRONMENT = _environment()
 _STARTED_IN = _target(_ENVIRONMENT)
 _site_packages_added = False
 
@@ -48,17 +58,19 @@ def use_site_packages() -> None:
     global _site_packages_added  # noqa: PLW0603 - once per process
     if _site_packages_added or not sys.flags.no_site:
         return
-    import site
-
     # The packages of the folder `.venv` pointed to at the start, where `venv` lays them out:
     # `site.main()` would follow the link as it is now, and Debian's `site.getsitepackages()`
     # names dist-packages folders for any prefix but the running environment's.
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     packages = os.path.join(_STARTED_IN, "lib", version, "site-packages")
-    if os.path.isfile(os.path.join(_STARTED_IN, "pyvenv.cfg")) and os.path.isdir(packages):
-        site.addsitedir(packages)
-    else:
-        site.main()
+    if not os.path.isfile(os.path.join(_STARTED_IN, "pyvenv.cfg")) or not os.path.isdir(packages):
+        # No environment, or one of another Python (the host's was upgraded since install).
+        from network_plugin.error_handler import PluginError
+
+        raise PluginError("The network plugin is not installed: run its install trigger")
+    import site
+
+    site.addsitedir(packages)
     _site_packages_added = True
 
 

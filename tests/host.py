@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from network_plugin.locks import lock_for
+from network_plugin.packaging import environment_interpreter, trigger_file
 from network_plugin.service import BY_HAND
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -130,6 +131,18 @@ def install_plugin(plugin_path: Path, env: dict[str, str], environment_from: Pat
     if result.returncode != 0:
         raise RuntimeError(f"install failed ({result.returncode}): {result.stderr}")
     return enabled
+
+
+def made_by_install(plugin: Path, trigger: str) -> bool:
+    """The trigger's entry point is the one install makes: its own file, which the plugin
+    environment's interpreter runs without /bin/sh (packaging.trigger_file)."""
+    path = plugin / trigger
+    interpreter = environment_interpreter(str(plugin))
+    return (
+        interpreter is not None
+        and not path.is_symlink()
+        and path.read_text() == trigger_file(trigger, interpreter)
+    )
 
 
 def proxy_recorder(folder: Path) -> tuple[Path, Path]:

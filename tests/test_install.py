@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from network_plugin.packaging import generated_links
-from tests.host import NO_SERVICE, REPO_ROOT, DokkuHost
+from tests.host import NO_SERVICE, REPO_ROOT, DokkuHost, made_by_install
 
 
 def install(dokku: DokkuHost, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -107,18 +107,19 @@ def test_second_install_changes_nothing(dokku: DokkuHost, app: str):
     assert dokku.snapshot() == host_before
 
 
-def test_install_repairs_a_missing_link(dokku: DokkuHost):
-    link = dokku.plugin_dir / "network-get-property"
-    target = os.readlink(link)
-    link.unlink()
+def test_install_repairs_a_missing_entry_point(dokku: DokkuHost):
+    entry = dokku.plugin_dir / "network-get-property"
+    content = entry.read_text()
+    entry.unlink()
     try:
         result = install(dokku)
         # New entry points, as at a first install: how to run network:watch without systemd.
         assert (result.returncode, result.stdout) == (0, NO_SERVICE)
     finally:
-        if not link.is_symlink():
-            link.symlink_to(target)
-    assert os.readlink(link) == "triggers/network-get-property"
+        if not entry.exists():
+            entry.write_text(content)
+            entry.chmod(0o755)
+    assert made_by_install(dokku.plugin_dir, "network-get-property")
 
 
 def test_every_generated_link_is_ignored_by_git():
