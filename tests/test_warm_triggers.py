@@ -734,18 +734,18 @@ WARM_NEVER = {
 }
 
 
-def interpreter_options(trigger: Path) -> list[str]:
-    """The options its shell preamble runs the interpreter with (`exec ".../python3" -E -s -S "$0"`)."""
-    line = next(line for line in trigger.read_text().splitlines() if "exec " in line)
-    return line.split("exec ", 1)[1].split('/python3" ', 1)[1].split(' "$0"', 1)[0].split()
+def interpreter_command(trigger: Path) -> list[str]:
+    """The interpreter and options of the trigger file install made (its `#!` line)."""
+    first = trigger.read_text().splitlines()[0]
+    assert first.startswith("#!/") and first.endswith(" -EsS"), first
+    return first[2:].split()
 
 
 def imported(dokku: DokkuHost, name: str, *args: str) -> set[str]:
     """The top-level packages of every module the trigger imported (`python -X importtime`),
-    run with the options of its own preamble."""
-    python = dokku.plugin_dir / ".venv" / "bin" / "python3"
-    options = interpreter_options(dokku.plugin_dir / name)
-    command = [str(python), *options, "-X", "importtime", str(dokku.plugin_dir / name), *args]
+    run as it runs itself."""
+    entry = dokku.plugin_dir / name
+    command = [*interpreter_command(entry), "-X", "importtime", str(entry), *args]
     result = subprocess.run(command, env=dokku.env, capture_output=True, text=True, check=False, input="")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
