@@ -3,7 +3,7 @@
 plugn runs `$PLUGIN/<trigger>` and Dokku runs `$PLUGIN/commands` and
 `$PLUGIN/subcommands/<cmd>`, all made by the install trigger (and kept out of git).
 `commands` and `subcommands/<cmd>` are links to `triggers/commands`. Each trigger is a
-file of three lines that the environment's interpreter runs itself (`#!<python> -EsS`), so
+file of a few lines that the environment's interpreter runs itself (`#!<python> -EsS`), so
 that it starts without the `/bin/sh` of `triggers/<trigger>` (~0.9 ms of every trigger);
 where no `#!` line can name that interpreter, it is a link to `triggers/<trigger>`.
 """
@@ -76,7 +76,7 @@ def environment_interpreter(plugin_dir: str) -> str | None:
     return None
 
 
-def link_entry_points(plugin_dir: str = PLUGIN_DIR) -> int:
+def make_entry_points(plugin_dir: str = PLUGIN_DIR) -> int:
     """Create or repair every entry point, drop the ones no longer made; return how many changed."""
     os.makedirs(os.path.join(plugin_dir, SUBCOMMANDS_DIR), exist_ok=True)
     wanted = generated_links()

@@ -28,16 +28,16 @@ def install(args: list[str], restart_service: bool = False) -> int:
     """`install`: link the entry points, prepare the property store, keep apps served
     without a proxy reachable (once per host), start the watch service."""
     from network_plugin import service
-    from network_plugin.packaging import PLUGIN_DIR, link_entry_points, warn_about_core_plugin
+    from network_plugin.packaging import PLUGIN_DIR, make_entry_points, warn_about_core_plugin
 
-    linked = link_entry_points()
+    made = make_entry_points()
     warn_about_core_plugin()
     properties.setup()
     backfill_bind_all_interfaces()
     record_networks_made_before_records()
     # Without systemd the hint comes with a new install (or new entry points), not every run.
     switched = os.environ.get(ENVIRONMENT_SWITCHED) == "1"  # set by the root `install` script
-    service.install(PLUGIN_DIR, restart=restart_service or switched, hint=linked > 0)
+    service.install(PLUGIN_DIR, restart=restart_service or switched, hint=made > 0)
     return 0
 
 

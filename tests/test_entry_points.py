@@ -51,7 +51,7 @@ def fake_plugin(folder: Path, python3_target: str | None) -> Path:
 def test_a_trigger_is_a_link_where_no_line_can_name_its_interpreter(tmp_path: Path, python3_target):
     plugin = fake_plugin(tmp_path, python3_target)
 
-    packaging.link_entry_points(str(plugin))
+    packaging.make_entry_points(str(plugin))
 
     assert os.readlink(plugin / "network-get-property") == "triggers/network-get-property"
     assert packaging.environment_interpreter(str(plugin)) is None
@@ -69,14 +69,14 @@ def test_links_become_files_and_what_install_no_longer_makes_goes(tmp_path: Path
     (plugin / "post-deploy").write_text(gone)
     (plugin / "notes").write_text("the operator's\n")
 
-    changed = packaging.link_entry_points(str(plugin))
+    changed = packaging.make_entry_points(str(plugin))
 
     assert made_by_install(plugin, "network-get-property")
     assert (plugin / "triggers" / "network-get-property").read_text() == kept  # not written through the link
     assert not os.path.lexists(plugin / "post-deploy")
     assert (plugin / "notes").read_text() == "the operator's\n"
     assert changed == len(packaging.generated_links()) + 1  # every entry made, one removed
-    assert packaging.link_entry_points(str(plugin)) == 0  # made already: nothing changes
+    assert packaging.make_entry_points(str(plugin)) == 0  # made already: nothing changes
 
 
 def copy_of_the_plugin(dokku: DokkuHost, folder: Path) -> Path:
