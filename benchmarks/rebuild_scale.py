@@ -228,6 +228,9 @@ def main(argv: list[str]) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="dokku-network-bench-") as temp:
             dokku = plugin_host(Path(temp))
+            # No Dokku here: the proxy refresh of each app whose files changed is `true` (as in
+            # watch.py), not a missing `dokku` warning per app.
+            dokku.env["DOKKU_NETWORK_PROXY_REFRESH"] = "true"
             containers = 0
             for size in sizes:
                 containers = grow_to(dokku, resources, containers, size)
