@@ -41,6 +41,11 @@ def connect() -> EngineClient:
     """A client of the engine DOCKER_HOST (or the local socket) names; EngineUnreachable when
     none can be made."""
     try:
-        return EngineClient(**docker.utils.kwargs_from_env())
+        client = EngineClient(**docker.utils.kwargs_from_env())
     except docker.errors.DockerException as error:
         raise EngineUnreachable(error) from error
+    if client.base_url.startswith("http+docker://"):
+        # A unix socket (or ssh): no proxy, netrc or CA bundle of the environment applies, yet
+        # requests would look them up on every call (~0.2 ms of a ~1 ms one).
+        client.trust_env = False
+    return client
