@@ -46,6 +46,6 @@ def connect() -> EngineClient:
         raise EngineUnreachable(error) from error
     if client.base_url.startswith("http+docker://"):
         # A unix socket (or ssh): no proxy, netrc or CA bundle of the environment applies, yet
-        # requests would look them up on every call (~0.2 ms of a ~1 ms one).
+        # requests would look them up on every call (~0.15 ms of a ~0.65 ms one).
         client.trust_env = False
     return client

@@ -20,7 +20,7 @@ from network_plugin import docker_engine
 from network_plugin.apps import list_apps
 from network_plugin.docker_engine import APP_LABEL, ContainerState, is_deploy_container
 from network_plugin.error_handler import describe
-from network_plugin.network_view import NetworkView
+from network_plugin.network_view import CREATE_ACTION, DESTROY_ACTION, NetworkView
 from network_plugin.output import warn
 from network_plugin.validation import is_app_name, is_app_network
 
@@ -29,9 +29,9 @@ MAX_BACKOFF_SECONDS = 30.0
 CONTAINER_ACTIONS = ("start", "restart", "unpause")
 NETWORK_ACTIONS = ("connect", "disconnect")
 STOP_ACTION = "die"
-FORGET_ACTION = "destroy"
+# A container's `destroy`, which the filter lets through for networks too (`NetworkView`).
+FORGET_ACTION = DESTROY_ACTION
 # A network's `create`; the filter also lets containers' `create` through: they are ignored.
-CREATE_ACTION = "create"
 EVENT_FILTERS = {
     "type": ["container", "network"],
     "event": [*CONTAINER_ACTIONS, *NETWORK_ACTIONS, STOP_ACTION, FORGET_ACTION, CREATE_ACTION],

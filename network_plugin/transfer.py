@@ -127,11 +127,11 @@ def import_document(data: bytes) -> None:
         specs, owners = _parse(data)
         # Checked before the lock too, as network:set does: bad input leaves no lock file.
         _verify_attach_lists(owners)
-    recordable = [name for name, _ in specs if records.can_record(name)]
-    if recordable:
+    recordable = next((name for name, _ in specs if records.can_record(name)), None)
+    if recordable is not None:
         # A records folder behind a link the plugin does not follow: refused before any network
         # is made, since none of them could be recorded (one record's walk tells for all).
-        records.verify_reachable(recordable[0])
+        records.verify_reachable(recordable)
     present = _engine_networks(specs)
     missing = []
     with AppLock(GLOBAL_APP):
