@@ -49,3 +49,40 @@ def test_no_file_refers_to_documents_outside_the_repository():
         if reference in (REPO_ROOT / name).read_text(errors="replace")
     ]
     assert found == []
+
+
+LAYOUT_ROW = re.compile(r"^\| (`[^|]+`) \| [^|]+ \| ([^|]*) \|$", re.MULTILINE)
+
+
+def layout_rows() -> list[tuple[list[str], list[str]]]:
+    """(paths, test modules) of each row of docs/development.md's layout table. A bare file name
+    in a row's path cell lives in the folder of the path before it (`network_plugin/a.py`, `b.py`)."""
+    text = (REPO_ROOT / "docs/development.md").read_text()
+    section = text[text.index("## Layout") : text.index("## Tests")]
+    rows = []
+    for path_cell, tests_cell in LAYOUT_ROW.findall(section):
+        paths, folder = [], ""
+        for name in re.findall(r"`([^`]+)`", path_cell):
+            if "/" in name:
+                folder = name.rpartition("/")[0] + "/"
+                paths.append(name)
+            else:
+                paths.append(folder + name)
+        rows.append((paths, re.findall(r"`([^`]+)`", tests_cell)))
+    return rows
+
+
+def test_the_layout_lists_every_module_once_with_its_tests():
+    rows = layout_rows()
+    listed = [path for paths, _ in rows for path in paths if path.startswith("network_plugin/")]
+    modules = sorted(path for path in repository_files() if path.startswith("network_plugin/"))
+    assert sorted(listed) == modules
+    for paths, tests in rows:
+        if any(path.startswith("network_plugin/") for path in paths):
+            assert tests, f"no tests named for {paths}"
+    named = {test for _, tests in rows for test in tests}
+    missing = sorted(test for test in named if not (REPO_ROOT / "tests" / test).is_file())
+    assert missing == []
+    test_modules = [path.rpartition("/")[2] for path in repository_files() if path.startswith("tests/test_")]
+    unnamed = sorted(name for name in test_modules if name not in named)
+    assert unnamed == []
