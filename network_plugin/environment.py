@@ -43,8 +43,8 @@ from collections.abc import Iterator
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import NotLockable, open_lock_in
 from network_plugin.files import fsync_dir, holds, replace_link, write_atomic
-from network_plugin.locks import lock_for
 from network_plugin.output import info, warn
+from network_plugin.package_locks import lock_for
 
 LIVE = ".venv"
 ENVIRONMENTS = ".venvs"

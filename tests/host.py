@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from network_plugin.locks import lock_for
+from network_plugin.package_locks import lock_for
 from network_plugin.packaging import environment_interpreter, trigger_file
 from network_plugin.service import BY_HAND
 

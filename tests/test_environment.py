@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from network_plugin import environment, service
-from network_plugin.locks import lock_for
+from network_plugin.package_locks import lock_for
 from tests.host import (
     REPO_ROOT,
     DokkuHost,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from network_plugin import environment
-from network_plugin.locks import lock_for
+from network_plugin.package_locks import lock_for
 from tests.host import DokkuHost, made_by_install
 from tests.polling import wait_for
 from tests.test_environment import APP, change_lock, environments, live, plugin_host

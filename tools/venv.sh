@@ -9,7 +9,7 @@ ensure_test_venv() {
     echo "-----> Creating $VENV"
     python3 -m venv "$VENV"
   fi
-  lock=$("$VENV/bin/python3" -m network_plugin.locks test)
+  lock=$("$VENV/bin/python3" -m network_plugin.package_locks test)
   echo "-----> Installing test dependencies ($lock)"
   "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
     --requirement "$lock"

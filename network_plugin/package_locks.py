@@ -4,7 +4,7 @@ tools/lock writes one lock per range of Python minors that resolve alike, named 
 oldest minor of its range (`python3.9.txt`, `python3.10.txt`, ...): an interpreter takes
 the one with the highest minor not above its own. `install` reads it with the system
 interpreter (standard library only); tools/venv.sh and tools/platform-test run
-`python3 -m network_plugin.locks [test]` for the test virtualenv's lock.
+`python3 -m network_plugin.package_locks [test]` for the test virtualenv's lock.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def lock_for(plugin_dir: str, version: tuple[int, int], prefix: str = "") -> str
 
 
 def main(argv: list[str]) -> int:
-    """`python3 -m network_plugin.locks [test]` (in the plugin folder): this interpreter's lock."""
+    """`python3 -m network_plugin.package_locks [test]` (in the plugin folder): this interpreter's lock."""
     prefix = TEST_PREFIX if argv[1:] == ["test"] else ""
     print(os.path.relpath(lock_for(os.getcwd(), sys.version_info[:2], prefix)))
     return 0
