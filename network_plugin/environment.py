@@ -1,7 +1,10 @@
 """The plugin's own Python environment: built beside the live one, checked, switched in one step.
 
-`install` runs `python3 -E -s -S -m network_plugin.environment` in the plugin folder with the
-system interpreter it picked, before anything else is installed: standard library only.
+`install` runs `main` with the system interpreter it picked (`-I`: root runs it from wherever the
+operator stands, whose folder must never be on sys.path; the plugin folder is put there by name),
+before anything else is installed: standard library only. Every interpreter started here ignores
+the working directory and the user's site too: `-I`, or a script run by its path (its own folder
+first on sys.path, then the plugin folder in its place).
 
 Layout: `.venvs/<id>/` holds environments, `.venv` is a link to the live one (the entry
 points run `$PLUGIN/.venv/bin/python3`). `<id>` hashes the applicable lock and the
@@ -199,11 +202,11 @@ def _last_line(result: subprocess.CompletedProcess[str]) -> str:
 
 def build(plugin_dir: str, folder: str, lock: str) -> None:
     """A virtualenv in `folder` with exactly what `lock` pins, checked; raise BuildFailed."""
-    created = _run([sys.executable, "-m", "venv", folder])
+    created = _run([sys.executable, "-I", "-m", "venv", folder])
     if created.returncode != 0:
         raise BuildFailed(f"Unable to create a virtualenv in {folder}: {_last_line(created)}")
     python = os.path.join(folder, "bin", "python3")
-    pip = [python, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    pip = [python, "-I", "-m", "pip", "--disable-pip-version-check", "--no-input"]
     installed = _run([*pip, "install", "--require-hashes", "--no-deps", "--requirement", lock])
     if installed.returncode != 0:
         name = os.path.relpath(lock, plugin_dir)
@@ -217,7 +220,7 @@ def build(plugin_dir: str, folder: str, lock: str) -> None:
 def check(plugin_dir: str, python: str, subject: str = "The new environment") -> None:
     """The packages import, and a command, a reader and an engine trigger of this plugin's code
     answer on a throw-away host (with no engine there: the engine trigger warns and exits 0)."""
-    imported = _run([python, "-E", "-s", "-c", f"import {', '.join(PACKAGES)}"])
+    imported = _run([python, "-I", "-c", f"import {', '.join(PACKAGES)}"])
     if imported.returncode != 0:
         raise BuildFailed(f"{subject} cannot import {', '.join(PACKAGES)}: {_last_line(imported)}")
     with tempfile.TemporaryDirectory(
@@ -238,6 +241,7 @@ def check(plugin_dir: str, python: str, subject: str = "The new environment") ->
             (["network-build-config", CHECK_APP], None),
         )
         for (trigger, *args), expected in runs:
+            # By its path, as plugn runs it: the script's folder (triggers/) is first on sys.path.
             result = _run([python, "-E", "-s", os.path.join(triggers, trigger), *args], env=env)
             if result.returncode != 0 or (expected is not None and result.stdout != expected):
                 raise BuildFailed(f"{subject} failed its check ({trigger}): {_last_line(result)}")

@@ -206,6 +206,56 @@ def test_no_trigger_fails_while_update_rebuilds_and_switches_the_environment(
     assert rounds > 0
 
 
+# What root's interpreters would import from the folder the operator stands in, were it on
+# sys.path: install's steps (the interpreter check, compileall, the environment's venv, pip
+# and import check), the plugin's own package, and what they import in turn.
+HOSTILE_MODULES = (
+    "venv", "ensurepip", "compileall", "py_compile", "filecmp", "struct", "shutil", "subprocess",
+    "tempfile", "hashlib", "logging", "sysconfig", "pip", "docker", "typer", "filelock", "click",
+)  # fmt: skip
+
+
+def hostile_folder(folder: Path, markers: Path) -> Path:
+    """A folder any local user could write (such as /tmp) holding stand-ins for modules and for
+    the plugin's package, each of which leaves a marker when imported."""
+    folder.mkdir()
+    markers.mkdir()
+    for name in HOSTILE_MODULES:
+        (folder / f"{name}.py").write_text(f"open({str(markers / name)!r}, 'w').close()\n")
+    (folder / "network_plugin").mkdir()
+    (folder / "network_plugin" / "__init__.py").write_text(
+        f"open({str(markers / 'network_plugin')!r}, 'w').close()\n"
+    )
+    return folder
+
+
+def test_install_update_and_triggers_run_nothing_from_the_folder_they_are_started_in(
+    tmp_path: Path, plugin_dir: Path
+):
+    # plugin:install runs `install` as root from wherever the operator stands (issue 26, item 1).
+    dokku = plugin_host(tmp_path / "host", plugin_dir)
+    plugin = dokku.plugin_dir
+    markers = tmp_path / "markers"
+    cwd = hostile_folder(tmp_path / "standing-here", markers)
+    change_lock(plugin, "a new environment: venv, pip and the checks run too")
+
+    def run(program: Path, *args: str) -> tuple[int, str, str]:
+        done = subprocess.run(
+            [str(program), *args], env=dokku.env, cwd=cwd, capture_output=True, text=True, timeout=300,
+            check=False,
+        )  # fmt: skip
+        return done.returncode, done.stdout, done.stderr
+
+    lock = os.path.relpath(lock_for(str(plugin), sys.version_info[:2]), plugin)
+    built = f"-----> Building the network plugin's Python environment ({lock})\n"
+    assert run(plugin / "install") == (0, built, "")
+    assert run(plugin / "update") == (0, "", "")
+    assert run(plugin / "subcommands" / "set", "network:set", APP, "tld", "svc.local")[0] == 0
+    assert run(plugin / "network-get-property", APP, "tld") == (0, "svc.local\n", "")
+    assert run(plugin / "commands", "network:help")[0] == 0
+    assert sorted(marker.name for marker in markers.iterdir()) == []
+
+
 # Kill points drawn per run (a failure says the seed; NETWORK_TEST_SEED=<seed> replays it); a kill
 # between any two steps of the switch is replayed exactly, every run, further down.
 KILL_POINTS = 2
