@@ -21,9 +21,7 @@ An environment rebuilt for the same `<id>` (the live one was broken) is `.venvs/
   missing or fails it is built again beside it and switched to, as a new one is: a run of
   `install` is the repair.
 - `.venv` is replaced by rename(2) of a new link over it: a trigger starting at any moment
-  finds the old environment or the new one. Hosts installed before this layout have `.venv`
-  as a folder: rename(2) cannot replace a folder with a link, so the two are swapped with
-  renameat2(RENAME_EXCHANGE), atomically too (Linux 3.15+, every file system Dokku runs on).
+  finds the old environment or the new one.
 - The environment that was live before the last switch is kept (`.venvs/previous` names
   it) until the next switch: a trigger, or the watcher until `update` restarts it, may
   still run on it (network_plugin/__init__.py keeps a process on the environment it
@@ -32,7 +30,6 @@ An environment rebuilt for the same `<id>` (the live one was broken) is `.venvs/
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import itertools
@@ -56,9 +53,6 @@ LOCK_FILE = ".lock"  # held by one install at a time
 CHECKED = "CHECKED"  # in an environment: it is complete and its triggers answered
 CHECKED_MODE = 0o644
 NEXT_LINK = ".venv.next"
-LEGACY = "legacy"  # the folder `.venv` of an install before this layout, once swapped out
-RENAME_EXCHANGE = 2
-AT_FDCWD = -100
 # What the triggers import that the standard library does not have.
 PACKAGES = ("docker", "typer", "filelock")
 CHECK_APP = "check-app"
@@ -181,9 +175,7 @@ def remove_leftovers(plugin_dir: str, keep: set[str]) -> None:
             else:
                 os.unlink(entry.path)
     next_link = os.path.join(plugin_dir, NEXT_LINK)
-    if os.path.isdir(next_link) and not os.path.islink(next_link):
-        shutil.rmtree(next_link)  # a legacy `.venv` swapped out just before a kill
-    elif os.path.lexists(next_link):
+    if os.path.lexists(next_link):
         os.unlink(next_link)
 
 
@@ -247,44 +239,15 @@ def check(plugin_dir: str, python: str, subject: str = "The new environment") ->
                 raise BuildFailed(f"{subject} failed its check ({trigger}): {_last_line(result)}")
 
 
-def _exchange(first: str, second: str) -> bool:
-    """Swap two paths in one step (renameat2 RENAME_EXCHANGE); False where the kernel cannot."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:  # C library older than glibc 2.28
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if renameat2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE) == 0:
-        return True
-    error = ctypes.get_errno()
-    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(error, os.strerror(error), second)
-
-
 def switch(plugin_dir: str, name: str) -> None:
     """Make `.venv` link to ENVIRONMENTS/<name> in one step; remember what was live before."""
-    live = os.path.join(plugin_dir, LIVE)
-    environments = os.path.join(plugin_dir, ENVIRONMENTS)
-    legacy = os.path.isdir(live) and not os.path.islink(live)
-    before = LEGACY if legacy else live_name(plugin_dir)
+    before = live_name(plugin_dir)
     if before:
         # Recorded first: a kill right after the switch must not leave it unprotected.
-        replace_link(os.path.join(environments, PREVIOUS), before)
+        replace_link(os.path.join(plugin_dir, ENVIRONMENTS, PREVIOUS), before)
     next_link = os.path.join(plugin_dir, NEXT_LINK)
     os.symlink(f"{ENVIRONMENTS}/{name}", next_link)
-    if not legacy:
-        os.replace(next_link, live)
-        fsync_dir(plugin_dir)
-        return
-    shutil.rmtree(os.path.join(environments, LEGACY), ignore_errors=True)
-    if _exchange(next_link, live):
-        os.rename(next_link, os.path.join(environments, LEGACY))
-    else:  # no RENAME_EXCHANGE: a window of two renames, once per host
-        os.rename(live, os.path.join(environments, LEGACY))
-        os.replace(next_link, live)
+    os.replace(next_link, os.path.join(plugin_dir, LIVE))
     fsync_dir(plugin_dir)
 
 
@@ -341,7 +304,7 @@ def ensure(plugin_dir: str) -> None:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
         switch(plugin_dir, name)
-        remove_leftovers(plugin_dir, keep={name, live or LEGACY})
+        remove_leftovers(plugin_dir, keep={name, live})
 
 
 def main(argv: list[str]) -> int:

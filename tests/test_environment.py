@@ -35,13 +35,12 @@ APP = "env-app"
 pytestmark = pytest.mark.usefixtures("wheelhouse")
 
 
-def plugin_host(tmp_path: Path, plugin_dir: Path, legacy: bool = False) -> DokkuHost:
-    """A host with a copy of this plugin installed (the session's environment, copied; as a
-    folder `.venv` with `legacy`, as hosts installed before the switch have it) and one app."""
+def plugin_host(tmp_path: Path, plugin_dir: Path) -> DokkuHost:
+    """A host with a copy of this plugin installed (the session's environment, copied) and one app."""
     plugins = tmp_path / "plugins"
     plugin = plugins / "available" / "network"
     copy_repository(plugin)
-    name = copy_environment(plugin_dir, plugin)
+    copy_environment(plugin_dir, plugin)
     (plugins / "enabled").mkdir()
     (plugins / "enabled" / "network").symlink_to(plugin)
     (tmp_path / "home" / APP).mkdir(parents=True)
@@ -54,12 +53,6 @@ def plugin_host(tmp_path: Path, plugin_dir: Path, legacy: bool = False) -> Dokku
     dokku = DokkuHost(plugin_dir=plugin, dokku_root=tmp_path / "home", lib_root=tmp_path / "lib", env=env)
     installed = dokku.run(plugin / "install")
     assert installed.returncode == 0, installed.stderr
-    if legacy:
-        (plugin / ".venv").unlink()
-        (plugin / ".venvs" / name).rename(plugin / ".venv")
-        for leftover in (plugin / ".venvs").iterdir():
-            leftover.unlink()
-        (plugin / ".venvs").rmdir()
     return dokku
 
 
@@ -172,8 +165,8 @@ def test_an_offline_install_from_a_downloaded_lock(tmp_path: Path, plugin_dir: P
 def test_no_trigger_fails_while_update_rebuilds_and_switches_the_environment(
     tmp_path: Path, plugin_dir: Path
 ):
-    # From a host installed before the switch (`.venv` a folder), then a lock change.
-    dokku = plugin_host(tmp_path, plugin_dir, legacy=True)
+    # Two lock changes: the second switch also replaces the record of the previous environment.
+    dokku = plugin_host(tmp_path, plugin_dir)
     plugin = dokku.plugin_dir
     failures: list[str] = []
     rounds = 0
@@ -189,20 +182,20 @@ def test_no_trigger_fails_while_update_rebuilds_and_switches_the_environment(
     loop = threading.Thread(target=deploys)
     loop.start()
     try:
-        change_lock(plugin, "migrated")
-        migrated = dokku.run(plugin / "update")
-        after_migration = live(plugin)
-        change_lock(plugin, "updated")
+        change_lock(plugin, "updated once")
+        first = dokku.run(plugin / "update")
+        after_first = live(plugin)
+        change_lock(plugin, "updated twice")
         updated = dokku.run(plugin / "update")
     finally:
         updating.clear()
         loop.join()
 
     print(f"{rounds} rounds of writer, command, reader and engine trigger during two updates")
-    assert (migrated.returncode, migrated.stderr) == (0, ""), migrated.stderr
+    assert (first.returncode, first.stderr) == (0, ""), first.stderr
     assert (updated.returncode, updated.stderr) == (0, ""), updated.stderr
     assert failures == []
-    assert (plugin / ".venv").is_symlink() and live(plugin) != after_migration
+    assert after_first != live(plugin)
     assert rounds > 0
 
 
@@ -384,32 +377,16 @@ def test_a_trigger_started_with_minus_s_finds_its_environments_packages(tmp_path
     assert result.stdout.strip() == str(package / "__init__.py")
 
 
-def test_a_legacy_folder_and_the_new_link_swap_in_one_step(tmp_path: Path):
-    # What the migration of a host installed before the switch relies on (Linux 3.15+, glibc 2.28+).
-    (tmp_path / ".venv").mkdir()
-    (tmp_path / ".venv" / "marker").write_text("legacy")
-    (tmp_path / ".venv.next").symlink_to(".venvs/new")
-
-    assert environment._exchange(str(tmp_path / ".venv.next"), str(tmp_path / ".venv")) is True
-
-    assert os.readlink(tmp_path / ".venv") == ".venvs/new"
-    assert (tmp_path / ".venv.next" / "marker").read_text() == "legacy"
-
-
 class Killed(BaseException):
     """A kill between two steps of the switch: nothing after it runs."""
 
 
-@pytest.mark.parametrize(
-    ("legacy", "steps"),
-    # The switch of a link takes 4 steps, the one of a legacy folder 5: a kill before each.
-    [(False, steps) for steps in range(4)] + [(True, steps) for steps in range(5)],
-)
+@pytest.mark.parametrize("steps", range(4))  # the switch takes 4 steps: a kill before each
 def test_a_kill_between_two_steps_of_the_switch_leaves_a_complete_environment_live(
-    tmp_path: Path, plugin_dir: Path, mocker, legacy: bool, steps: int
+    tmp_path: Path, plugin_dir: Path, mocker, steps: int
 ):
     # The sampled kills above land mostly in pip: here each step of the switch is the last one that runs.
-    dokku = plugin_host(tmp_path, plugin_dir, legacy=legacy)
+    dokku = plugin_host(tmp_path, plugin_dir)
     plugin = dokku.plugin_dir
     change_lock(plugin, "switched")
     wanted = environment.environment_id(lock_for(str(plugin), sys.version_info[:2]))
@@ -428,9 +405,8 @@ def test_a_kill_between_two_steps_of_the_switch_leaves_a_complete_environment_li
 
         return run
 
-    for name in ("symlink", "replace", "rename"):
+    for name in ("symlink", "replace"):
         mocker.patch(f"os.{name}", side_effect=step(getattr(os, name)))
-    mocker.patch.object(environment, "_exchange", side_effect=step(environment._exchange))
     try:
         environment.switch(str(plugin), wanted)
     except Killed:
