@@ -40,7 +40,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-from network_plugin.error_handler import PluginError
+from network_plugin.error_handler import PluginError, describe, run
 from network_plugin.file_lock import NotLockable, open_lock_in
 from network_plugin.files import fsync_dir, holds, replace_link, write_atomic
 from network_plugin.locks import lock_for
@@ -307,18 +307,22 @@ def ensure(plugin_dir: str) -> None:
         remove_leftovers(plugin_dir, keep={name, live})
 
 
-def main(argv: list[str]) -> int:
-    """`python3 -m network_plugin.environment [<plugin folder>]` (default: the current folder)."""
+def install_step(argv: list[str]) -> int:
+    """Bring the environment of the plugin folder `argv[1]` (default: the current folder) to its lock."""
     plugin_dir = os.path.abspath(argv[1] if len(argv) > 1 else ".")
     try:
         ensure(plugin_dir)
     except (BuildFailed, LookupError) as error:
-        warn(f"{error}; the plugin's environment is unchanged")
-        return 1
+        raise PluginError(f"{error}; the plugin's environment is unchanged") from None
     except OSError as error:
-        warn(f"Unable to switch the plugin's environment: {error}")
-        return 1
+        raise PluginError(f"Unable to switch the plugin's environment: {describe(error)}") from None
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """`install`'s step (and `python3 -m network_plugin.environment [<plugin folder>]`): the exit
+    code, through the plugin's one error path."""
+    return run(install_step, argv)
 
 
 if __name__ == "__main__":

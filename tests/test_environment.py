@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from network_plugin import environment, service
+from network_plugin.error_handler import describe
 from network_plugin.locks import lock_for
 from tests.host import (
     REPO_ROOT,
@@ -486,3 +487,33 @@ def test_an_install_that_switches_the_environment_restarts_a_running_watch_servi
 
     assert (switched.returncode, switched.stderr) == (0, "")
     assert calls_of(calls) == [f"try-restart {service.UNIT_NAME}"]
+
+
+NO_SPACE = OSError(28, "No space left on device", "/plugin/.venv.next")
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (KeyboardInterrupt(), (130, "")),  # Ctrl-C during a build
+        (RuntimeError("no more threads"), (1, " !     Unexpected error: RuntimeError: no more threads\n")),
+        (NO_SPACE, (1, f" !     Unable to switch the plugin's environment: {describe(NO_SPACE)}\n")),
+    ],
+    ids=["interrupted", "unexpected", "os-error"],
+)
+def test_install_s_environment_step_ends_through_the_plugin_s_one_error_path(
+    tmp_path: Path,
+    mocker,
+    capsys: pytest.CaptureFixture[str],
+    raised: BaseException,
+    expected: tuple[int, str],
+):
+    # Whatever ensure raises: an exit code and at most one line, never a traceback.
+    mocker.patch.object(environment, "ensure", side_effect=raised)
+
+    try:
+        code = environment.main(["-c", str(tmp_path)])
+    except BaseException as escaped:  # noqa: BLE001 - a KeyboardInterrupt must not end the test run
+        pytest.fail(f"environment.main let {escaped!r} through")
+
+    assert (code, capsys.readouterr().err) == expected
