@@ -23,7 +23,6 @@ import time
 
 from network_plugin import docker_engine
 from network_plugin.error_handler import EngineAPIError, PluginError, describe
-from network_plugin.files import FOLDER_FLAGS, open_folder
 from network_plugin.network_view import NetworkView
 from network_plugin.output import info, warn
 from network_plugin.paths import warm_root
@@ -42,8 +41,8 @@ from network_plugin.warm import (
     breaker_path,
     version,
 )
+from network_plugin.watch_folder import fault, open_watch_folder
 
-FOLDER_MODE = 0o700
 SOCKET_MODE = 0o600
 MAX_CONNECTIONS = 64
 # A trigger holds its connection for its own life, seconds at most.
@@ -99,20 +98,9 @@ class Agent:
 
     def _listen(self, folder: str) -> socket.socket:
         # Walked from / as every folder of the plugin (a link root does not own is refused), and
-        # the socket's own folder is never a link.
-        parent = open_folder(os.path.dirname(folder), create=True)
+        # the socket's own folder is never a link; as root, it is the Dokku user's all the same.
+        descriptor = open_watch_folder()
         try:
-            try:
-                os.mkdir(os.path.basename(folder), FOLDER_MODE, dir_fd=parent)
-            except FileExistsError:
-                pass
-            descriptor = os.open(os.path.basename(folder), FOLDER_FLAGS, dir_fd=parent)
-        finally:
-            os.close(parent)
-        try:
-            if os.fstat(descriptor).st_uid != os.geteuid():
-                raise PermissionError(f"{folder} belongs to another user")
-            os.fchmod(descriptor, FOLDER_MODE)
             temp = f".{SOCKET_NAME}.{os.getpid()}.tmp"
             _remove(temp, descriptor)
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -287,7 +275,8 @@ def status() -> tuple[bool, str]:
         return False, f"Triggers run cold until {moment}: the watcher did not answer in time on {path}"
     connection = connect()
     if connection is None:
-        return False, f"Triggers run cold: no watcher answers on {path}"
+        cause = fault()  # a folder the service cannot enter: it never listens
+        return False, f"Triggers run cold: no watcher answers on {path}" + (f": {cause}" if cause else "")
     try:
         answer = ask(connection, (PROTOCOL, version(), STATUS, (), {}))
     except Exception as error:  # noqa: BLE001 - whatever failed, the triggers run cold

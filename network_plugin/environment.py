@@ -1,7 +1,10 @@
 """The plugin's own Python environment: built beside the live one, checked, switched in one step.
 
-`install` runs `python3 -E -s -S -m network_plugin.environment` in the plugin folder with the
-system interpreter it picked, before anything else is installed: standard library only.
+`install` runs `main` with the system interpreter it picked (`-I`: root runs it from wherever the
+operator stands, whose folder must never be on sys.path; the plugin folder is put there by name),
+before anything else is installed: standard library only. Every interpreter started here ignores
+the working directory and the user's site too: `-I`, or a script run by its path (its own folder
+first on sys.path, then the plugin folder in its place).
 
 Layout: `.venvs/<id>/` holds environments, `.venv` is a link to the live one (the entry
 points run `$PLUGIN/.venv/bin/python3`). `<id>` hashes the applicable lock and the
@@ -18,9 +21,7 @@ An environment rebuilt for the same `<id>` (the live one was broken) is `.venvs/
   missing or fails it is built again beside it and switched to, as a new one is: a run of
   `install` is the repair.
 - `.venv` is replaced by rename(2) of a new link over it: a trigger starting at any moment
-  finds the old environment or the new one. Hosts installed before this layout have `.venv`
-  as a folder: rename(2) cannot replace a folder with a link, so the two are swapped with
-  renameat2(RENAME_EXCHANGE), atomically too (Linux 3.15+, every file system Dokku runs on).
+  finds the old environment or the new one.
 - The environment that was live before the last switch is kept (`.venvs/previous` names
   it) until the next switch: a trigger, or the watcher until `update` restarts it, may
   still run on it (network_plugin/__init__.py keeps a process on the environment it
@@ -29,7 +30,6 @@ An environment rebuilt for the same `<id>` (the live one was broken) is `.venvs/
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import itertools
@@ -40,7 +40,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-from network_plugin.error_handler import PluginError
+from network_plugin.error_handler import PluginError, describe, run
 from network_plugin.file_lock import NotLockable, open_lock_in
 from network_plugin.files import fsync_dir, holds, replace_link, write_atomic
 from network_plugin.output import info, warn
@@ -53,9 +53,6 @@ LOCK_FILE = ".lock"  # held by one install at a time
 CHECKED = "CHECKED"  # in an environment: it is complete and its triggers answered
 CHECKED_MODE = 0o644
 NEXT_LINK = ".venv.next"
-LEGACY = "legacy"  # the folder `.venv` of an install before this layout, once swapped out
-RENAME_EXCHANGE = 2
-AT_FDCWD = -100
 # What the triggers import that the standard library does not have.
 PACKAGES = ("docker", "typer", "filelock")
 CHECK_APP = "check-app"
@@ -178,9 +175,7 @@ def remove_leftovers(plugin_dir: str, keep: set[str]) -> None:
             else:
                 os.unlink(entry.path)
     next_link = os.path.join(plugin_dir, NEXT_LINK)
-    if os.path.isdir(next_link) and not os.path.islink(next_link):
-        shutil.rmtree(next_link)  # a legacy `.venv` swapped out just before a kill
-    elif os.path.lexists(next_link):
+    if os.path.lexists(next_link):
         os.unlink(next_link)
 
 
@@ -199,11 +194,11 @@ def _last_line(result: subprocess.CompletedProcess[str]) -> str:
 
 def build(plugin_dir: str, folder: str, lock: str) -> None:
     """A virtualenv in `folder` with exactly what `lock` pins, checked; raise BuildFailed."""
-    created = _run([sys.executable, "-m", "venv", folder])
+    created = _run([sys.executable, "-I", "-m", "venv", folder])
     if created.returncode != 0:
         raise BuildFailed(f"Unable to create a virtualenv in {folder}: {_last_line(created)}")
     python = os.path.join(folder, "bin", "python3")
-    pip = [python, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    pip = [python, "-I", "-m", "pip", "--disable-pip-version-check", "--no-input"]
     installed = _run([*pip, "install", "--require-hashes", "--no-deps", "--requirement", lock])
     if installed.returncode != 0:
         name = os.path.relpath(lock, plugin_dir)
@@ -217,7 +212,7 @@ def build(plugin_dir: str, folder: str, lock: str) -> None:
 def check(plugin_dir: str, python: str, subject: str = "The new environment") -> None:
     """The packages import, and a command, a reader and an engine trigger of this plugin's code
     answer on a throw-away host (with no engine there: the engine trigger warns and exits 0)."""
-    imported = _run([python, "-E", "-s", "-c", f"import {', '.join(PACKAGES)}"])
+    imported = _run([python, "-I", "-c", f"import {', '.join(PACKAGES)}"])
     if imported.returncode != 0:
         raise BuildFailed(f"{subject} cannot import {', '.join(PACKAGES)}: {_last_line(imported)}")
     with tempfile.TemporaryDirectory(
@@ -238,49 +233,21 @@ def check(plugin_dir: str, python: str, subject: str = "The new environment") ->
             (["network-build-config", CHECK_APP], None),
         )
         for (trigger, *args), expected in runs:
+            # By its path, as plugn runs it: the script's folder (triggers/) is first on sys.path.
             result = _run([python, "-E", "-s", os.path.join(triggers, trigger), *args], env=env)
             if result.returncode != 0 or (expected is not None and result.stdout != expected):
                 raise BuildFailed(f"{subject} failed its check ({trigger}): {_last_line(result)}")
 
 
-def _exchange(first: str, second: str) -> bool:
-    """Swap two paths in one step (renameat2 RENAME_EXCHANGE); False where the kernel cannot."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:  # C library older than glibc 2.28
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if renameat2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE) == 0:
-        return True
-    error = ctypes.get_errno()
-    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(error, os.strerror(error), second)
-
-
 def switch(plugin_dir: str, name: str) -> None:
     """Make `.venv` link to ENVIRONMENTS/<name> in one step; remember what was live before."""
-    live = os.path.join(plugin_dir, LIVE)
-    environments = os.path.join(plugin_dir, ENVIRONMENTS)
-    legacy = os.path.isdir(live) and not os.path.islink(live)
-    before = LEGACY if legacy else live_name(plugin_dir)
+    before = live_name(plugin_dir)
     if before:
         # Recorded first: a kill right after the switch must not leave it unprotected.
-        replace_link(os.path.join(environments, PREVIOUS), before)
+        replace_link(os.path.join(plugin_dir, ENVIRONMENTS, PREVIOUS), before)
     next_link = os.path.join(plugin_dir, NEXT_LINK)
     os.symlink(f"{ENVIRONMENTS}/{name}", next_link)
-    if not legacy:
-        os.replace(next_link, live)
-        fsync_dir(plugin_dir)
-        return
-    shutil.rmtree(os.path.join(environments, LEGACY), ignore_errors=True)
-    if _exchange(next_link, live):
-        os.rename(next_link, os.path.join(environments, LEGACY))
-    else:  # no RENAME_EXCHANGE: a window of two renames, once per host
-        os.rename(live, os.path.join(environments, LEGACY))
-        os.replace(next_link, live)
+    os.replace(next_link, os.path.join(plugin_dir, LIVE))
     fsync_dir(plugin_dir)
 
 
@@ -337,21 +304,25 @@ def ensure(plugin_dir: str) -> None:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
         switch(plugin_dir, name)
-        remove_leftovers(plugin_dir, keep={name, live or LEGACY})
+        remove_leftovers(plugin_dir, keep={name, live})
 
 
-def main(argv: list[str]) -> int:
-    """`python3 -m network_plugin.environment [<plugin folder>]` (default: the current folder)."""
+def install_step(argv: list[str]) -> int:
+    """Bring the environment of the plugin folder `argv[1]` (default: the current folder) to its lock."""
     plugin_dir = os.path.abspath(argv[1] if len(argv) > 1 else ".")
     try:
         ensure(plugin_dir)
     except (BuildFailed, LookupError) as error:
-        warn(f"{error}; the plugin's environment is unchanged")
-        return 1
+        raise PluginError(f"{error}; the plugin's environment is unchanged") from None
     except OSError as error:
-        warn(f"Unable to switch the plugin's environment: {error}")
-        return 1
+        raise PluginError(f"Unable to switch the plugin's environment: {describe(error)}") from None
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """`install`'s step (and `python3 -m network_plugin.environment [<plugin folder>]`): the exit
+    code, through the plugin's one error path."""
+    return run(install_step, argv)
 
 
 if __name__ == "__main__":

@@ -26,15 +26,18 @@ ENVIRONMENT_SWITCHED = "DOKKU_NETWORK_ENVIRONMENT_SWITCHED"
 
 def install(args: list[str], restart_service: bool = False) -> int:
     """`install`: link the entry points, prepare the property store, keep apps served
-    without a proxy reachable (once per host), start the watch service."""
+    without a proxy reachable (once per host), give the watcher's socket folder back to the
+    Dokku user, start the watch service."""
     from network_plugin import service
     from network_plugin.packaging import PLUGIN_DIR, make_entry_points, warn_about_core_plugin
+    from network_plugin.watch_folder import give_to_dokku
 
     made = make_entry_points()
     warn_about_core_plugin()
     properties.setup()
     backfill_bind_all_interfaces()
     record_networks_made_before_records()
+    give_to_dokku()  # before the service (re)starts: a watcher once run as root left it root's
     # Without systemd the hint comes with a new install (or new entry points), not every run.
     switched = os.environ.get(ENVIRONMENT_SWITCHED) == "1"  # set by the root `install` script
     service.install(PLUGIN_DIR, restart=restart_service or switched, hint=made > 0)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from network_plugin import environment, service
+from network_plugin.error_handler import describe
 from network_plugin.package_locks import lock_for
 from tests.host import (
     REPO_ROOT,
@@ -35,13 +36,12 @@ APP = "env-app"
 pytestmark = pytest.mark.usefixtures("wheelhouse")
 
 
-def plugin_host(tmp_path: Path, plugin_dir: Path, legacy: bool = False) -> DokkuHost:
-    """A host with a copy of this plugin installed (the session's environment, copied; as a
-    folder `.venv` with `legacy`, as hosts installed before the switch have it) and one app."""
+def plugin_host(tmp_path: Path, plugin_dir: Path) -> DokkuHost:
+    """A host with a copy of this plugin installed (the session's environment, copied) and one app."""
     plugins = tmp_path / "plugins"
     plugin = plugins / "available" / "network"
     copy_repository(plugin)
-    name = copy_environment(plugin_dir, plugin)
+    copy_environment(plugin_dir, plugin)
     (plugins / "enabled").mkdir()
     (plugins / "enabled" / "network").symlink_to(plugin)
     (tmp_path / "home" / APP).mkdir(parents=True)
@@ -54,12 +54,6 @@ def plugin_host(tmp_path: Path, plugin_dir: Path, legacy: bool = False) -> Dokku
     dokku = DokkuHost(plugin_dir=plugin, dokku_root=tmp_path / "home", lib_root=tmp_path / "lib", env=env)
     installed = dokku.run(plugin / "install")
     assert installed.returncode == 0, installed.stderr
-    if legacy:
-        (plugin / ".venv").unlink()
-        (plugin / ".venvs" / name).rename(plugin / ".venv")
-        for leftover in (plugin / ".venvs").iterdir():
-            leftover.unlink()
-        (plugin / ".venvs").rmdir()
     return dokku
 
 
@@ -172,8 +166,8 @@ def test_an_offline_install_from_a_downloaded_lock(tmp_path: Path, plugin_dir: P
 def test_no_trigger_fails_while_update_rebuilds_and_switches_the_environment(
     tmp_path: Path, plugin_dir: Path
 ):
-    # From a host installed before the switch (`.venv` a folder), then a lock change.
-    dokku = plugin_host(tmp_path, plugin_dir, legacy=True)
+    # Two lock changes: the second switch also replaces the record of the previous environment.
+    dokku = plugin_host(tmp_path, plugin_dir)
     plugin = dokku.plugin_dir
     failures: list[str] = []
     rounds = 0
@@ -189,21 +183,71 @@ def test_no_trigger_fails_while_update_rebuilds_and_switches_the_environment(
     loop = threading.Thread(target=deploys)
     loop.start()
     try:
-        change_lock(plugin, "migrated")
-        migrated = dokku.run(plugin / "update")
-        after_migration = live(plugin)
-        change_lock(plugin, "updated")
+        change_lock(plugin, "updated once")
+        first = dokku.run(plugin / "update")
+        after_first = live(plugin)
+        change_lock(plugin, "updated twice")
         updated = dokku.run(plugin / "update")
     finally:
         updating.clear()
         loop.join()
 
     print(f"{rounds} rounds of writer, command, reader and engine trigger during two updates")
-    assert (migrated.returncode, migrated.stderr) == (0, ""), migrated.stderr
+    assert (first.returncode, first.stderr) == (0, ""), first.stderr
     assert (updated.returncode, updated.stderr) == (0, ""), updated.stderr
     assert failures == []
-    assert (plugin / ".venv").is_symlink() and live(plugin) != after_migration
+    assert after_first != live(plugin)
     assert rounds > 0
+
+
+# What root's interpreters would import from the folder the operator stands in, were it on
+# sys.path: install's steps (the interpreter check, compileall, the environment's venv, pip
+# and import check), the plugin's own package, and what they import in turn.
+HOSTILE_MODULES = (
+    "venv", "ensurepip", "compileall", "py_compile", "filecmp", "struct", "shutil", "subprocess",
+    "tempfile", "hashlib", "logging", "sysconfig", "pip", "docker", "typer", "filelock", "click",
+)  # fmt: skip
+
+
+def hostile_folder(folder: Path, markers: Path) -> Path:
+    """A folder any local user could write (such as /tmp) holding stand-ins for modules and for
+    the plugin's package, each of which leaves a marker when imported."""
+    folder.mkdir()
+    markers.mkdir()
+    for name in HOSTILE_MODULES:
+        (folder / f"{name}.py").write_text(f"open({str(markers / name)!r}, 'w').close()\n")
+    (folder / "network_plugin").mkdir()
+    (folder / "network_plugin" / "__init__.py").write_text(
+        f"open({str(markers / 'network_plugin')!r}, 'w').close()\n"
+    )
+    return folder
+
+
+def test_install_update_and_triggers_run_nothing_from_the_folder_they_are_started_in(
+    tmp_path: Path, plugin_dir: Path
+):
+    # plugin:install runs `install` as root from wherever the operator stands (issue 26, item 1).
+    dokku = plugin_host(tmp_path / "host", plugin_dir)
+    plugin = dokku.plugin_dir
+    markers = tmp_path / "markers"
+    cwd = hostile_folder(tmp_path / "standing-here", markers)
+    change_lock(plugin, "a new environment: venv, pip and the checks run too")
+
+    def run(program: Path, *args: str) -> tuple[int, str, str]:
+        done = subprocess.run(
+            [str(program), *args], env=dokku.env, cwd=cwd, capture_output=True, text=True, timeout=300,
+            check=False,
+        )  # fmt: skip
+        return done.returncode, done.stdout, done.stderr
+
+    lock = os.path.relpath(lock_for(str(plugin), sys.version_info[:2]), plugin)
+    built = f"-----> Building the network plugin's Python environment ({lock})\n"
+    assert run(plugin / "install") == (0, built, "")
+    assert run(plugin / "update") == (0, "", "")
+    assert run(plugin / "subcommands" / "set", "network:set", APP, "tld", "svc.local")[0] == 0
+    assert run(plugin / "network-get-property", APP, "tld") == (0, "svc.local\n", "")
+    assert run(plugin / "commands", "network:help")[0] == 0
+    assert sorted(marker.name for marker in markers.iterdir()) == []
 
 
 # Kill points drawn per run (a failure says the seed; NETWORK_TEST_SEED=<seed> replays it); a kill
@@ -334,32 +378,16 @@ def test_a_trigger_started_with_minus_s_finds_its_environments_packages(tmp_path
     assert result.stdout.strip() == str(package / "__init__.py")
 
 
-def test_a_legacy_folder_and_the_new_link_swap_in_one_step(tmp_path: Path):
-    # What the migration of a host installed before the switch relies on (Linux 3.15+, glibc 2.28+).
-    (tmp_path / ".venv").mkdir()
-    (tmp_path / ".venv" / "marker").write_text("legacy")
-    (tmp_path / ".venv.next").symlink_to(".venvs/new")
-
-    assert environment._exchange(str(tmp_path / ".venv.next"), str(tmp_path / ".venv")) is True
-
-    assert os.readlink(tmp_path / ".venv") == ".venvs/new"
-    assert (tmp_path / ".venv.next" / "marker").read_text() == "legacy"
-
-
 class Killed(BaseException):
     """A kill between two steps of the switch: nothing after it runs."""
 
 
-@pytest.mark.parametrize(
-    ("legacy", "steps"),
-    # The switch of a link takes 4 steps, the one of a legacy folder 5: a kill before each.
-    [(False, steps) for steps in range(4)] + [(True, steps) for steps in range(5)],
-)
+@pytest.mark.parametrize("steps", range(4))  # the switch takes 4 steps: a kill before each
 def test_a_kill_between_two_steps_of_the_switch_leaves_a_complete_environment_live(
-    tmp_path: Path, plugin_dir: Path, mocker, legacy: bool, steps: int
+    tmp_path: Path, plugin_dir: Path, mocker, steps: int
 ):
     # The sampled kills above land mostly in pip: here each step of the switch is the last one that runs.
-    dokku = plugin_host(tmp_path, plugin_dir, legacy=legacy)
+    dokku = plugin_host(tmp_path, plugin_dir)
     plugin = dokku.plugin_dir
     change_lock(plugin, "switched")
     wanted = environment.environment_id(lock_for(str(plugin), sys.version_info[:2]))
@@ -378,9 +406,8 @@ def test_a_kill_between_two_steps_of_the_switch_leaves_a_complete_environment_li
 
         return run
 
-    for name in ("symlink", "replace", "rename"):
+    for name in ("symlink", "replace"):
         mocker.patch(f"os.{name}", side_effect=step(getattr(os, name)))
-    mocker.patch.object(environment, "_exchange", side_effect=step(environment._exchange))
     try:
         environment.switch(str(plugin), wanted)
     except Killed:
@@ -460,3 +487,33 @@ def test_an_install_that_switches_the_environment_restarts_a_running_watch_servi
 
     assert (switched.returncode, switched.stderr) == (0, "")
     assert calls_of(calls) == [f"try-restart {service.UNIT_NAME}"]
+
+
+NO_SPACE = OSError(28, "No space left on device", "/plugin/.venv.next")
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (KeyboardInterrupt(), (130, "")),  # Ctrl-C during a build
+        (RuntimeError("no more threads"), (1, " !     Unexpected error: RuntimeError: no more threads\n")),
+        (NO_SPACE, (1, f" !     Unable to switch the plugin's environment: {describe(NO_SPACE)}\n")),
+    ],
+    ids=["interrupted", "unexpected", "os-error"],
+)
+def test_install_s_environment_step_ends_through_the_plugin_s_one_error_path(
+    tmp_path: Path,
+    mocker,
+    capsys: pytest.CaptureFixture[str],
+    raised: BaseException,
+    expected: tuple[int, str],
+):
+    # Whatever ensure raises: an exit code and at most one line, never a traceback.
+    mocker.patch.object(environment, "ensure", side_effect=raised)
+
+    try:
+        code = environment.main(["-c", str(tmp_path)])
+    except BaseException as escaped:  # noqa: BLE001 - a KeyboardInterrupt must not end the test run
+        pytest.fail(f"environment.main let {escaped!r} through")
+
+    assert (code, capsys.readouterr().err) == expected
