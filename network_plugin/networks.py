@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from network_plugin import docker_engine, properties, records, use_site_packages
+from network_plugin import docker_engine, host_network, properties, records, use_site_packages
 from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
 from network_plugin.error_handler import EngineAPIError, PluginError
 from network_plugin.files import list_folder
@@ -104,6 +104,8 @@ def create(name: str, options: CreateOptions) -> None:
     records.verify_reachable(name)
     if docker_engine.networks_by_name([name]):
         raise PluginError(f"Network {name} already exists")
+    if host_network.engine_shares_host_network():
+        host_network.verify_interfaces(options, "Invalid option specified: ")
     if options.driver == OVERLAY:
         verify_swarm_manager()
     if not make(name, options):

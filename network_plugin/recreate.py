@@ -28,7 +28,7 @@ def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
     if not missing:
         return
     # Only now: records and network options cost a deploy's every container ~20 ms of imports.
-    from network_plugin import networks, records
+    from network_plugin import host_network, networks, records
     from network_plugin.network_options import OVERLAY
 
     # A worker's engine lists an overlay network only while one of its containers uses it, yet
@@ -48,7 +48,12 @@ def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
         # the others wait, then find it (the engine would refuse them its subnet before it
         # lists it).
         with AppLock(GLOBAL_APP):
-            for name in _missing(sorted(recorded)):
+            made = _missing(sorted(recorded))
+            # A record may come from another host, or from before this host's network changed.
+            host_network.verify_made(
+                [(name, recorded[name]) for name in made], f"Not recreating the networks of {app}: "
+            )
+            for name in made:
                 info(f"Recreating network {name}")
                 networks.make(name, recorded[name])  # False: network:create made it meanwhile
     if unrecorded:

@@ -17,7 +17,7 @@ from collections import Counter
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from network_plugin import docker_engine, networks, properties, records
+from network_plugin import docker_engine, host_network, networks, properties, records
 from network_plugin.apps import list_apps, verify_app
 from network_plugin.error_handler import PluginError, describe
 from network_plugin.file_lock import AppLock
@@ -239,8 +239,9 @@ def _verify_attach_lists(owners: dict[str, dict[str, str]]) -> None:
 def _engine_networks(specs: list[tuple[str, CreateOptions]]) -> dict[str, dict]:
     """The engine's networks by name (one listing, none for a document without networks), once
     the networks to make are found possible: their subnets overlap neither each other nor an
-    existing network's (else the document is refused), and an overlay network has a swarm
-    manager to make it. An engine out of reach is its own line, not the document's fault."""
+    existing network's, nor take an interface, route or address of this host (host_network:
+    else the document is refused), and an overlay network has a swarm manager to make it. An
+    engine out of reach is its own line, not the document's fault."""
     if not specs:
         return {}
     listed_networks = docker_engine.api().networks()
@@ -256,6 +257,7 @@ def _engine_networks(specs: list[tuple[str, CreateOptions]]) -> dict[str, dict]:
     )  # fmt: skip
     if overlap:
         raise PluginError(f"{INVALID}: {overlap}")
+    host_network.verify_made(made, f"{INVALID}: ")
     if any(options.driver == OVERLAY for _, options in made):
         networks.verify_swarm_manager()
     return present
