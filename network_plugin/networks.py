@@ -17,17 +17,16 @@ from network_plugin.files import list_folder
 from network_plugin.network_options import OVERLAY, CreateOptions
 from network_plugin.output import detail, info, one_line, print_json, section, warn
 from network_plugin.paths import properties_root
-from network_plugin.validation import DOCKER_NETWORKS, is_app_name, is_network_name, verify_format
+from network_plugin.validation import (
+    DOCKER_NETWORKS,
+    is_app_name,
+    is_network_name,
+    verify_format,
+    verify_network_name,
+)
 
 INFO_LABEL_WIDTH = 15
 CONFLICT = 409
-
-
-def verify_network_name(name: str) -> None:
-    if not name:
-        raise PluginError("No network name specified")
-    if not is_network_name(name):
-        raise PluginError(f"Invalid network name specified: {name}")
 
 
 def _require(name: str) -> dict:
@@ -98,9 +97,8 @@ def describe(network: dict, containers: list[ContainerState], apps: list[str]) -
 
 
 def create(name: str, options: CreateOptions) -> None:
-    """Create `name` as `options` say (checked by network_options.parse), always attachable,
-    and record it so that it can be made again the same way."""
-    records.record_path(name)  # a name no record could hold is refused before the engine sees it
+    """Create `name` as `options` say (name and options checked by network_options.parse),
+    always attachable, and record it so that it can be made again the same way."""
     records.verify_reachable(name)
     if docker_engine.networks_by_name([name]):
         raise PluginError(f"Network {name} already exists")

@@ -13,7 +13,7 @@ import json
 import os
 
 from network_plugin.error_handler import PluginError, engine_fault
-from network_plugin.file_lock import AppLock
+from network_plugin.file_lock import host_lock
 from network_plugin.files import (
     ensure_dir,
     holds,
@@ -24,8 +24,8 @@ from network_plugin.files import (
     write_atomic,
 )
 from network_plugin.output import clip, warn
-from network_plugin.paths import GLOBAL_APP, records_root
-from network_plugin.validation import is_network_name
+from network_plugin.paths import records_root
+from network_plugin.validation import MAX_NEW_NETWORK_BYTES, is_network_name, verify_new_network
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 RECORD_VERSION = 1
 SUFFIX = ".json"
-# A record's file name is the network's name: it must fit in one (255 bytes on every filesystem).
-MAX_NAME_LENGTH = 255 - len(SUFFIX)
 # A record is a few hundred bytes; anything this big is not one.
 MAX_RECORD_BYTES = 1 << 20
 # install/update record the networks made before records were kept, once.
@@ -44,8 +42,9 @@ POOL_KEYS = frozenset({"subnet", "ip_range", "gateway"})
 
 
 def can_record(name: str) -> bool:
-    """A name whose record stays in the records folder, in a file name the filesystem takes."""
-    return is_network_name(name) and len(name.encode()) <= MAX_NAME_LENGTH
+    """A name whose record stays in the records folder, in a file name the filesystem takes (a
+    record of a name the plugin would not make, a hand-made `bridge.json`, is read to be refused)."""
+    return is_network_name(name) and len(name.encode()) <= MAX_NEW_NETWORK_BYTES
 
 
 def record_path(name: str) -> str:
@@ -81,7 +80,7 @@ def parse_spec(document: object) -> tuple[str, CreateOptions]:
     if unknown:
         raise PluginError(f"unknown network field {unknown[0]!r}")
     name = _text(document.get("name"), "name")
-    record_path(name)
+    verify_new_network(name)
     pools = document.get("pools", [])
     if not isinstance(pools, list) or not all(isinstance(pool, dict) for pool in pools):
         raise PluginError(f"network {name}: pools must be a list of objects")
@@ -183,7 +182,7 @@ def recorded() -> tuple[dict[str, CreateOptions], list[str]]:
     unreadable = []
     for entry in sorted(list_folder(records_root())):
         name = entry[: -len(SUFFIX)]
-        if entry.endswith(SUFFIX) and is_network_name(name):
+        if entry.endswith(SUFFIX) and can_record(name):
             try:
                 options = _read(name)
             except _Unreadable:
@@ -200,8 +199,7 @@ def write(name: str, options: CreateOptions) -> bool:
     content = json.dumps({"version": RECORD_VERSION, **spec(name, options)}, indent=2, sort_keys=True) + "\n"
     if holds(path, content):
         return False
-    # Records belong to the host, as global properties do: they share the --global lock.
-    with AppLock(GLOBAL_APP):
+    with host_lock():  # records belong to the host
         ensure_dir(records_root())
         return write_atomic(path, content)
 
@@ -219,7 +217,7 @@ def verify_reachable(name: str) -> None:
 
 def remove(name: str) -> None:
     path = record_path(name)
-    with AppLock(GLOBAL_APP):
+    with host_lock():
         remove_file(path)
 
 
@@ -314,5 +312,5 @@ def record_engine_networks() -> None:
                 write(*parse_spec(engine_spec(network)))
         except PluginError as error:
             warn(f"Not recording network {network.get('Name', '')}: {error.message}")
-    with AppLock(GLOBAL_APP):
+    with host_lock():
         write_atomic(os.path.join(ensure_dir(records_root()), ENGINE_RECORDED_MARKER), "")

@@ -12,18 +12,12 @@ from __future__ import annotations
 
 from network_plugin import docker_engine
 from network_plugin.error_handler import PluginError
-from network_plugin.file_lock import AppLock
+from network_plugin.file_lock import host_lock
 from network_plugin.output import info
-from network_plugin.paths import GLOBAL_APP
-from network_plugin.validation import is_network_name
 
 
 def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
-    """Make every missing network of `named` ((property, network) pairs of `app`) that has a record."""
-    for key, name in named:
-        if not is_network_name(name):
-            # The name reaches the engine and, for initial-network, a docker command line.
-            raise PluginError(f"Invalid {key} stored for {app}: {name}")
+    """Make every missing network of `named` (`properties.stored_networks` of `app`) that has a record."""
     missing = _missing(sorted({name for _, name in named}))
     if not missing:
         return
@@ -47,7 +41,7 @@ def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
         # Containers deployed side by side find the same network missing: one makes it while
         # the others wait, then find it (the engine would refuse them its subnet before it
         # lists it).
-        with AppLock(GLOBAL_APP):
+        with host_lock():
             made = _missing(sorted(recorded))
             # A record may come from another host, or from before this host's network changed.
             host_network.verify_made(

@@ -5,7 +5,7 @@ An import checks all of the document before it changes anything (the subnets of 
 networks it makes against each other and the engine's networks too), creates the missing
 networks before it writes any property, and writes only what differs: a second import of the
 same document recreates nothing and rewrites no file. From its last check to its last write
-it holds the `--global` lock, which every change of an attach list takes (network:set): the
+it holds the host lock, which every change of an attach list takes (network:set): the
 attach-list rule it checked still holds when it writes.
 """
 
@@ -20,7 +20,7 @@ from typing import NamedTuple
 from network_plugin import docker_engine, host_network, networks, properties, records
 from network_plugin.apps import list_apps, verify_app
 from network_plugin.error_handler import PluginError, describe
-from network_plugin.file_lock import AppLock
+from network_plugin.file_lock import AppLock, host_lock
 from network_plugin.network_options import OVERLAY
 from network_plugin.output import clip, detail_unless_quiet, info, listed, warn
 from network_plugin.paths import GLOBAL_APP, app_root
@@ -134,7 +134,7 @@ def import_document(data: bytes) -> None:
         records.verify_reachable(recordable)
     present = _engine_networks(specs)
     missing = []
-    with AppLock(GLOBAL_APP):
+    with host_lock():
         with _refusal():
             _verify_attach_lists(owners)
         _import_networks(specs, present)
