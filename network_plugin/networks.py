@@ -99,7 +99,7 @@ def describe(network: dict, containers: list[ContainerState], apps: list[str]) -
 def create(name: str, options: CreateOptions) -> None:
     """Create `name` as `options` say (name and options checked by network_options.parse),
     always attachable, and record it so that it can be made again the same way."""
-    records.verify_reachable(name)
+    records.verify_folder_reachable()
     if docker_engine.networks_by_name([name]):
         raise PluginError(f"Network {name} already exists")
     if host_network.engine_shares_host_network():
@@ -182,7 +182,7 @@ def _confirm_destroy(name: str) -> None:
 
 def destroy(name: str, force: bool) -> None:
     verify_network_name(name)
-    records.verify_reachable(name)
+    records.verify_folder_reachable()
     network = docker_engine.inspect_network(name)
     if network is None:
         _forget(name, force)

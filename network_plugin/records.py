@@ -19,6 +19,7 @@ from network_plugin.files import (
     holds,
     is_file,
     list_folder,
+    open_folder,
     read_bytes,
     remove_file,
     write_atomic,
@@ -208,11 +209,14 @@ def exists(name: str) -> bool:
     return is_file(record_path(name))
 
 
-def verify_reachable(name: str) -> None:
-    """Refuse (one line), before the engine is asked to change, the record of `name` behind a
-    link the plugin does not follow (files._walk): the record could not follow the engine."""
-    if can_record(name):
-        exists(name)
+def verify_folder_reachable() -> None:
+    """Refuse (one line), before the engine is asked to change, a records folder behind a link
+    the plugin does not follow (files._walk): no record could follow the engine. A folder not
+    made yet is reachable: the first write makes it."""
+    try:
+        os.close(open_folder(records_root()))
+    except (FileNotFoundError, NotADirectoryError):
+        pass
 
 
 def remove(name: str) -> None:

@@ -127,11 +127,9 @@ def import_document(data: bytes) -> None:
         specs, owners = _parse(data)
         # Checked before the lock too, as network:set does: bad input leaves no lock file.
         _verify_attach_lists(owners)
-    recordable = next((name for name, _ in specs if records.can_record(name)), None)
-    if recordable is not None:
-        # A records folder behind a link the plugin does not follow: refused before any network
-        # is made, since none of them could be recorded (one record's walk tells for all).
-        records.verify_reachable(recordable)
+    if specs:
+        # Refused before any network is made, since none of them could be recorded.
+        records.verify_folder_reachable()
     present = _engine_networks(specs)
     missing = []
     with host_lock():
