@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 
-from network_plugin.error_handler import PluginError, engine_fault
+from network_plugin.error_handler import PluginError, unless_engine_fault
 from network_plugin.file_lock import host_lock
 from network_plugin.files import (
     ensure_dir,
@@ -301,13 +301,11 @@ def record_engine_networks() -> None:
         return
     from network_plugin import docker_engine
 
-    try:
-        listed = docker_engine.api().networks(filters={"label": docker_engine.NETWORK_NAME_LABEL})
-    except Exception as error:  # only engine faults are let through, as warnings
-        message = engine_fault(error)
-        if not message:
-            raise
-        warn(f"{message}: networks made before this version are recorded at the next install")
+    listed = unless_engine_fault(
+        lambda: docker_engine.api().networks(filters={"label": docker_engine.NETWORK_NAME_LABEL}),
+        ": networks made before this version are recorded at the next install",
+    )
+    if listed is None:
         return
     for network in sorted(listed, key=lambda network: network.get("Name", "")):
         try:
