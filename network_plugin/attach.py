@@ -9,20 +9,15 @@ from __future__ import annotations
 
 from network_plugin import docker_engine, properties
 from network_plugin.docker_engine import NOT_FOUND, ContainerGone, ContainerState, NetworkGone
-from network_plugin.error_handler import EngineAPIError, PluginError
+from network_plugin.error_handler import EngineAPIError
 from network_plugin.output import info, warn
-from network_plugin.validation import is_app_network
 
 DEPLOY_PHASE = "deploy"
 
 
 def configured_networks(app: str, key: str) -> list[str]:
-    """Networks of the app's computed `attach-*` value; a hand-edited bad name is refused."""
-    names = properties.networks(properties.computed(app, key))
-    for name in names:
-        if not is_app_network(name):
-            raise PluginError(f"Invalid network name stored in {key} for {app}: {name}")
-    return names
+    """Networks of the app's computed `attach-*` value, read as every trigger reads them."""
+    return [name for _, name in properties.stored_networks(app, (key,))]
 
 
 def existing_network(found: dict[str, str], name: str) -> dict:

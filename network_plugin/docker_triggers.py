@@ -5,7 +5,6 @@ from __future__ import annotations
 from network_plugin import properties
 from network_plugin.apps import verify_app
 from network_plugin.arguments import arg
-from network_plugin.output import warn
 from network_plugin.validation import verify_process_type
 
 
@@ -44,16 +43,10 @@ def network_build_config(args: list[str]) -> int:
     """
     app = arg(args, 0)
     verify_app(app)
-    from network_plugin.error_handler import engine_fault
+    from network_plugin.error_handler import unless_engine_fault
     from network_plugin.network_config import build_config
 
-    try:
-        build_config([app])
-    except Exception as error:  # only engine faults are let through, as warnings
-        message = engine_fault(error)
-        if not message:
-            raise
-        warn(message)
+    unless_engine_fault(lambda: build_config([app]))
     return 0
 
 

@@ -10,6 +10,9 @@ from network_plugin.output import warn
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 
 ENGINE_UNREACHABLE = "Unable to reach the Docker engine"
@@ -71,6 +74,19 @@ def engine_fault(error: Exception) -> str:
     if module.startswith("docker"):
         return f"Docker engine error: {getattr(error, 'explanation', None) or error}"
     return ""
+
+
+def unless_engine_fault(action: Callable[[], T], then: str = "") -> T | None:
+    """`action()`, or None once a fault of the engine (or of the way to it) is one warning, its
+    line followed by `then`; any other error goes on up."""
+    try:
+        return action()
+    except Exception as error:  # only engine faults are let through, as warnings
+        message = engine_fault(error)
+        if not message:
+            raise
+        warn(message + then)
+        return None
 
 
 def describe(error: Exception) -> str:

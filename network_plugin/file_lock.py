@@ -21,7 +21,7 @@ from _thread import _local  # threading.local, without importing threading (a re
 from network_plugin import use_site_packages
 from network_plugin.error_handler import PluginError
 from network_plugin.files import FILE_MODE, dokku_owner, open_folder
-from network_plugin.paths import property_dir
+from network_plugin.paths import GLOBAL_APP, property_dir
 
 LOCK_NAME = ".lock"
 # A writer holds the lock for milliseconds; minutes mean a hung process, which must not
@@ -78,6 +78,11 @@ def open_lock_file(app: str) -> int:
         raise PluginError(f"Refusing to lock {app}: {error}") from None
 
 
+class LockOrderError(RuntimeError):
+    """The host lock taken while the thread holds an app's: two writers taking them in the
+    opposite orders would wait for each other until the timeout. A bug, never the user's."""
+
+
 class AppLock:
     """Hold the app's lock for a `with` block; re-entrant in one thread.
 
@@ -96,6 +101,10 @@ class AppLock:
         held = _held_apps()
         if self.app in held:
             return
+        if self.app == GLOBAL_APP and held:
+            raise LockOrderError(
+                f"The host lock is taken after the lock of {min(held)}: take host_lock() first"
+            )
         use_site_packages()
         from filelock import FileLock, Timeout
 
@@ -123,3 +132,10 @@ class AppLock:
         os.close(self.descriptor)
         self.lock = None
         self.descriptor = -1
+
+
+def host_lock(timeout: float = LOCK_TIMEOUT_SECONDS) -> AppLock:
+    """The host-wide lock (the `--global` properties' own): held by every change of an attach
+    list (a global one reads every app's), by writes of network records, by a recreate and
+    an import. Always taken before any app's lock: AppLock refuses the other order."""
+    return AppLock(GLOBAL_APP, timeout)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from network_plugin.docker_engine import NETWORK_NAME_LABEL
 from network_plugin.error_handler import PluginError
-from network_plugin.validation import DOCKER_NETWORKS, unusable_space, verify_app_network
+from network_plugin.validation import unusable_space, verify_new_network
 
 DRIVERS = ("bridge", "ipvlan", "macvlan", "overlay")
 OVERLAY = "overlay"
@@ -58,10 +58,7 @@ def parse(
     labels: list[str],
 ) -> CreateOptions:
     """Check every option of `network:create <name>`; the first bad value raises PluginError."""
-    verify_app_network(name)
-    if name in DOCKER_NETWORKS:
-        # `default` names the engine's network mode; the others exist on every engine.
-        raise PluginError(f"Invalid network name specified: {name}, one of Docker's own networks")
+    verify_new_network(name)
     if driver not in DRIVERS:
         raise PluginError(f"Invalid driver specified: {driver}, use one of {', '.join(DRIVERS)}")
     networks = [_network(value, "subnet") for value in subnets]

@@ -10,24 +10,23 @@ from __future__ import annotations
 import os
 import sys
 
-from network_plugin import docker_engine, properties, records, use_site_packages
+from network_plugin import docker_engine, host_network, properties, records, use_site_packages
 from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
 from network_plugin.error_handler import EngineAPIError, PluginError
 from network_plugin.files import list_folder
 from network_plugin.network_options import OVERLAY, CreateOptions
 from network_plugin.output import detail, info, one_line, print_json, section, warn
 from network_plugin.paths import properties_root
-from network_plugin.validation import DOCKER_NETWORKS, is_app_name, is_network_name, verify_format
+from network_plugin.validation import (
+    DOCKER_NETWORKS,
+    is_app_name,
+    is_network_name,
+    verify_format,
+    verify_network_name,
+)
 
 INFO_LABEL_WIDTH = 15
 CONFLICT = 409
-
-
-def verify_network_name(name: str) -> None:
-    if not name:
-        raise PluginError("No network name specified")
-    if not is_network_name(name):
-        raise PluginError(f"Invalid network name specified: {name}")
 
 
 def _require(name: str) -> dict:
@@ -98,12 +97,13 @@ def describe(network: dict, containers: list[ContainerState], apps: list[str]) -
 
 
 def create(name: str, options: CreateOptions) -> None:
-    """Create `name` as `options` say (checked by network_options.parse), always attachable,
-    and record it so that it can be made again the same way."""
-    records.record_path(name)  # a name no record could hold is refused before the engine sees it
-    records.verify_reachable(name)
+    """Create `name` as `options` say (name and options checked by network_options.parse),
+    always attachable, and record it so that it can be made again the same way."""
+    records.verify_folder_reachable()
     if docker_engine.networks_by_name([name]):
         raise PluginError(f"Network {name} already exists")
+    if host_network.engine_shares_host_network():
+        host_network.verify_interfaces(options, "Invalid option specified: ")
     if options.driver == OVERLAY:
         verify_swarm_manager()
     if not make(name, options):
@@ -182,7 +182,7 @@ def _confirm_destroy(name: str) -> None:
 
 def destroy(name: str, force: bool) -> None:
     verify_network_name(name)
-    records.verify_reachable(name)
+    records.verify_folder_reachable()
     network = docker_engine.inspect_network(name)
     if network is None:
         _forget(name, force)

@@ -10,12 +10,13 @@ import os
 
 from network_plugin.apps import list_apps
 from network_plugin.error_handler import PluginError
-from network_plugin.file_lock import AppLock
+from network_plugin.file_lock import AppLock, host_lock
 from network_plugin.files import ensure_dir, is_file, read_value, remove_file, remove_tree, write_atomic
 from network_plugin.output import listed
 from network_plugin.paths import GLOBAL_APP, property_dir
 from network_plugin.validation import (
     DOCKER_NETWORKS,
+    is_app_network,
     is_host_name,
     is_listener,
     verify_app_name,
@@ -75,6 +76,16 @@ def named_networks(app: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:
     ]
 
 
+def stored_networks(app: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """`named_networks`, as the triggers about to use them read them: a name no app may store
+    (hand-edited: `x;reboot`, `container:<id>`) is refused, never passed to the engine."""
+    named = named_networks(app, keys)
+    for key, name in named:
+        if not is_app_network(name):
+            raise PluginError(f"Invalid {key} stored for {app}: {name}")
+    return named
+
+
 def exists(app: str, key: str) -> bool:
     return is_file(property_path(app, key))
 
@@ -96,13 +107,13 @@ def set_value(owner: str, key: str, values: list[str]) -> str:
     """`network:set <owner> <key> <values...>`: check, then store the value (none: unset); the value stored.
 
     The check and the write happen under one lock. Every change of an attach list also
-    holds the `--global` lock: a global change reads every app's lists, so two changes of
-    attach lists (of one app, or global and an app's) never both pass their check. The
-    `--global` lock always comes first; the second lock is a no-op when both name `owner`.
+    holds the host lock: a global change reads every app's lists, so two changes of attach
+    lists (of one app, or global and an app's) never both pass their check. The host lock is
+    `--global`'s own: the owner's lock is a no-op after it for `--global`.
     A first check before the locks refuses bad input without creating a lock file.
     """
     validated_value(owner, key, values)
-    with AppLock(GLOBAL_APP if key in ATTACH_KEYS else owner), AppLock(owner):
+    with host_lock() if key in ATTACH_KEYS else AppLock(owner), AppLock(owner):
         value = validated_value(owner, key, values)
         store(owner, key, value)
     return value

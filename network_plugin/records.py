@@ -12,20 +12,21 @@ from __future__ import annotations
 import json
 import os
 
-from network_plugin.error_handler import PluginError, engine_fault
-from network_plugin.file_lock import AppLock
+from network_plugin.error_handler import PluginError, unless_engine_fault
+from network_plugin.file_lock import host_lock
 from network_plugin.files import (
     ensure_dir,
     holds,
     is_file,
     list_folder,
+    open_folder,
     read_bytes,
     remove_file,
     write_atomic,
 )
 from network_plugin.output import clip, warn
-from network_plugin.paths import GLOBAL_APP, records_root
-from network_plugin.validation import is_network_name
+from network_plugin.paths import records_root
+from network_plugin.validation import MAX_NEW_NETWORK_BYTES, is_network_name, verify_new_network
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 RECORD_VERSION = 1
 SUFFIX = ".json"
-# A record's file name is the network's name: it must fit in one (255 bytes on every filesystem).
-MAX_NAME_LENGTH = 255 - len(SUFFIX)
 # A record is a few hundred bytes; anything this big is not one.
 MAX_RECORD_BYTES = 1 << 20
 # install/update record the networks made before records were kept, once.
@@ -44,8 +43,9 @@ POOL_KEYS = frozenset({"subnet", "ip_range", "gateway"})
 
 
 def can_record(name: str) -> bool:
-    """A name whose record stays in the records folder, in a file name the filesystem takes."""
-    return is_network_name(name) and len(name.encode()) <= MAX_NAME_LENGTH
+    """A name whose record stays in the records folder, in a file name the filesystem takes (a
+    record of a name the plugin would not make, a hand-made `bridge.json`, is read to be refused)."""
+    return is_network_name(name) and len(name.encode()) <= MAX_NEW_NETWORK_BYTES
 
 
 def record_path(name: str) -> str:
@@ -81,7 +81,7 @@ def parse_spec(document: object) -> tuple[str, CreateOptions]:
     if unknown:
         raise PluginError(f"unknown network field {unknown[0]!r}")
     name = _text(document.get("name"), "name")
-    record_path(name)
+    verify_new_network(name)
     pools = document.get("pools", [])
     if not isinstance(pools, list) or not all(isinstance(pool, dict) for pool in pools):
         raise PluginError(f"network {name}: pools must be a list of objects")
@@ -183,7 +183,7 @@ def recorded() -> tuple[dict[str, CreateOptions], list[str]]:
     unreadable = []
     for entry in sorted(list_folder(records_root())):
         name = entry[: -len(SUFFIX)]
-        if entry.endswith(SUFFIX) and is_network_name(name):
+        if entry.endswith(SUFFIX) and can_record(name):
             try:
                 options = _read(name)
             except _Unreadable:
@@ -200,8 +200,7 @@ def write(name: str, options: CreateOptions) -> bool:
     content = json.dumps({"version": RECORD_VERSION, **spec(name, options)}, indent=2, sort_keys=True) + "\n"
     if holds(path, content):
         return False
-    # Records belong to the host, as global properties do: they share the --global lock.
-    with AppLock(GLOBAL_APP):
+    with host_lock():  # records belong to the host
         ensure_dir(records_root())
         return write_atomic(path, content)
 
@@ -210,16 +209,19 @@ def exists(name: str) -> bool:
     return is_file(record_path(name))
 
 
-def verify_reachable(name: str) -> None:
-    """Refuse (one line), before the engine is asked to change, the record of `name` behind a
-    link the plugin does not follow (files._walk): the record could not follow the engine."""
-    if can_record(name):
-        exists(name)
+def verify_folder_reachable() -> None:
+    """Refuse (one line), before the engine is asked to change, a records folder behind a link
+    the plugin does not follow (files._walk): no record could follow the engine. A folder not
+    made yet is reachable: the first write makes it."""
+    try:
+        os.close(open_folder(records_root()))
+    except (FileNotFoundError, NotADirectoryError):
+        pass
 
 
 def remove(name: str) -> None:
     path = record_path(name)
-    with AppLock(GLOBAL_APP):
+    with host_lock():
         remove_file(path)
 
 
@@ -299,13 +301,11 @@ def record_engine_networks() -> None:
         return
     from network_plugin import docker_engine
 
-    try:
-        listed = docker_engine.api().networks(filters={"label": docker_engine.NETWORK_NAME_LABEL})
-    except Exception as error:  # only engine faults are let through, as warnings
-        message = engine_fault(error)
-        if not message:
-            raise
-        warn(f"{message}: networks made before this version are recorded at the next install")
+    listed = unless_engine_fault(
+        lambda: docker_engine.api().networks(filters={"label": docker_engine.NETWORK_NAME_LABEL}),
+        ": networks made before this version are recorded at the next install",
+    )
+    if listed is None:
         return
     for network in sorted(listed, key=lambda network: network.get("Name", "")):
         try:
@@ -314,5 +314,5 @@ def record_engine_networks() -> None:
                 write(*parse_spec(engine_spec(network)))
         except PluginError as error:
             warn(f"Not recording network {network.get('Name', '')}: {error.message}")
-    with AppLock(GLOBAL_APP):
+    with host_lock():
         write_atomic(os.path.join(ensure_dir(records_root()), ENGINE_RECORDED_MARKER), "")

@@ -12,23 +12,17 @@ from __future__ import annotations
 
 from network_plugin import docker_engine
 from network_plugin.error_handler import PluginError
-from network_plugin.file_lock import AppLock
+from network_plugin.file_lock import host_lock
 from network_plugin.output import info
-from network_plugin.paths import GLOBAL_APP
-from network_plugin.validation import is_network_name
 
 
 def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
-    """Make every missing network of `named` ((property, network) pairs of `app`) that has a record."""
-    for key, name in named:
-        if not is_network_name(name):
-            # The name reaches the engine and, for initial-network, a docker command line.
-            raise PluginError(f"Invalid {key} stored for {app}: {name}")
+    """Make every missing network of `named` (`properties.stored_networks` of `app`) that has a record."""
     missing = _missing(sorted({name for _, name in named}))
     if not missing:
         return
     # Only now: records and network options cost a deploy's every container ~20 ms of imports.
-    from network_plugin import networks, records
+    from network_plugin import host_network, networks, records
     from network_plugin.network_options import OVERLAY
 
     # A worker's engine lists an overlay network only while one of its containers uses it, yet
@@ -47,8 +41,13 @@ def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
         # Containers deployed side by side find the same network missing: one makes it while
         # the others wait, then find it (the engine would refuse them its subnet before it
         # lists it).
-        with AppLock(GLOBAL_APP):
-            for name in _missing(sorted(recorded)):
+        with host_lock():
+            made = _missing(sorted(recorded))
+            # A record may come from another host, or from before this host's network changed.
+            host_network.verify_made(
+                [(name, recorded[name]) for name in made], f"Not recreating the networks of {app}: "
+            )
+            for name in made:
                 info(f"Recreating network {name}")
                 networks.make(name, recorded[name])  # False: network:create made it meanwhile
     if unrecorded:

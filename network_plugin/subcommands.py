@@ -103,8 +103,9 @@ def create_command(
 ) -> None:
     """Creates an attachable docker network."""
     from network_plugin import network_options, networks
+    from network_plugin.validation import verify_network_name
 
-    networks.verify_network_name(network)
+    verify_network_name(network)
     options = network_options.parse(
         network,
         driver=driver,

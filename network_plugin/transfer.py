@@ -5,7 +5,7 @@ An import checks all of the document before it changes anything (the subnets of 
 networks it makes against each other and the engine's networks too), creates the missing
 networks before it writes any property, and writes only what differs: a second import of the
 same document recreates nothing and rewrites no file. From its last check to its last write
-it holds the `--global` lock, which every change of an attach list takes (network:set): the
+it holds the host lock, which every change of an attach list takes (network:set): the
 attach-list rule it checked still holds when it writes.
 """
 
@@ -17,10 +17,10 @@ from collections import Counter
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from network_plugin import docker_engine, networks, properties, records
+from network_plugin import docker_engine, host_network, networks, properties, records
 from network_plugin.apps import list_apps, verify_app
 from network_plugin.error_handler import PluginError, describe
-from network_plugin.file_lock import AppLock
+from network_plugin.file_lock import AppLock, host_lock
 from network_plugin.network_options import OVERLAY
 from network_plugin.output import clip, detail_unless_quiet, info, listed, warn
 from network_plugin.paths import GLOBAL_APP, app_root
@@ -127,14 +127,12 @@ def import_document(data: bytes) -> None:
         specs, owners = _parse(data)
         # Checked before the lock too, as network:set does: bad input leaves no lock file.
         _verify_attach_lists(owners)
-    recordable = next((name for name, _ in specs if records.can_record(name)), None)
-    if recordable is not None:
-        # A records folder behind a link the plugin does not follow: refused before any network
-        # is made, since none of them could be recorded (one record's walk tells for all).
-        records.verify_reachable(recordable)
+    if specs:
+        # Refused before any network is made, since none of them could be recorded.
+        records.verify_folder_reachable()
     present = _engine_networks(specs)
     missing = []
-    with AppLock(GLOBAL_APP):
+    with host_lock():
         with _refusal():
             _verify_attach_lists(owners)
         _import_networks(specs, present)
@@ -239,8 +237,9 @@ def _verify_attach_lists(owners: dict[str, dict[str, str]]) -> None:
 def _engine_networks(specs: list[tuple[str, CreateOptions]]) -> dict[str, dict]:
     """The engine's networks by name (one listing, none for a document without networks), once
     the networks to make are found possible: their subnets overlap neither each other nor an
-    existing network's (else the document is refused), and an overlay network has a swarm
-    manager to make it. An engine out of reach is its own line, not the document's fault."""
+    existing network's, nor take an interface, route or address of this host (host_network:
+    else the document is refused), and an overlay network has a swarm manager to make it. An
+    engine out of reach is its own line, not the document's fault."""
     if not specs:
         return {}
     listed_networks = docker_engine.api().networks()
@@ -256,6 +255,7 @@ def _engine_networks(specs: list[tuple[str, CreateOptions]]) -> dict[str, dict]:
     )  # fmt: skip
     if overlap:
         raise PluginError(f"{INVALID}: {overlap}")
+    host_network.verify_made(made, f"{INVALID}: ")
     if any(options.driver == OVERLAY for _, options in made):
         networks.verify_swarm_manager()
     return present

@@ -127,7 +127,7 @@ def _pass_docker_args(args: list[str], keys: tuple[str, ...]) -> int:
     wants_network = properties.INITIAL_NETWORK in keys
     # The value lands on a docker command line: anything hand-edited into the store is refused.
     network = properties.verified_computed(app, properties.INITIAL_NETWORK) if wants_network else ""
-    named = properties.named_networks(app, keys)
+    named = properties.stored_networks(app, keys)
     if named:  # an app naming no network is answered from its files alone
         from network_plugin.recreate import ensure_networks
 

@@ -27,6 +27,9 @@ _DNS_LABEL_REST = _LOWER_ALNUM | frozenset("-")
 DOCKER_NETWORKS = frozenset({"bridge", "default", "host", "none"})
 
 CONTAINER_MODE = "container:"
+# A network the plugin makes has a record named for it (records.py): `<name>.json` in the
+# 255 bytes of a file name.
+MAX_NEW_NETWORK_BYTES = 255 - len(".json")
 MAX_INDEX_DIGITS = 9
 MAX_DNS_LABEL = 63
 MAX_DNS_NAME = 253
@@ -59,7 +62,12 @@ def is_container_index(value: str) -> bool:
     return _is_number(value, MAX_INDEX_DIGITS)
 
 
+# Three rules of network names, one per purpose: a name Docker accepts (commands naming a
+# network that may exist), a name an app's properties may store, a name the plugin may make.
+
+
 def is_network_name(value: str) -> bool:
+    """A name Docker accepts, safe on Dokku's DOCKER_ARGS line."""
     return _matches(value, _NETWORK_NAME_FIRST, _NETWORK_NAME_REST)
 
 
@@ -197,13 +205,35 @@ def verify_container_index(index: str) -> None:
         raise PluginError(f"Invalid container index specified: {index}")
 
 
+def verify_network_name(name: str) -> None:
+    """A network named on the command line: a name Docker accepts."""
+    if not name:
+        raise PluginError("No network name specified")
+    if not is_network_name(name):
+        raise PluginError(f"Invalid network name specified: {name}")
+
+
 def verify_app_network(name: str) -> None:
+    """A network an app's properties may name (is_app_network), or the line why not."""
     if name.startswith(CONTAINER_MODE):
         raise PluginError(
             f"Invalid network name specified: {name}, container:<id> shares another container's"
             " network stack, which gives the app no address of its own"
         )
     if not is_network_name(name):
+        raise PluginError(f"Invalid network name specified: {name}")
+
+
+def verify_new_network(name: str) -> None:
+    """A network network:create and network:import may make: a name Docker accepts that an app
+    may name, not one of Docker's own, short enough for its record's file name."""
+    if not is_network_name(name):
+        raise PluginError(f"Invalid network name specified: {name}")
+    verify_app_network(name)
+    if name in DOCKER_NETWORKS:
+        # `default` names the engine's network mode; the others exist on every engine.
+        raise PluginError(f"Invalid network name specified: {name}, one of Docker's own networks")
+    if len(name.encode()) > MAX_NEW_NETWORK_BYTES:
         raise PluginError(f"Invalid network name specified: {name}")
 
 

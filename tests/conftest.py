@@ -58,6 +58,7 @@ ENGINE_FIXTURES = {"docker_client", "test_image", "docker_resources", "network_n
 # Modules whose engine tests create networks with fixed subnets (or the engine's free ones): two
 # xdist workers at once would ask the shared engine for overlapping pools.
 FIXED_SUBNET_MODULES = {
+    "test_host_network",
     "test_import_checks",
     "test_network_options",
     "test_network_records",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from network_plugin.error_handler import PluginError
-from network_plugin.file_lock import AppLock
+from network_plugin.file_lock import AppLock, LockOrderError, host_lock
 from tests.host import REPO_ROOT, DokkuHost
 
 HOLDER = """
@@ -97,6 +97,20 @@ def test_a_second_thread_waits_for_the_lock_a_first_thread_holds(host_paths):
         holder_thread.join()
     with AppLock("node-js-app", timeout=30):
         pass
+
+
+def test_the_host_lock_taken_after_an_app_s_lock_fails_loudly(host_paths):
+    """Two writers taking the host lock and an app's in opposite orders would wait for each other
+    until the timeout: the wrong order fails at once, in the thread that took it."""
+    with AppLock("node-js-app"), pytest.raises(LockOrderError) as refused, host_lock(timeout=0):
+        pass
+    assert (
+        str(refused.value) == "The host lock is taken after the lock of node-js-app: take host_lock() first"
+    )
+    lock_file = host_paths[1] / "config" / "network" / "--global" / ".lock"
+    assert not lock_file.exists()  # refused before the lock was asked for
+    with host_lock(timeout=0), AppLock("node-js-app", timeout=0), host_lock(timeout=0):
+        pass  # the order every writer keeps, and the host lock again inside it: re-entrant
 
 
 @pytest.fixture

@@ -346,6 +346,23 @@ def test_an_unrecorded_missing_network_is_named_before_any_container_exists(
     assert docker_client.api.networks(names=[missing]) == []
 
 
+@pytest.mark.usefixtures("docker_client")
+def test_a_hand_edited_container_mode_is_refused_alike_before_and_after_the_container_is_created(
+    dokku: DokkuHost,
+):
+    """Both triggers read a stored network with one rule: neither advises a network:create that
+    network:create refuses."""
+    dokku.create_app(APP)
+    dokku.write_property(APP, "attach-post-create", "container:abc")
+    refused = f"{WARN}Invalid attach-post-create stored for {APP}: container:abc\n"
+
+    before = replay(dokku, DEPLOY_DOCKER_ARGS)
+    after = replay(dokku, AFTER_CREATE, CID="0123abcd")
+
+    assert (before.returncode, before.stdout, before.stderr) == (1, "", refused)
+    assert (after.returncode, after.stdout, after.stderr) == (1, "", refused)
+
+
 def test_containers_deployed_side_by_side_make_a_missing_network_once(
     dokku: DokkuHost, docker_client: docker.DockerClient, removed_networks
 ):
