@@ -13,9 +13,9 @@ import threading
 import pytest
 
 from network_plugin import agent, warm
-from network_plugin.engine_events import EngineEvents
+from network_plugin.engine_events import EngineEvents, parse_event, update_view
 from network_plugin.network_view import NetworkView
-from tests.fake_engine import FakeEngine
+from tests.fake_engine import FakeClock, FakeEngine
 from tests.host import DokkuHost
 from tests.polling import wait_for
 from tests.test_warm_triggers import warm_counts
@@ -34,15 +34,22 @@ def network_event(action: str, name: str, network_id: str, scope: str = "local")
     }
 
 
-def listed(*networks: dict) -> NetworkView:
-    view = NetworkView()
-    view.listed(networks)
+def listed(*networks: dict, clock: FakeClock | None = None) -> NetworkView:
+    """A view listed once, its heartbeat on `clock` (which stands still unless moved)."""
+    view = NetworkView(clock or FakeClock())
+    view.listed(networks, view.losses())
     return view
 
 
+def apply_events(view: NetworkView, *events: dict) -> None:
+    """The events as the events thread gives them to the view."""
+    for event in events:
+        update_view(view, parse_event(event))
+
+
 def test_a_view_knows_nothing_before_its_listing():
-    assert NetworkView().ids([]) is None
-    assert NetworkView().ids(["app-net"]) is None
+    assert NetworkView(FakeClock()).ids([]) is None
+    assert NetworkView(FakeClock()).ids(["app-net"]) is None
 
 
 def test_a_listed_view_answers_only_when_it_knows_every_name():
@@ -54,7 +61,7 @@ def test_a_listed_view_answers_only_when_it_knows_every_name():
 
 def test_networks_of_the_swarms_scope_are_always_asked_of_the_engine():
     view = listed(network("overlay-net", "o1", scope="swarm"))
-    view.apply(network_event("create", "made-on-a-manager", "o2", scope="swarm"))
+    apply_events(view, network_event("create", "made-on-a-manager", "o2", scope="swarm"))
 
     assert view.ids(["overlay-net"]) is None
     assert view.ids(["made-on-a-manager"]) is None
@@ -63,9 +70,9 @@ def test_networks_of_the_swarms_scope_are_always_asked_of_the_engine():
 def test_create_and_destroy_events_keep_the_view():
     view = listed(network("app-net", "n1"))
 
-    view.apply(network_event("destroy", "app-net", "n1"))
+    apply_events(view, network_event("destroy", "app-net", "n1"))
     assert view.ids(["app-net"]) is None
-    view.apply(network_event("create", "app-net", "n3"))
+    apply_events(view, network_event("create", "app-net", "n3"))
     assert view.ids(["app-net"]) == {"app-net": "n3"}
 
 
@@ -73,7 +80,7 @@ def test_the_destroy_of_an_older_network_of_that_name_leaves_the_newer_one():
     """Events come in order, but a listing may already hold the network made after one removed."""
     view = listed(network("app-net", "new"))
 
-    view.apply(network_event("destroy", "app-net", "old"))
+    apply_events(view, network_event("destroy", "app-net", "old"))
 
     assert view.ids(["app-net"]) == {"app-net": "new"}
 
@@ -82,16 +89,16 @@ def test_a_lost_stream_makes_every_question_go_to_the_engine_until_the_next_list
     view = listed(network("app-net", "n1"))
 
     view.lost()
-    view.apply(network_event("create", "app-net", "n1"))
+    apply_events(view, network_event("create", "app-net", "n1"))
 
     assert view.ids(["app-net"]) is None
-    view.listed([network("app-net", "n1")])
+    view.listed([network("app-net", "n1")], view.losses())
     assert view.ids(["app-net"]) == {"app-net": "n1"}
 
 
 def test_the_events_thread_lists_the_networks_after_each_connect_and_follows_their_events():
     engine = FakeEngine([])
-    view = NetworkView()
+    view = NetworkView(FakeClock())
     seen: list[tuple[str, object, object]] = []  # (network created, what the view said of two names)
 
     def synced(apps, states):

@@ -17,7 +17,7 @@ import pytest
 from docker.models.containers import Container
 
 from network_plugin import proxy, service
-from network_plugin.engine_events import DeployContainers, EngineEvents
+from network_plugin.engine_events import DeployContainers, EngineEvents, parse_event
 from network_plugin.watch import IN_SYNC, STOP_WAIT_SECONDS, stop_on_signals
 from network_plugin.watch_jobs import REBUILD, JobRunner
 from network_plugin.watch_schedule import (
@@ -147,7 +147,7 @@ DEPLOY = deploy_labels("node-js-app")
 @pytest.mark.parametrize("action", ["start", "restart", "unpause"])
 def test_container_events_of_deploy_containers_name_their_app(action):
     containers = DeployContainers()
-    assert containers.apply(container_event(action, DEPLOY)) == "node-js-app"
+    assert containers.apply(parse_event(container_event(action, DEPLOY))) == "node-js-app"
     assert containers.apps == {"c1": "node-js-app"}
 
 
@@ -163,25 +163,25 @@ def test_container_events_of_deploy_containers_name_their_app(action):
 )
 def test_run_and_unlabelled_containers_are_not_ours(labels):
     containers = DeployContainers()
-    assert containers.apply(container_event("start", labels)) is None
-    assert containers.apply(network_event("connect", "c1")) is None
+    assert containers.apply(parse_event(container_event("start", labels))) is None
+    assert containers.apply(parse_event(network_event("connect", "c1"))) is None
     assert containers.apps == {}
 
 
 def test_network_events_of_running_containers_name_their_app():
     containers = DeployContainers()
-    containers.apply(container_event("start", DEPLOY))
-    assert containers.apply(network_event("disconnect", "c1")) == "node-js-app"
-    assert containers.apply(network_event("connect", "other")) is None
+    containers.apply(parse_event(container_event("start", DEPLOY)))
+    assert containers.apply(parse_event(network_event("disconnect", "c1"))) == "node-js-app"
+    assert containers.apply(parse_event(network_event("connect", "other"))) is None
 
 
 def test_network_events_of_a_dying_or_starting_container_wait_for_its_start():
     containers = DeployContainers()
-    containers.apply(container_event("start", DEPLOY))
-    assert containers.apply(container_event("die", DEPLOY)) is None
-    assert containers.apply(network_event("disconnect", "c1")) is None
-    assert containers.apply(network_event("connect", "c1")) is None
-    assert containers.apply(container_event("destroy", DEPLOY)) is None
+    containers.apply(parse_event(container_event("start", DEPLOY)))
+    assert containers.apply(parse_event(container_event("die", DEPLOY))) is None
+    assert containers.apply(parse_event(network_event("disconnect", "c1"))) is None
+    assert containers.apply(parse_event(network_event("connect", "c1"))) is None
+    assert containers.apply(parse_event(container_event("destroy", DEPLOY))) is None
     assert containers.apps == {}
 
 
@@ -194,11 +194,15 @@ def test_network_events_of_a_dying_or_starting_container_wait_for_its_start():
         {"Type": "container"},
         {"Type": "container", "Action": "start", "Actor": "x"},
         {"Type": "network", "Action": "connect", "Actor": {"Attributes": ["x"]}},
+        {"Type": "container", "Action": "start", "Actor": {"Attributes": {"com.dokku.app-name": 1}}},
+        {"Type": "container", "Action": "start", "Actor": {"ID": ["c1"]}},
+        {"Type": "container", "Action": "start", "Actor": {"ID": "c1"}, "timeNano": "1700000000"},
+        {"Type": "network", "Action": "destroy", "Actor": {"ID": "n1", "Attributes": {}}},
     ],
 )
 def test_malformed_events_are_refused(event):
     with pytest.raises(ValueError):
-        DeployContainers().apply(event)
+        parse_event(event)
 
 
 def test_proxy_command_comes_from_the_environment(monkeypatch):
