@@ -22,7 +22,7 @@ from tests.fake_engine import FakeClock, FakeEngine
 from tests.host import DokkuHost
 from tests.polling import wait_for
 from tests.test_warm_triggers import warm_counts
-from tests.watcher import IN_SYNC
+from tests.watcher import IN_SYNC, RunningWatcher
 
 
 def network(name: str, network_id: str, scope: str = "local") -> dict:
@@ -270,14 +270,19 @@ print(repr(engine.known_network_ids(sys.argv[2:])))
 """
 
 
+def watched_app_naming(dokku: DokkuHost, app: str, network_name: str, watcher) -> RunningWatcher:
+    """`app`, its attach-post-deploy naming `network_name` (made), and the watcher started."""
+    dokku.create_app(app)
+    assert dokku.command("create", network_name).returncode == 0
+    assert dokku.command("set", app, "attach-post-deploy", network_name).returncode == 0
+    return watcher()
+
+
 def test_docker_args_of_existing_networks_make_no_engine_call_and_a_removed_one_is_made_again(
     dokku: DokkuHost, docker_client, network_name: str, watcher
 ):
     app = f"view-app-{os.getpid()}"
-    dokku.create_app(app)
-    assert dokku.command("create", network_name).returncode == 0
-    assert dokku.command("set", app, "attach-post-deploy", network_name).returncode == 0
-    running = watcher()
+    running = watched_app_naming(dokku, app, network_name, watcher)
     network_id = docker_client.networks.get(network_name).id
     deploy_args = ("docker-args-process-deploy", app, "dockerfile", "latest", "web")
 
@@ -319,10 +324,7 @@ def test_a_network_destroyed_while_the_watcher_was_stopped_is_made_again_by_a_wa
     """Stopped (SIGSTOP: as swapped out, or starved), the watcher reads no event, and the engine
     would drop them past its buffer: back, it trusts nothing it knew before and lists again."""
     app = f"stall-app-{os.getpid()}"
-    dokku.create_app(app)
-    assert dokku.command("create", network_name).returncode == 0
-    assert dokku.command("set", app, "attach-post-deploy", network_name).returncode == 0
-    running = watcher()
+    running = watched_app_naming(dokku, app, network_name, watcher)
     network_id = docker_client.networks.get(network_name).id
     wait_for(
         lambda: known_to_the_watcher(dokku, [network_name]) == {network_name: network_id},
