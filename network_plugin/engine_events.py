@@ -6,35 +6,50 @@ listing over (`on_sync`), then reads the event stream and hands over each app wh
 containers moved (`on_app_moved`) and each network created (`on_network_created`). A
 failed connect and a lost stream take the same way back: one warning line, a pause that
 doubles up to 30 s, and a new connect (which lists again: whatever happened in between is
-covered). A new kind of event is one more filter value, one more branch in
-`DeployContainers.apply` or beside it (as `created_network`), and one more hand-over callable.
+covered). Each event is parsed once (`parse_event`); a new kind of event is one more filter
+value, one more branch in `DeployContainers.apply` or beside it (as `created_network`), and
+one more hand-over callable.
+
+The engine drops the events of a subscriber that falls behind (a buffer of 1,024, then
+100 ms), and says nothing. So a watcher that may have fallen behind lists everything again at
+once, as after a reconnect: when it reads an event more than `BEHIND_SECONDS` later than the
+least lag seen on that stream (the least, so that an engine's clock set apart from ours does
+not count), and when its heartbeat (`heartbeat`, on a thread of its own) finds the whole
+process was stalled that long.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from network_plugin import docker_engine
 from network_plugin.apps import list_apps
 from network_plugin.docker_engine import APP_LABEL, ContainerState, is_deploy_container
 from network_plugin.error_handler import describe
-from network_plugin.network_view import CREATE_ACTION, DESTROY_ACTION, NetworkView
+from network_plugin.network_view import BEHIND_SECONDS, NetworkView
 from network_plugin.output import warn
 from network_plugin.validation import is_app_name, is_app_network
 
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+HEARTBEAT_SECONDS = 0.25  # 4 wakes a second: idle, the watcher costs next to nothing
+# What the watcher says, before "; listing everything again", when it may have fallen behind.
+STALLED = "The watcher was stalled for {:.1f} s: the engine may have dropped events meanwhile"
+LATE = "The engine's events reach the watcher {:.1f} s late: it may have dropped some"
 CONTAINER_ACTIONS = ("start", "restart", "unpause")
 NETWORK_ACTIONS = ("connect", "disconnect")
 STOP_ACTION = "die"
-# A container's `destroy`, which the filter lets through for networks too (`NetworkView`).
+CREATE_ACTION = "create"  # a network's; the filter also lets containers' `create` through: ignored
+DESTROY_ACTION = "destroy"  # a container's (forget it) and a network's (the view drops it)
 FORGET_ACTION = DESTROY_ACTION
-# A network's `create`; the filter also lets containers' `create` through: they are ignored.
 EVENT_FILTERS = {
     "type": ["container", "network"],
-    "event": [*CONTAINER_ACTIONS, *NETWORK_ACTIONS, STOP_ACTION, FORGET_ACTION, CREATE_ACTION],
+    "event": [*CONTAINER_ACTIONS, *NETWORK_ACTIONS, STOP_ACTION, DESTROY_ACTION, CREATE_ACTION],
 }
 
 
@@ -47,6 +62,48 @@ class EventStream(Protocol):
 
 
 Listing = tuple[list[str], dict[str, ContainerState]]  # (apps, container id -> state)
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """One event of the engine's stream, checked once by `parse_event` for everything that
+    reads it: the deploy containers, the network view, the networks created."""
+
+    kind: str  # the engine's Type: "container" or "network" (the filter lets no other through)
+    action: str
+    actor: str  # the container's or the network's id
+    attributes: dict[str, str]  # a container's labels; a network's name (and a container's id)
+    scope: str  # "local" or "swarm"
+    time: float | None  # when it happened by the engine's clock, in seconds (None: not said)
+
+    @property
+    def network_name(self) -> str:
+        return self.attributes.get("name", "")
+
+
+def parse_event(raw: object) -> EngineEvent:
+    """The engine's decoded event; ValueError when it is malformed (it changes nothing)."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"not an object: {str(raw)[:80]}")
+    kind, action, actor = raw.get("Type"), raw.get("Action"), raw.get("Actor")
+    if not isinstance(kind, str) or not isinstance(action, str) or not isinstance(actor, dict):
+        raise ValueError(f"no Type, Action or Actor: {str(raw)[:80]}")
+    attributes = actor.get("Attributes") or {}
+    if not isinstance(attributes, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in attributes.items()
+    ):
+        raise ValueError(f"Attributes is not an object of strings: {str(raw)[:80]}")
+    actor_id, scope, nanoseconds = actor.get("ID", ""), raw.get("scope", ""), raw.get("timeNano")
+    if not isinstance(actor_id, str) or not isinstance(scope, str):
+        raise ValueError(f"an ID or scope that is not a string: {str(raw)[:80]}")
+    if nanoseconds is not None and (not isinstance(nanoseconds, int) or isinstance(nanoseconds, bool)):
+        raise ValueError(f"a timeNano that is not a number: {str(raw)[:80]}")
+    event = EngineEvent(
+        kind, action, actor_id, attributes, scope, None if nanoseconds is None else nanoseconds / 1e9
+    )
+    if kind == "network" and action in (CREATE_ACTION, DESTROY_ACTION) and not event.network_name:
+        raise ValueError(f"a network {action} event without a name: {str(raw)[:80]}")
+    return event
 
 
 class DeployContainers:
@@ -66,26 +123,15 @@ class DeployContainers:
                 if state.running:
                     self.running.add(state.id)
 
-    def apply(self, event: object) -> str | None:
-        """Update what is known from an engine event; the app it asks to rebuild, or None.
-
-        ValueError for a malformed event (it changes nothing).
-        """
-        if not isinstance(event, dict):
-            raise ValueError(f"not an object: {str(event)[:80]}")
-        kind, action, actor = event.get("Type"), event.get("Action"), event.get("Actor")
-        if not isinstance(kind, str) or not isinstance(action, str) or not isinstance(actor, dict):
-            raise ValueError(f"no Type, Action or Actor: {str(event)[:80]}")
-        attributes = actor.get("Attributes") or {}
-        if not isinstance(attributes, dict):
-            raise ValueError(f"Attributes is not an object: {str(event)[:80]}")
-        if kind == "network":
-            container_id = attributes.get("container", "")
-            running = action in NETWORK_ACTIONS and container_id in self.running
+    def apply(self, event: EngineEvent) -> str | None:
+        """Update what is known from an engine event; the app it asks to rebuild, or None."""
+        if event.kind == "network":
+            container_id = event.attributes.get("container", "")
+            running = event.action in NETWORK_ACTIONS and container_id in self.running
             return self.apps.get(container_id) if running else None
-        if kind != "container":
+        if event.kind != "container":
             return None
-        return self._container_event(action, actor.get("ID", ""), attributes)
+        return self._container_event(event.action, event.actor, event.attributes)
 
     def _container_event(self, action: str, container_id: str, labels: dict[str, str]) -> str | None:
         if action == FORGET_ACTION:
@@ -102,15 +148,22 @@ class DeployContainers:
         return app
 
 
-def created_network(event: dict) -> str | None:
-    """The name of the network a well-formed event (one `DeployContainers.apply` took) says was
-    created, or None. The engine gives the name in the attributes, the id as the actor's ID."""
-    if event["Type"] != "network" or event["Action"] != CREATE_ACTION:
+def created_network(event: EngineEvent) -> str | None:
+    """The name of the network the event says was created, when an app can name it; else None.
+    The engine gives the name in the attributes, the id as the actor's ID."""
+    if event.kind != "network" or event.action != CREATE_ACTION:
         return None
-    name = (event["Actor"].get("Attributes") or {}).get("name")
-    if not isinstance(name, str):
-        raise ValueError(f"a network created without a name: {str(event)[:80]}")
-    return name if is_app_network(name) else None  # no app can name it
+    return event.network_name if is_app_network(event.network_name) else None
+
+
+def update_view(view: NetworkView, event: EngineEvent) -> None:
+    """A network made or removed, as the view keeps them."""
+    if event.kind != "network":
+        return
+    if event.action == CREATE_ACTION:
+        view.created(event.network_name, event.actor, event.scope)
+    elif event.action == DESTROY_ACTION:
+        view.destroyed(event.network_name, event.actor)
 
 
 def connect() -> EventStream:
@@ -140,11 +193,13 @@ def _close(stream: EventStream | None) -> None:
 
 
 class EngineEvents:
-    """Follows the engine until `stopping` is set; reconnects with backoff whatever went wrong.
+    """Follows the engine until `stopping` is set; reconnects with backoff whatever went wrong,
+    and at once when it may have fallen behind.
 
-    `connect`, `listing` and `pause` (wait up to n seconds; True when stopping) are the
-    engine's and the clock's by default; tests give their own. A `view` is listed by
-    `list_networks` on each connect and kept by the events after it.
+    `connect`, `listing`, `pause` (wait up to n seconds; True when stopping) and `wall_clock`
+    (the time of day, to compare with the events' own) are the engine's and the clock's by
+    default; tests give their own. The `view` is listed by `list_networks` on each connect and
+    kept by the events after it; its heartbeat is `beat`.
     """
 
     def __init__(
@@ -159,6 +214,7 @@ class EngineEvents:
         pause: Callable[[float], bool] | None = None,
         view: NetworkView | None = None,
         list_networks: Callable[[], list[dict]] = list_local_networks,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.stopping = stopping
         self.on_sync = on_sync
@@ -167,10 +223,12 @@ class EngineEvents:
         self.connect = connect
         self.listing = listing
         self.pause = pause or stopping.wait
-        self.view = view
+        self.view = view if view is not None else NetworkView()
         self.list_networks = list_networks
+        self.wall_clock = wall_clock
         self._stream: EventStream | None = None
-        self._guard = threading.Lock()  # the stream is closed from the stopping thread
+        self._behind: str | None = None  # why the stream read now may have lost events
+        self._guard = threading.Lock()  # the stream is closed from the stopping and heartbeat threads
 
     def run(self) -> None:
         backoff = FIRST_BACKOFF_SECONDS
@@ -184,8 +242,13 @@ class EngineEvents:
                 reason = self._read(stream, containers)
                 message = f"Lost the Docker engine's event stream ({reason}); reconnecting in {backoff:g} s"
             self.close()
+            with self._guard:
+                behind, self._behind = self._behind, None
             if self.stopping.is_set():
                 break
+            if behind:  # nothing is wrong with the engine: no pause
+                warn(f"{behind}; listing everything again")
+                continue
             warn(message)
             if self.pause(backoff):
                 break
@@ -195,8 +258,27 @@ class EngineEvents:
         """Close the stream: the reading thread's loop ends (called on stop, from another thread)."""
         with self._guard:
             stream, self._stream = self._stream, None
-        if self.view is not None:
-            self.view.lost()
+        self.view.lost()
+        _close(stream)
+
+    def heartbeat(self) -> None:
+        """`beat` every HEARTBEAT_SECONDS until stopping (a thread of its own)."""
+        while not self.stopping.wait(HEARTBEAT_SECONDS):
+            self.beat()
+
+    def beat(self) -> None:
+        """The view's heartbeat; after a stall, the stream read meanwhile is read no longer."""
+        gap = self.view.beat()
+        if gap > BEHIND_SECONDS:
+            self._fell_behind(STALLED.format(gap))
+
+    def _fell_behind(self, why: str) -> None:
+        """End the stream being read (if any: the next connect lists everything anyway), for `why`."""
+        with self._guard:
+            stream, self._stream = self._stream, None
+            if stream is None:
+                return
+            self._behind = self._behind or why
         _close(stream)
 
     def _open(self) -> tuple[EventStream, DeployContainers]:
@@ -206,26 +288,36 @@ class EngineEvents:
             self._stream = stream
         apps, states = self.listing()
         self.on_sync(apps, states)
-        if self.view is not None:
-            self.view.listed(self.list_networks())
+        losses = self.view.losses()
+        self.view.listed(self.list_networks(), losses)
         return stream, DeployContainers(states.values())
 
     def _read(self, stream: EventStream, containers: DeployContainers) -> str:
         """Hand over the events until the stream ends (or `close` ends it); why it ended."""
+        least_lag = math.inf  # of this stream's events, by our clock against the engine's
         try:
-            for event in stream:
+            for raw in stream:
                 try:
-                    app = containers.apply(event)
-                    network = created_network(event)  # type: ignore[arg-type] - apply checked it
-                    if self.view is not None:
-                        self.view.apply(event)  # type: ignore[arg-type]
+                    event = parse_event(raw)
                 except ValueError as error:
                     warn(f"Ignoring an unexpected engine event: {error}")
                     continue
-                if app:
-                    self.on_app_moved(app)
-                if network:
-                    self.on_network_created(network)
+                if event.time is not None:
+                    lag = self.wall_clock() - event.time
+                    least_lag = min(least_lag, lag)
+                    if lag - least_lag > BEHIND_SECONDS:
+                        self._fell_behind(LATE.format(lag - least_lag))
+                        return "read too late"
+                self._hand_over(event, containers)
         except Exception as error:  # noqa: BLE001 - a broken stream means reconnecting, whatever broke it
             return describe(error)
         return "the engine closed it"
+
+    def _hand_over(self, event: EngineEvent, containers: DeployContainers) -> None:
+        app = containers.apply(event)
+        network = created_network(event)
+        update_view(self.view, event)
+        if app:
+            self.on_app_moved(app)
+        if network:
+            self.on_network_created(network)

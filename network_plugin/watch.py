@@ -58,8 +58,9 @@ class Watcher:
 
     `build` and `refresh` are the plugin's rebuild and proxy refresh, `naming`, `reattach`
     and `missing` those of `network_plugin.reattach`; `connect`, `listing`, `list_networks`,
-    `pause` (see `EngineEvents`) and `clock` (see `Schedule`) the engine's and the clock's.
-    `networks` is its view of the engine's networks, which the triggers' agent reads.
+    `pause`, `wall_clock` (see `EngineEvents`), `clock` (see `Schedule`) and `heartbeat_clock`
+    (see `NetworkView`) the engine's and the clock's. `networks` is its view of the engine's
+    networks, which the triggers' agent reads.
     """
 
     def __init__(
@@ -75,6 +76,8 @@ class Watcher:
         list_networks: Callable[[], list[dict]] = list_local_networks,
         pause: Callable[[float], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        heartbeat_clock: Callable[[], float] = time.monotonic,
         stop_wait: float = STOP_WAIT_SECONDS,
     ) -> None:
         self.build = build
@@ -89,7 +92,7 @@ class Watcher:
         self.listing: dict[str, ContainerState] = {}  # the last reconcile's, for its rebuilds
         self.left_running: list[str] = []  # apps whose jobs outlived the stop's wait
         self.jobs = JobRunner(self.stopping, POOL_SIZES)
-        self.networks = NetworkView()
+        self.networks = NetworkView(heartbeat_clock)
         self.events = EngineEvents(
             self.stopping,
             self._on_sync,
@@ -100,11 +103,13 @@ class Watcher:
             pause=pause,
             view=self.networks,
             list_networks=list_networks,
+            wall_clock=wall_clock,
         )
 
     def run(self) -> int:
         info("Watching the Docker engine for container changes")
         threading.Thread(target=self.events.run, name="events", daemon=True).start()
+        threading.Thread(target=self.events.heartbeat, name="heartbeat", daemon=True).start()
         with self.wake:
             while not self.stopping.is_set():
                 self._start_due_jobs()

@@ -176,10 +176,16 @@ class Jobs:
 
 
 class LoopUnderTest:
-    """A `Watcher` on fakes, its loop in a thread; `stop()` stops it and returns its status."""
+    """A `Watcher` on fakes, its loop in a thread; `stop()` stops it and returns its status.
+
+    Three fake clocks: `clock` the schedule's, `wall_clock` the time of day the events' times
+    are compared with, `heartbeat_clock` the view's heartbeat's (standing still, no beat finds
+    a stall until the test moves it)."""
 
     def __init__(self, apps: list[str], stop_wait: float = 60.0) -> None:
         self.clock = FakeClock()
+        self.wall_clock = FakeClock()
+        self.heartbeat_clock = FakeClock()
         self.engine = FakeEngine(apps)
         self.jobs = Jobs()
         self.pauses: list[float] = []
@@ -194,6 +200,8 @@ class LoopUnderTest:
             list_networks=list,
             pause=self._pause,
             clock=self.clock,
+            wall_clock=self.wall_clock,
+            heartbeat_clock=self.heartbeat_clock,
             stop_wait=stop_wait,
         )
         self.status: list[int] = []

@@ -6,19 +6,23 @@ from __future__ import annotations
 import ast
 import marshal
 import os
+import re
+import signal
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
 from network_plugin import agent, warm
-from network_plugin.engine_events import EngineEvents
-from network_plugin.network_view import NetworkView
-from tests.fake_engine import FakeEngine
+from network_plugin.engine_events import LATE, STALLED, EngineEvents, parse_event, update_view
+from network_plugin.network_view import BEHIND_SECONDS, NetworkView
+from tests.fake_engine import FakeClock, FakeEngine
 from tests.host import DokkuHost
 from tests.polling import wait_for
 from tests.test_warm_triggers import warm_counts
+from tests.watcher import IN_SYNC, RunningWatcher
 
 
 def network(name: str, network_id: str, scope: str = "local") -> dict:
@@ -34,15 +38,22 @@ def network_event(action: str, name: str, network_id: str, scope: str = "local")
     }
 
 
-def listed(*networks: dict) -> NetworkView:
-    view = NetworkView()
-    view.listed(networks)
+def listed(*networks: dict, clock: FakeClock | None = None) -> NetworkView:
+    """A view listed once, its heartbeat on `clock` (which stands still unless moved)."""
+    view = NetworkView(clock or FakeClock())
+    view.listed(networks, view.losses())
     return view
 
 
+def apply_events(view: NetworkView, *events: dict) -> None:
+    """The events as the events thread gives them to the view."""
+    for event in events:
+        update_view(view, parse_event(event))
+
+
 def test_a_view_knows_nothing_before_its_listing():
-    assert NetworkView().ids([]) is None
-    assert NetworkView().ids(["app-net"]) is None
+    assert NetworkView(FakeClock()).ids([]) is None
+    assert NetworkView(FakeClock()).ids(["app-net"]) is None
 
 
 def test_a_listed_view_answers_only_when_it_knows_every_name():
@@ -54,7 +65,7 @@ def test_a_listed_view_answers_only_when_it_knows_every_name():
 
 def test_networks_of_the_swarms_scope_are_always_asked_of_the_engine():
     view = listed(network("overlay-net", "o1", scope="swarm"))
-    view.apply(network_event("create", "made-on-a-manager", "o2", scope="swarm"))
+    apply_events(view, network_event("create", "made-on-a-manager", "o2", scope="swarm"))
 
     assert view.ids(["overlay-net"]) is None
     assert view.ids(["made-on-a-manager"]) is None
@@ -63,9 +74,9 @@ def test_networks_of_the_swarms_scope_are_always_asked_of_the_engine():
 def test_create_and_destroy_events_keep_the_view():
     view = listed(network("app-net", "n1"))
 
-    view.apply(network_event("destroy", "app-net", "n1"))
+    apply_events(view, network_event("destroy", "app-net", "n1"))
     assert view.ids(["app-net"]) is None
-    view.apply(network_event("create", "app-net", "n3"))
+    apply_events(view, network_event("create", "app-net", "n3"))
     assert view.ids(["app-net"]) == {"app-net": "n3"}
 
 
@@ -73,7 +84,7 @@ def test_the_destroy_of_an_older_network_of_that_name_leaves_the_newer_one():
     """Events come in order, but a listing may already hold the network made after one removed."""
     view = listed(network("app-net", "new"))
 
-    view.apply(network_event("destroy", "app-net", "old"))
+    apply_events(view, network_event("destroy", "app-net", "old"))
 
     assert view.ids(["app-net"]) == {"app-net": "new"}
 
@@ -82,16 +93,45 @@ def test_a_lost_stream_makes_every_question_go_to_the_engine_until_the_next_list
     view = listed(network("app-net", "n1"))
 
     view.lost()
-    view.apply(network_event("create", "app-net", "n1"))
+    apply_events(view, network_event("create", "app-net", "n1"))
 
     assert view.ids(["app-net"]) is None
-    view.listed([network("app-net", "n1")])
+    view.listed([network("app-net", "n1")], view.losses())
     assert view.ids(["app-net"]) == {"app-net": "n1"}
+
+
+def test_a_view_answers_only_while_its_heartbeat_is_recent_and_a_gap_loses_it_until_the_next_listing():
+    clock = FakeClock()
+    view = listed(network("app-net", "n1"), clock=clock)
+
+    clock.now += BEHIND_SECONDS
+    assert view.ids(["app-net"]) == {"app-net": "n1"}
+    clock.now += 0.1  # the heartbeat is late: the whole watcher may be stalled
+    assert view.ids(["app-net"]) is None
+    assert view.beat() == pytest.approx(BEHIND_SECONDS + 0.1)
+    assert view.ids(["app-net"]) is None  # beating again, but events may be lost meanwhile
+    view.listed([network("app-net", "n1")], view.losses())
+    assert view.ids(["app-net"]) == {"app-net": "n1"}
+    clock.now += BEHIND_SECONDS
+    assert view.beat() == pytest.approx(BEHIND_SECONDS)  # no longer than the bound: no gap
+    assert view.ids(["app-net"]) == {"app-net": "n1"}
+
+
+def test_a_listing_asked_before_a_stall_leaves_the_view_lost():
+    clock = FakeClock()
+    view = NetworkView(clock)
+    losses = view.losses()  # then the listing is asked; the watcher stalls before it is kept
+    clock.now += 2.0
+    view.beat()
+
+    view.listed([network("app-net", "n1")], losses)
+
+    assert view.ids(["app-net"]) is None
 
 
 def test_the_events_thread_lists_the_networks_after_each_connect_and_follows_their_events():
     engine = FakeEngine([])
-    view = NetworkView()
+    view = NetworkView(FakeClock())
     seen: list[tuple[str, object, object]] = []  # (network created, what the view said of two names)
 
     def synced(apps, states):
@@ -170,6 +210,44 @@ def test_a_malformed_question_of_known_networks_is_refused_and_the_agent_goes_on
     assert served.answer(marshal.dumps(good)) == (warm.OK, {"app-net": "n1"})
 
 
+def test_after_a_stall_the_agent_says_a_network_destroyed_meanwhile_is_missing(answering):
+    """The engine dropped the destroy event (the watcher was stopped): the view never reads it."""
+    engine = FakeEngine([])
+    clock = FakeClock()
+    view = NetworkView(clock)
+    listings = [[network("app-net", "n1")], [network("other-net", "n2")]]
+    pauses: list[float] = []
+    stopping = threading.Event()
+    events = EngineEvents(
+        stopping,
+        lambda apps, states: None,
+        lambda app: None,
+        lambda name: None,
+        connect=engine.connect,
+        listing=engine.listing,
+        pause=pauses.append,
+        view=view,
+        list_networks=lambda: listings.pop(0),
+    )
+    thread = threading.Thread(target=events.run)
+    thread.start()
+    _, asking = answering(view)
+    try:
+        wait_for(lambda: asking.known_network_ids(["app-net"]) == {"app-net": "n1"}, "the first listing")
+
+        clock.now += 3.0  # stopped for 3 s; its threads resume, and a trigger asks first
+        assert asking.known_network_ids(["app-net"]) is None
+        events.beat()  # then the heartbeat comes: the stream is read no longer, all is listed again
+        wait_for(lambda: asking.known_network_ids(["other-net"]) == {"other-net": "n2"}, "the second listing")
+
+        assert asking.known_network_ids(["app-net"]) is None  # missing: the trigger asks the engine
+        assert (len(engine.streams), engine.streams[0].closed, pauses) == (2, True, [])
+    finally:
+        stopping.set()
+        events.close()
+        thread.join(30)
+
+
 # --- on the real engine, through a running watcher --------------------------------------------
 
 
@@ -192,14 +270,19 @@ print(repr(engine.known_network_ids(sys.argv[2:])))
 """
 
 
+def watched_app_naming(dokku: DokkuHost, app: str, network_name: str, watcher) -> RunningWatcher:
+    """`app`, its attach-post-deploy naming `network_name` (made), and the watcher started."""
+    dokku.create_app(app)
+    assert dokku.command("create", network_name).returncode == 0
+    assert dokku.command("set", app, "attach-post-deploy", network_name).returncode == 0
+    return watcher()
+
+
 def test_docker_args_of_existing_networks_make_no_engine_call_and_a_removed_one_is_made_again(
     dokku: DokkuHost, docker_client, network_name: str, watcher
 ):
     app = f"view-app-{os.getpid()}"
-    dokku.create_app(app)
-    assert dokku.command("create", network_name).returncode == 0
-    assert dokku.command("set", app, "attach-post-deploy", network_name).returncode == 0
-    running = watcher()
+    running = watched_app_naming(dokku, app, network_name, watcher)
     network_id = docker_client.networks.get(network_name).id
     deploy_args = ("docker-args-process-deploy", app, "dockerfile", "latest", "web")
 
@@ -223,4 +306,47 @@ def test_docker_args_of_existing_networks_make_no_engine_call_and_a_removed_one_
         lambda: known_to_the_watcher(dokku, [network_name]) == {network_name: made_again},
         "the view to know the network made again",
     )
+    assert running.process.poll() is None
+
+
+def _said(template: str) -> str:
+    return re.escape(template).replace(re.escape("{:.1f}"), r"\d+\.\d")
+
+
+# Which of the two says it first: the heartbeat, or the events thread reading the stream's
+# events (when it read others before the stall).
+FELL_BEHIND = re.compile(rf" !     (?:{_said(STALLED)}|{_said(LATE)}); listing everything again")
+
+
+def test_a_network_destroyed_while_the_watcher_was_stopped_is_made_again_by_a_warm_deploy(
+    dokku: DokkuHost, docker_client, network_name: str, watcher
+):
+    """Stopped (SIGSTOP: as swapped out, or starved), the watcher reads no event, and the engine
+    would drop them past its buffer: back, it trusts nothing it knew before and lists again."""
+    app = f"stall-app-{os.getpid()}"
+    running = watched_app_naming(dokku, app, network_name, watcher)
+    network_id = docker_client.networks.get(network_name).id
+    wait_for(
+        lambda: known_to_the_watcher(dokku, [network_name]) == {network_name: network_id},
+        "the view to know the network",
+    )
+    _, calls, known = warm_counts(dokku)
+
+    running.process.send_signal(signal.SIGSTOP)
+    try:
+        docker_client.networks.get(network_name).remove()
+        time.sleep(2 * BEHIND_SECONDS)  # waits for nothing: the stall itself, over the bound
+    finally:
+        running.process.send_signal(signal.SIGCONT)
+    recreated = dokku.trigger(
+        "docker-args-process-deploy", app, "dockerfile", "latest", "web", stdin="--label x"
+    )
+
+    assert (recreated.returncode, recreated.stdout) == (0, "--label x")
+    assert recreated.stderr == f"-----> Recreating network {network_name}\n"
+    assert docker_client.networks.get(network_name).id != network_id
+    _, calls_after, known_after = warm_counts(dokku)
+    assert calls_after > calls and known_after == known  # the engine asked, through the watcher
+    wait_for(lambda: any(FELL_BEHIND.fullmatch(line) for line in running.lines()), "the line saying why")
+    running.wait_for_line(IN_SYNC, count=2)  # every app reconciled again
     assert running.process.poll() is None

@@ -17,7 +17,7 @@ import pytest
 from docker.models.containers import Container
 
 from network_plugin import proxy, service
-from network_plugin.engine_events import DeployContainers, EngineEvents
+from network_plugin.engine_events import DeployContainers, EngineEvents, parse_event
 from network_plugin.watch import IN_SYNC, STOP_WAIT_SECONDS, stop_on_signals
 from network_plugin.watch_jobs import REBUILD, JobRunner
 from network_plugin.watch_schedule import (
@@ -29,7 +29,7 @@ from network_plugin.watch_schedule import (
     Schedule,
 )
 from tests.docker_fixtures import IMAGE, OWNER, RESOURCE_LABEL, DockerResources
-from tests.fake_engine import FakeClock, FakeEngine, container_event, deploy_labels, moved
+from tests.fake_engine import FakeClock, FakeEngine, LoopUnderTest, container_event, deploy_labels, moved
 from tests.host import DokkuHost
 from tests.polling import wait_for
 from tests.private_engine import can_run_private_engine, private_engine
@@ -147,7 +147,7 @@ DEPLOY = deploy_labels("node-js-app")
 @pytest.mark.parametrize("action", ["start", "restart", "unpause"])
 def test_container_events_of_deploy_containers_name_their_app(action):
     containers = DeployContainers()
-    assert containers.apply(container_event(action, DEPLOY)) == "node-js-app"
+    assert containers.apply(parse_event(container_event(action, DEPLOY))) == "node-js-app"
     assert containers.apps == {"c1": "node-js-app"}
 
 
@@ -163,25 +163,25 @@ def test_container_events_of_deploy_containers_name_their_app(action):
 )
 def test_run_and_unlabelled_containers_are_not_ours(labels):
     containers = DeployContainers()
-    assert containers.apply(container_event("start", labels)) is None
-    assert containers.apply(network_event("connect", "c1")) is None
+    assert containers.apply(parse_event(container_event("start", labels))) is None
+    assert containers.apply(parse_event(network_event("connect", "c1"))) is None
     assert containers.apps == {}
 
 
 def test_network_events_of_running_containers_name_their_app():
     containers = DeployContainers()
-    containers.apply(container_event("start", DEPLOY))
-    assert containers.apply(network_event("disconnect", "c1")) == "node-js-app"
-    assert containers.apply(network_event("connect", "other")) is None
+    containers.apply(parse_event(container_event("start", DEPLOY)))
+    assert containers.apply(parse_event(network_event("disconnect", "c1"))) == "node-js-app"
+    assert containers.apply(parse_event(network_event("connect", "other"))) is None
 
 
 def test_network_events_of_a_dying_or_starting_container_wait_for_its_start():
     containers = DeployContainers()
-    containers.apply(container_event("start", DEPLOY))
-    assert containers.apply(container_event("die", DEPLOY)) is None
-    assert containers.apply(network_event("disconnect", "c1")) is None
-    assert containers.apply(network_event("connect", "c1")) is None
-    assert containers.apply(container_event("destroy", DEPLOY)) is None
+    containers.apply(parse_event(container_event("start", DEPLOY)))
+    assert containers.apply(parse_event(container_event("die", DEPLOY))) is None
+    assert containers.apply(parse_event(network_event("disconnect", "c1"))) is None
+    assert containers.apply(parse_event(network_event("connect", "c1"))) is None
+    assert containers.apply(parse_event(container_event("destroy", DEPLOY))) is None
     assert containers.apps == {}
 
 
@@ -194,11 +194,15 @@ def test_network_events_of_a_dying_or_starting_container_wait_for_its_start():
         {"Type": "container"},
         {"Type": "container", "Action": "start", "Actor": "x"},
         {"Type": "network", "Action": "connect", "Actor": {"Attributes": ["x"]}},
+        {"Type": "container", "Action": "start", "Actor": {"Attributes": {"com.dokku.app-name": 1}}},
+        {"Type": "container", "Action": "start", "Actor": {"ID": ["c1"]}},
+        {"Type": "container", "Action": "start", "Actor": {"ID": "c1"}, "timeNano": "1700000000"},
+        {"Type": "network", "Action": "destroy", "Actor": {"ID": "n1", "Attributes": {}}},
     ],
 )
 def test_malformed_events_are_refused(event):
     with pytest.raises(ValueError):
-        DeployContainers().apply(event)
+        parse_event(event)
 
 
 def test_proxy_command_comes_from_the_environment(monkeypatch):
@@ -532,6 +536,58 @@ def test_a_lost_stream_mid_storm_reconnects_and_rebuilds_everything_again(loop, 
         " !     Ignoring an unexpected engine event: no Type, Action or Actor: {'Type': 'container'}",
         " !     Lost the Docker engine's event stream (Connection reset by peer); reconnecting in 1 s",
     ]
+
+
+def at(event: dict, engine_time: float) -> dict:
+    """The event as the engine stamps it: `timeNano`, by the engine's clock."""
+    return {**event, "timeNano": int(engine_time * 1e9)}
+
+
+def fall_behind_by_a_late_event(under_test: LoopUnderTest) -> str:
+    """Events read as fast as ever, then one 2.5 s late; the line the watcher says."""
+    stream = under_test.engine.streams[-1]
+    pending = under_test.watcher.schedule.moved.pending
+    # The engine's clock is an hour ahead of ours: only a lag grown by over 1 s counts, and
+    # one grown by 0.8 s does not.
+    for wall, engine, app in ((2000.0, 5600.0, "app-a"), (2000.9, 5600.1, "app-b")):
+        under_test.wall_clock.now = wall
+        stream.put(at(moved(app), engine))
+        under_test.wait_until(lambda app=app: app in pending, f"the event of {app}")
+    under_test.wall_clock.now = 2004.0
+    stream.put(at(moved("app-c"), 5601.5))
+    return "The engine's events reach the watcher 2.5 s late: it may have dropped some"
+
+
+def fall_behind_by_a_stall(under_test: LoopUnderTest) -> str:
+    """The heartbeat comes 1.5 s after the last one (the process was stopped, or swapped out)."""
+    under_test.heartbeat_clock.now += 1.5
+    under_test.watcher.events.beat()
+    return "The watcher was stalled for 1.5 s: the engine may have dropped events meanwhile"
+
+
+@pytest.mark.parametrize(
+    "fall_behind", [fall_behind_by_a_late_event, fall_behind_by_a_stall], ids=["late", "stall"]
+)
+def test_a_watcher_that_may_have_lost_events_lists_and_reconciles_everything_again_at_once(
+    loop, capsys, fall_behind
+):
+    """The engine drops the events of a subscriber that falls behind, and says nothing."""
+    apps = ["app-a", "app-b"]
+    under_test = loop(apps)
+    under_test.start()
+    first = under_test.engine.stream()
+    under_test.wait_until(lambda: under_test.watcher.schedule.synced == 1, "the first reconcile")
+
+    why = fall_behind(under_test)
+    under_test.wait_until(lambda: under_test.watcher.schedule.synced == 2, "the second reconcile")
+
+    assert first.closed
+    assert (len(under_test.engine.streams), under_test.engine.listings) == (2, 2)
+    # Every app rebuilt from each listing; the events before the second are covered by it.
+    assert sorted(under_test.jobs.rebuilds) == sorted([(app, True) for app in apps] * 2)
+    assert under_test.pauses == []  # the engine is fine: no backoff
+    assert under_test.stop() == 0
+    assert capsys.readouterr().err.splitlines() == [f" !     {why}; listing everything again"]
 
 
 def test_sigterm_and_sigint_stop_through_the_signal_pipe():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from network_plugin import properties
-from network_plugin.engine_events import DeployContainers, created_network
+from network_plugin.engine_events import DeployContainers, created_network, parse_event
 from network_plugin.reattach import apps_naming
 from network_plugin.watch_schedule import QUIET_SECONDS
 from tests.docker_fixtures import OWNER, RESOURCE_LABEL, DockerResources
@@ -26,7 +26,7 @@ from tests.polling import wait_for
 
 def test_a_network_create_event_names_the_network_and_moves_no_app():
     containers = DeployContainers()
-    event = network_created("backend-net", "4f1c9e")
+    event = parse_event(network_created("backend-net", "4f1c9e"))
     assert containers.apply(event) is None
     assert created_network(event) == "backend-net"
 
@@ -41,14 +41,15 @@ def test_a_network_create_event_names_the_network_and_moves_no_app():
     ids=["container-create", "network-connect", "not-a-network-name"],
 )
 def test_other_events_name_no_network_created(event):
-    assert DeployContainers().apply(event) is None
-    assert created_network(event) is None
+    parsed = parse_event(event)
+    assert DeployContainers().apply(parsed) is None
+    assert created_network(parsed) is None
 
 
 def test_a_network_created_without_a_name_is_refused():
     event = {"Type": "network", "Action": "create", "Actor": {"ID": "n1", "Attributes": {}}}
-    with pytest.raises(ValueError, match="a network created without a name"):
-        created_network(event)
+    with pytest.raises(ValueError, match="a network create event without a name"):
+        parse_event(event)
 
 
 def synced(under_test: LoopUnderTest) -> LoopUnderTest:
