@@ -4,7 +4,6 @@ without an engine call (docs/reference.md: Triggers answered warm)."""
 from __future__ import annotations
 
 import ast
-import marshal
 import os
 import socket
 import subprocess
@@ -13,6 +12,7 @@ import threading
 import pytest
 
 from network_plugin import agent, warm
+from network_plugin import warm_protocol as protocol
 from network_plugin.engine_events import EngineEvents
 from network_plugin.network_view import NetworkView
 from tests.fake_engine import FakeEngine
@@ -139,7 +139,7 @@ def answering():
         trigger_end, agent_end = socket.socketpair()
         threading.Thread(target=served._serve, args=(agent_end,), daemon=True).start()
         served.slots.acquire()
-        return served, warm.WarmEngine(trigger_end, served.version)
+        return served, warm.WarmEngine(trigger_end, served.version, cold=lambda: None)
 
     return serve
 
@@ -160,14 +160,14 @@ def test_an_agent_without_a_view_answers_that_the_engine_is_to_be_asked(answerin
     assert served.known == 0
 
 
-@pytest.mark.parametrize("args", [(), ("app-net",), ([1],), (["a"], ["b"])])
+@pytest.mark.parametrize("args", [[], ["app-net"], [[1]], [["a"], ["b"]], [None]])
 def test_a_malformed_question_of_known_networks_is_refused_and_the_agent_goes_on(args):
     served = agent.Agent(listed(network("app-net", "n1")))
-    request = (warm.PROTOCOL, served.version, warm.KNOWN_NETWORK_IDS, args, {})
+    request = [protocol.PROTOCOL, served.version, protocol.KNOWN_NETWORK_IDS, args, {}]
 
-    assert served.answer(marshal.dumps(request)) == (warm.REFUSED, "a malformed request")
-    good = (warm.PROTOCOL, served.version, warm.KNOWN_NETWORK_IDS, (["app-net"],), {})
-    assert served.answer(marshal.dumps(good)) == (warm.OK, {"app-net": "n1"})
+    assert served.answer(protocol.encode(request)) == (protocol.REFUSED, "a malformed request")
+    good = [protocol.PROTOCOL, served.version, protocol.KNOWN_NETWORK_IDS, [["app-net"]], {}]
+    assert served.answer(protocol.encode(good)) == (protocol.OK, {"app-net": "n1"})
 
 
 # --- on the real engine, through a running watcher --------------------------------------------
@@ -186,7 +186,7 @@ ASK_VIEW = """
 import sys
 sys.path[0] = sys.argv[1]
 from network_plugin import warm
-engine = warm.engine()
+engine = warm.engine(lambda: None)
 assert engine is not None, "no watcher answers"
 print(repr(engine.known_network_ids(sys.argv[2:])))
 """
