@@ -151,7 +151,7 @@ def encode(message: object) -> bytes:
 
 
 def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_DIGITS:
+    if len(text) > MAX_DIGITS + 1:  # its sign
         raise Malformed("an integer too long")
     return int(text)
 

@@ -63,8 +63,8 @@ def warm_calls(dokku: DokkuHost) -> int:
 
 
 def frame(message: object) -> bytes:
-    """A message as the watcher and the triggers frame it."""
-    return protocol.frame(protocol.encode(message))
+    """A message as the watcher and the triggers frame it (bytes: as they are)."""
+    return protocol.frame(message if isinstance(message, bytes) else protocol.encode(message))
 
 
 def outcome(result: subprocess.CompletedProcess[str]) -> tuple[int, str, str]:
@@ -347,7 +347,10 @@ class FakeWatcher:
         with connection:
             size = int.from_bytes(connection.recv(4, socket.MSG_WAITALL), "big")
             self.requests.append(connection.recv(size, socket.MSG_WAITALL))
-            connection.sendall(self.reply)
+            try:
+                connection.sendall(self.reply)
+            except OSError:
+                pass  # the trigger stopped reading (an answer over the cap) and went cold
 
     def close(self) -> None:
         self.thread.join(timeout=WAIT_SECONDS)
@@ -362,8 +365,16 @@ class FakeWatcher:
         protocol.ACK + (100).to_bytes(4, "big") + b"\xe9\x02",  # killed in the middle of its answer
         protocol.ACK + (4).to_bytes(4, "big") + b"\xff\xff\xff\xff",  # a malformed answer
         protocol.ACK + frame((protocol.MISMATCH, "another version")),
+        protocol.ACK + frame(["ok", {"Id": "x" * protocol.MAX_ANSWER}]),  # over the cap
+        protocol.ACK + frame(b"[" * 100_000),  # nested beyond the recursion limit
+        protocol.ACK + frame(b"(\xff\xff\xff\x7f"),  # marshal's tuple of 2**31-1 items
+        protocol.ACK + frame(["ok", "not a container"]),  # not what inspect_container answers
+        protocol.ACK + frame(["ok", {"Id": 1}, "more"]),
     ],
-    ids=["killed-before-ack", "killed-after-ack", "answer-cut", "malformed-answer", "another-version"],
+    ids=[
+        *("killed-before-ack", "killed-after-ack", "answer-cut", "malformed-answer", "another-version"),
+        *("over-the-cap", "too-deep", "tuple-bomb", "not-a-dict", "too-long"),
+    ],
 )
 @pytest.mark.usefixtures("test_image")
 def test_a_watcher_failing_mid_request_leaves_the_trigger_to_run_cold(
