@@ -69,7 +69,7 @@ import sys, time
 sys.path[0] = sys.argv[1]
 start = time.perf_counter()
 from network_plugin import warm
-assert warm.engine() is None
+assert warm.engine(lambda: None) is None
 print(time.perf_counter() - start)
 """
 
@@ -119,11 +119,12 @@ def cold_environment(dokku: DokkuHost, lib_root: Path) -> dict[str, str]:
 REQUESTS = """
 import sys
 sys.path[0] = sys.argv[1]
-from network_plugin import warm
+from network_plugin import warm, warm_protocol as protocol
 version = warm.version()
 for _ in range(int(sys.argv[2])):
     connection = warm.connect()
-    assert warm.ask(connection, (warm.PROTOCOL, version, "networks", (), {"names": ["bridge"]}))[0] == warm.OK
+    answer = warm.ask(connection, [protocol.PROTOCOL, version, "networks", [], {"names": ["bridge"]}])
+    assert answer[0] == protocol.OK
     connection.close()
 """
 

@@ -9,11 +9,14 @@ watcher's own uid or root are answered (SO_PEERCRED). Each connection is served 
 of its own (at most MAX_CONNECTIONS at a time; beyond, a connection is closed and that trigger
 runs cold), which never waits on the watcher's jobs or locks: it only calls the engine.
 Answers are always the engine's own, asked at that moment, never the watcher's view of it.
+A request is checked whole before anything is called (`network_plugin.warm_protocol`): its
+shape, the call's name, the engine refs and keyword arguments it passes; anything else is
+refused.
 """
 
 from __future__ import annotations
 
-import marshal
+import json
 import os
 import socket
 import stat
@@ -26,20 +29,23 @@ from network_plugin.error_handler import EngineAPIError, PluginError, describe
 from network_plugin.network_view import NetworkView
 from network_plugin.output import info, warn
 from network_plugin.paths import warm_root
-from network_plugin.warm import (
+from network_plugin.warm import SOCKET_NAME, remove_breaker, version
+from network_plugin.warm_protocol import (
     ACK,
     API_ERROR,
-    CALLS,
     KNOWN_NETWORK_IDS,
+    MAX_ANSWER,
     MAX_REQUEST,
     MISMATCH,
     OK,
     PROTOCOL,
     REFUSED,
-    SOCKET_NAME,
     STATUS,
-    breaker_path,
-    version,
+    Malformed,
+    check_call,
+    decode,
+    frame,
+    request_of,
 )
 from network_plugin.watch_folder import fault, open_watch_folder
 
@@ -74,7 +80,7 @@ class Agent:
         except (OSError, PluginError) as error:  # PluginError: a link on the way root does not own
             warn(f"Not answering the engine triggers (they run without the watcher): {describe(error)}")
             return False
-        _remove_breaker()  # a watcher that answers again is asked again at once
+        remove_breaker()
         threading.Thread(target=self._accept, name="triggers", daemon=True).start()
         info(f"Answering the engine triggers on {os.path.join(folder, SOCKET_NAME)}")
         return True
@@ -149,6 +155,8 @@ class Agent:
                 pass
         except OSError:
             pass  # the trigger went away
+        except Exception as error:  # noqa: BLE001 - one request never ends the watcher's answering
+            warn(f"Unable to answer a trigger: {describe(error)}")
         finally:
             connection.close()
             self.slots.release()
@@ -188,23 +196,23 @@ class Agent:
         return True
 
     def answer(self, request: bytes) -> tuple:
-        """The answer to one request's data: the call's result, the engine's error, or a refusal."""
+        """The answer to one request's data: the call's result, the engine's error, or a refusal.
+        Nothing is called before the whole request is checked."""
         try:
-            decoded = marshal.loads(request)
-        except (EOFError, ValueError, TypeError):
-            decoded = None
-        if not isinstance(decoded, tuple) or len(decoded) != 5:
+            protocol, version, name, args, kwargs = request_of(decode(request))
+        except Malformed:
             return (REFUSED, "a malformed request")
-        protocol, version, name, args, kwargs = decoded
         if name == STATUS:
             counts = {"connections": self.connections, "calls": self.calls, "known": self.known}
             return (STATUS, {"pid": os.getpid(), "version": self.version, **counts})
         if protocol != PROTOCOL or version != self.version:
             return (MISMATCH, self.version)
-        if name == KNOWN_NETWORK_IDS:
-            return self._known_network_ids(args)
-        if name not in CALLS or not isinstance(args, tuple) or not isinstance(kwargs, dict):
+        try:
+            check_call(name, args, kwargs)
+        except Malformed:
             return (REFUSED, "a malformed request")
+        if name == KNOWN_NETWORK_IDS:
+            return self._known_network_ids(args[0])
         try:
             result = getattr(docker_engine.api(), name)(*args, **kwargs)
         except EngineAPIError as error:
@@ -217,13 +225,8 @@ class Agent:
             self.calls += 1
         return answer
 
-    def _known_network_ids(self, args: object) -> tuple:
-        """The view's answer (None: ask the engine) to `(names,)`."""
-        if not isinstance(args, tuple) or len(args) != 1 or not isinstance(args[0], list):
-            return (REFUSED, "a malformed request")
-        names = args[0]
-        if not all(isinstance(name, str) for name in names):
-            return (REFUSED, "a malformed request")
+    def _known_network_ids(self, names: list[str]) -> tuple:
+        """The view's answer (None: ask the engine)."""
         ids = self.view.ids(names) if self.view is not None else None
         if ids is not None:
             with self.guard:
@@ -244,22 +247,17 @@ def _receive(connection: socket.socket, size: int) -> bytes | None:
 
 def _send(connection: socket.socket, answer: tuple) -> None:
     try:
-        frame = marshal.dumps(answer)
-    except ValueError as error:  # a result marshal cannot carry: the trigger makes the call itself
-        frame = marshal.dumps((REFUSED, str(error)))
-    connection.sendall(len(frame).to_bytes(4, "big") + frame)
+        data = json.dumps(answer, separators=(",", ":"), allow_nan=False).encode("ascii")
+    except (TypeError, ValueError) as error:  # a result JSON cannot carry: the trigger makes the call itself
+        data = json.dumps((REFUSED, str(error))).encode("ascii")
+    if len(data) > MAX_ANSWER:
+        data = json.dumps((REFUSED, f"an answer is at most {MAX_ANSWER} bytes")).encode("ascii")
+    connection.sendall(frame(data))
 
 
 def _remove(name: str, descriptor: int) -> None:
     try:
         os.unlink(name, dir_fd=descriptor)
-    except FileNotFoundError:
-        pass
-
-
-def _remove_breaker() -> None:
-    try:
-        os.unlink(breaker_path())
     except FileNotFoundError:
         pass
 
@@ -271,19 +269,19 @@ def status() -> tuple[bool, str]:
     path = socket_path()
     until = retry_time()
     if until:
-        moment = time.strftime("%H:%M:%S", time.localtime(until))
+        moment = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(until))
         return False, f"Triggers run cold until {moment}: the watcher did not answer in time on {path}"
     connection = connect()
     if connection is None:
         cause = fault()  # a folder the service cannot enter: it never listens
         return False, f"Triggers run cold: no watcher answers on {path}" + (f": {cause}" if cause else "")
     try:
-        answer = ask(connection, (PROTOCOL, version(), STATUS, (), {}))
+        answer = ask(connection, [PROTOCOL, version(), STATUS, [], {}])
     except Exception as error:  # noqa: BLE001 - whatever failed, the triggers run cold
         return False, f"Triggers run cold: the watcher on {path} did not answer ({error})"
     finally:
         connection.close()
-    if answer[:1] != (STATUS,) or len(answer) != 2 or not isinstance(answer[1], dict):
+    if answer[:1] != (STATUS,):
         return False, f"Triggers run cold: the watcher on {path} did not answer"
     watcher = answer[1]
     if watcher.get("version") != version():

@@ -8,9 +8,6 @@ listing answers for every container a rebuild needs.
 
 from __future__ import annotations
 
-import os
-import sys
-
 from network_plugin.error_handler import EngineAPIError, PluginError
 
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
@@ -22,21 +19,10 @@ PROCESS_TYPE_LABEL = "com.dokku.process-type"
 CONTAINER_TYPE_LABEL = "com.dokku.container-type"
 NETWORK_NAME_LABEL = "com.dokku.network-name"
 NOT_FOUND = 404
-# The triggers that ask the running watcher first (network_plugin.warm); commands, the
-# watcher among them, make their own client.
-WARM_TRIGGERS = frozenset(
-    (
-        "post-container-create",
-        "core-post-deploy",
-        "network-build-config",
-        "network-get-ipaddr",
-        "docker-args-process-build",
-        "docker-args-process-deploy",
-        "docker-args-process-run",
-    )
-)
-
 _client: object = None  # the SDK's client, or the watcher's stand-in for it (`warm.WarmEngine`)
+# A trigger whose entry in `main.TRIGGERS` says so asks the running watcher first; commands,
+# the watcher among them, make their own client.
+_asks_watcher = False
 
 
 class ContainerGone(PluginError):
@@ -69,14 +55,20 @@ def api() -> Any:
     (the same calls, made by the watcher's client), else the SDK's own."""
     if _client is not None:
         return _client
-    if os.path.basename(sys.argv[0]) in WARM_TRIGGERS:
+    if _asks_watcher:
         from network_plugin import warm
 
-        engine = warm.engine()
+        engine = warm.engine(cold)
         if engine is not None:
             use(engine)
             return engine
     return cold()
+
+
+def ask_watcher_first() -> None:
+    """This process is a trigger that may ask the running watcher for its engine calls."""
+    global _asks_watcher  # noqa: PLW0603 - one choice per process
+    _asks_watcher = True
 
 
 def use(client: object) -> None:

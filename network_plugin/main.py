@@ -16,50 +16,57 @@ TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 if TYPE_CHECKING:
     from typing import NoReturn
 
-# trigger name -> "module:function". Not here, on purpose (plugn skips a plugin without the
+# trigger name -> ("module:function", whether it may ask the running `network:watch` for its
+# engine calls: network_plugin.warm). Not here, on purpose (plugn skips a plugin without the
 # executable, which costs a deploy nothing): `post-create` (a new app gets no
 # bind-all-interfaces of its own, so a global value reaches it), `post-deploy` (it follows
 # `core-post-deploy` in the same deploy, which attached), `network-clear-config` (nginx calls
 # it on every ps:restore and rebuilds only when network-config-exists says true: removing
 # IP/PORT files there left apps without upstream until the next deploy).
 TRIGGERS = {
-    "install": "triggers:install",
-    "update": "triggers:update",
-    "uninstall": "triggers:uninstall",
-    "post-delete": "triggers:post_delete",
-    "post-app-clone-setup": "triggers:post_app_clone_setup",
-    "post-app-rename-setup": "triggers:post_app_rename_setup",
-    "docker-args-process-build": "triggers:docker_args_process_build",
-    "docker-args-process-deploy": "triggers:docker_args_process_deploy",
-    "docker-args-process-run": "triggers:docker_args_process_run",
-    "network-config-exists": "triggers:network_config_exists",
-    "network-get-listeners": "triggers:network_get_listeners",
-    "network-get-property": "triggers:network_get_property",
-    "network-get-static-listeners": "triggers:network_get_static_listeners",
-    "network-write-ipaddr": "triggers:network_write_ipaddr",
-    "network-write-port": "triggers:network_write_port",
-    "report": "triggers:report",
-    "post-container-create": "docker_triggers:post_container_create",
-    "core-post-deploy": "docker_triggers:core_post_deploy",
-    "network-build-config": "docker_triggers:network_build_config",
-    "network-get-ipaddr": "docker_triggers:network_get_ipaddr",
+    "install": ("triggers:install", False),
+    "update": ("triggers:update", False),
+    "uninstall": ("triggers:uninstall", False),
+    "post-delete": ("triggers:post_delete", False),
+    "post-app-clone-setup": ("triggers:post_app_clone_setup", False),
+    "post-app-rename-setup": ("triggers:post_app_rename_setup", False),
+    "docker-args-process-build": ("triggers:docker_args_process_build", True),
+    "docker-args-process-deploy": ("triggers:docker_args_process_deploy", True),
+    "docker-args-process-run": ("triggers:docker_args_process_run", True),
+    "network-config-exists": ("triggers:network_config_exists", False),
+    "network-get-listeners": ("triggers:network_get_listeners", False),
+    "network-get-property": ("triggers:network_get_property", False),
+    "network-get-static-listeners": ("triggers:network_get_static_listeners", False),
+    "network-write-ipaddr": ("triggers:network_write_ipaddr", False),
+    "network-write-port": ("triggers:network_write_port", False),
+    "report": ("triggers:report", False),
+    "post-container-create": ("docker_triggers:post_container_create", True),
+    "core-post-deploy": ("docker_triggers:core_post_deploy", True),
+    "network-build-config": ("docker_triggers:network_build_config", True),
+    "network-get-ipaddr": ("docker_triggers:network_get_ipaddr", True),
 }
 COMMANDS_PROGRAM = "commands"
 COMMANDS_TARGET = "commands:main"
 
 
-def target_for(program_path: str) -> str | None:
+def target_for(program_path: str) -> tuple[str, bool] | None:
+    """The program's entry: its target, and whether it may ask the watcher."""
     program = os.path.basename(program_path)
     in_subcommands = os.path.basename(os.path.dirname(program_path)) == "subcommands"
     if program == COMMANDS_PROGRAM or in_subcommands:
-        return COMMANDS_TARGET
+        return COMMANDS_TARGET, False
     return TRIGGERS.get(program)
 
 
 def main(argv: list[str]) -> int:
-    target = target_for(argv[0] if argv else "")
-    if target is None:
+    entry = target_for(argv[0] if argv else "")
+    if entry is None:
         return 0  # plugn only runs triggers we link; any other name is not ours to handle
+    target, asks_watcher = entry
+    if asks_watcher:
+        from network_plugin import docker_engine
+
+        docker_engine.ask_watcher_first()
     module_name, function_name = target.split(":")
     module = __import__(f"network_plugin.{module_name}", fromlist=[function_name])
     return run(getattr(module, function_name), argv[1:])

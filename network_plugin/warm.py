@@ -12,68 +12,43 @@ call made twice that way (its answer was cut) is one the code already makes safe
 read, a connect ("already exists"), a network made again (409).
 
 This module is imported by every engine trigger: it imports only built-in modules and
-`_socket` (~0.2 ms; `socket` and `json` would cost ~13 ms). The frames: a 4-byte length,
-then `marshal` data; the watcher acknowledges a request (one byte) before it calls the
-engine, so a frozen watcher is told from a slow engine within `ACK_SECONDS`.
+`_socket` (~0.2 ms; `socket` and `json` would cost ~13 ms). What a frame holds is
+`network_plugin.warm_protocol`'s; the watcher acknowledges a request (one byte) before it
+calls the engine, so a frozen watcher is told from a slow engine within `ACK_SECONDS`.
+The breaker's stamp is made, read and removed through its folder's descriptor, walked as
+every folder of the plugin: a folder swapped for a link meanwhile is never written through.
 """
 
 from __future__ import annotations
 
 import _socket
-import marshal
 import os
 import time
 
-from network_plugin import docker_engine
+from network_plugin import warm_protocol as protocol
 from network_plugin.error_handler import EngineAPIError, PluginError
-from network_plugin.files import open_folder
+from network_plugin.files import WRITE_FLAGS, open_folder
 from network_plugin.paths import warm_root
 
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
-PROTOCOL = 1
 SOCKET_NAME = "triggers.sock"
 # Its modification time is the moment until which triggers do not ask the watcher.
 BREAKER_NAME = "skip-until"
-ACK = b"\x06"
 # A frozen watcher costs one trigger this wait, then every trigger skips it for BREAKER_SECONDS.
 ACK_SECONDS = 0.2
 BREAKER_SECONDS = 10.0
 # Once acknowledged, the engine's own time: the SDK's client waits up to 60 s per call.
 ANSWER_SECONDS = 65.0
-MAX_REQUEST = 64 * 1024
-# The SDK calls the triggers' code makes: nothing else is asked of the watcher.
-CALLS = frozenset(
-    (
-        "containers",
-        "inspect_container",
-        "networks",
-        "inspect_network",
-        "info",
-        "connect_container_to_network",
-        "disconnect_container_from_network",
-        "create_network",
-    )
-)
 # The engine a client reaches: a trigger and a watcher reaching two engines are two versions.
 ENGINE_VARIABLES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
-OK = "ok"
-API_ERROR = "api"
-MISMATCH = "mismatch"
-REFUSED = "error"
-STATUS = "status"
-# Not an SDK call: the ids of networks known to exist, from the watcher's view (else None).
-KNOWN_NETWORK_IDS = "known_network_ids"
 
 
 def socket_path() -> str:
     return os.path.join(warm_root(), SOCKET_NAME)
-
-
-def breaker_path() -> str:
-    return os.path.join(warm_root(), BREAKER_NAME)
 
 
 def code_version(package: str) -> str:
@@ -101,47 +76,80 @@ def version() -> str:
     return f"{code_version(package)} {environment.rpartition('/')[2]} {engine}"
 
 
-def retry_time() -> float:
-    """When a trigger found the watcher frozen: the moment to ask it again, while still ahead; else 0."""
+def open_warm_folder() -> int | None:
+    """The socket's folder, walked as every folder of the plugin (as root, a link root does not
+    own is refused: then no watcher is asked), or None."""
     try:
-        until = os.stat(breaker_path()).st_mtime
+        return open_folder(warm_root())
+    except (OSError, PluginError):
+        return None
+
+
+def retry_time_in(folder: int) -> float:
+    """When a trigger found the watcher frozen: the moment to ask it again, while still ahead;
+    else 0. A moment more than BREAKER_SECONDS ahead was stamped by a clock set back since (at
+    boot): stale, it is ignored."""
+    try:
+        until = os.stat(BREAKER_NAME, dir_fd=folder, follow_symlinks=False).st_mtime
     except OSError:
         return 0.0
-    return until if until > time.time() else 0.0
+    now = time.time()
+    return until if now < until <= now + BREAKER_SECONDS else 0.0
+
+
+def retry_time() -> float:
+    folder = open_warm_folder()
+    if folder is None:
+        return 0.0
+    try:
+        return retry_time_in(folder)
+    finally:
+        os.close(folder)
 
 
 def trip_breaker() -> None:
     """Triggers skip the watcher for BREAKER_SECONDS: its stamp is renamed into place, with
-    the moment to ask again as its modification time. A folder it cannot write leaves it be."""
-    path = breaker_path()
-    temp = f"{path}.{os.getpid()}.tmp"
+    the moment to ask again as its modification time. A folder it cannot reach or write leaves
+    it be."""
+    folder = open_warm_folder()
+    if folder is None:
+        return
+    temp = f".{BREAKER_NAME}.{os.getpid()}.tmp"
     until = time.time() + BREAKER_SECONDS
     try:
-        descriptor = os.open(
-            temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
+        descriptor = os.open(temp, WRITE_FLAGS, 0o600, dir_fd=folder)
         try:
+            os.utime(descriptor, (until, until))
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
-        os.utime(temp, (until, until))
-        os.replace(temp, path)
+        os.replace(temp, BREAKER_NAME, src_dir_fd=folder, dst_dir_fd=folder)
     except OSError:
         try:
-            os.unlink(temp)
+            os.unlink(temp, dir_fd=folder)
         except OSError:
             pass
+    finally:
+        os.close(folder)
 
 
-def connect(timeout: float = ACK_SECONDS) -> Any:
-    """A connection to the watcher's socket, or None (no watcher, or one frozen: then the breaker trips)."""
+def remove_breaker() -> None:
+    """A watcher that answers again is asked again at once."""
+    folder = open_warm_folder()
+    if folder is None:
+        return
     try:
-        # Walked as every folder of the plugin (as root, a link root does not own is refused:
-        # then no watcher is asked), and through the folder's descriptor: a socket's path is
-        # limited to 107 bytes, a folder's not.
-        folder = open_folder(warm_root())
-    except (OSError, PluginError):
-        return None
+        os.unlink(BREAKER_NAME, dir_fd=folder)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(folder)
+
+
+def connect_in(folder: int, timeout: float = ACK_SECONDS) -> Any:
+    """A connection to the watcher's socket in `folder`, or None (no watcher, or one frozen:
+    then the breaker trips). Through the folder's descriptor: a socket's path is limited to
+    107 bytes, a folder's not."""
     connection = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     connection.settimeout(timeout)
     try:
@@ -153,17 +161,31 @@ def connect(timeout: float = ACK_SECONDS) -> Any:
     except OSError:
         connection.close()
         return None
-    finally:
-        os.close(folder)
     return connection
 
 
-def engine() -> WarmEngine | None:
-    """The stand-in for the SDK's client while the watcher may be asked, else None."""
-    if retry_time():
+def connect(timeout: float = ACK_SECONDS) -> Any:
+    """A connection to the watcher's socket, or None."""
+    folder = open_warm_folder()
+    if folder is None:
         return None
-    connection = connect()
-    return None if connection is None else WarmEngine(connection, version())
+    try:
+        return connect_in(folder, timeout)
+    finally:
+        os.close(folder)
+
+
+def engine(cold: Callable[[], Any]) -> WarmEngine | None:
+    """The stand-in for the SDK's client while the watcher may be asked, else None; `cold`
+    makes the SDK's client it falls back to."""
+    folder = open_warm_folder()
+    if folder is None:
+        return None
+    try:
+        connection = None if retry_time_in(folder) else connect_in(folder)
+    finally:
+        os.close(folder)
+    return None if connection is None else WarmEngine(connection, version(), cold)
 
 
 class Unanswered(Exception):
@@ -180,18 +202,17 @@ def _receive(connection: Any, size: int) -> bytes:
     return data
 
 
-def ask(connection: Any, request: object) -> tuple:
-    """Send `request`, return the watcher's answer (a tuple); Unanswered or OSError when there is none.
-
-    A missing acknowledgement within ACK_SECONDS trips the breaker.
-    """
-    frame = marshal.dumps(request)
-    if len(frame) > MAX_REQUEST:
+def ask(connection: Any, request: list) -> tuple:
+    """Send `request` ([protocol, version, call, args, kwargs]), return the watcher's answer
+    (a tuple of the call's shape: `warm_protocol.answer_of`); Unanswered or OSError when there
+    is none. A missing acknowledgement within ACK_SECONDS trips the breaker."""
+    data = protocol.encode(request)
+    if len(data) > protocol.MAX_REQUEST:
         raise Unanswered("the request is too large")
     connection.settimeout(ACK_SECONDS)
     try:
-        connection.sendall(len(frame).to_bytes(4, "big") + frame)
-        acknowledged = _receive(connection, 1) == ACK
+        connection.sendall(protocol.frame(data))
+        acknowledged = _receive(connection, 1) == protocol.ACK
     except _socket.timeout:
         trip_breaker()
         raise
@@ -199,35 +220,38 @@ def ask(connection: Any, request: object) -> tuple:
         raise Unanswered("no acknowledgement")
     connection.settimeout(ANSWER_SECONDS)
     size = int.from_bytes(_receive(connection, 4), "big")
+    if size > protocol.MAX_ANSWER:
+        raise Unanswered("the answer is too large")
     try:
-        answer = marshal.loads(_receive(connection, size))
-    except (EOFError, ValueError, TypeError):
+        return protocol.answer_of(request[2], protocol.decode(_receive(connection, size)))
+    except protocol.Malformed:
         raise Unanswered("a malformed answer") from None
-    if not isinstance(answer, tuple) or not answer:
-        raise Unanswered("a malformed answer")
-    return answer
 
 
 class WarmEngine:
-    """The SDK client's calls of `CALLS`, made by the watcher; the first that fails is made,
-    like every later one, by the SDK's own client."""
+    """The SDK client's calls the watcher serves (`warm_protocol.CALLS`), made by it; the first
+    that fails, and any other call, is made, like every later one, by the SDK's own client."""
 
-    def __init__(self, connection: Any, version: str) -> None:
+    def __init__(self, connection: Any, version: str, cold: Callable[[], Any]) -> None:
         self.connection = connection
         self.version = version
+        self.cold = cold
         self.fallback: Any = None  # the SDK's client, once a call failed
 
     def __getattr__(self, name: str) -> Any:
-        if name not in CALLS:
+        if name.startswith("_"):  # not an SDK call: copy's and pickle's probes, say
             raise AttributeError(name)
+        if name not in protocol.CALLS:
+            self._fall_back()
+            return getattr(self.fallback, name)
         return lambda *args, **kwargs: self.call(name, args, kwargs)
 
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
         if self.fallback is None:  # else a caller holding this stand-in: no new client per call
             answer = self._ask(name, args, kwargs)
-            if answer[:1] == (OK,) and len(answer) == 2:
+            if answer[:1] == (protocol.OK,):
                 return answer[1]
-            if answer[:1] == (API_ERROR,) and len(answer) == 3:
+            if answer[:1] == (protocol.API_ERROR,):
                 raise EngineAPIError(answer[1], answer[2])
             self._fall_back()
         return getattr(self.fallback, name)(*args, **kwargs)
@@ -236,8 +260,8 @@ class WarmEngine:
         """The id of each of `names` while the watcher's view of the networks is current and
         knows them all; None when the engine is to be asked."""
         if self.fallback is None:
-            answer = self._ask(KNOWN_NETWORK_IDS, (list(names),), {})
-            if answer[:1] == (OK,) and len(answer) == 2 and isinstance(answer[1], (dict, type(None))):
+            answer = self._ask(protocol.KNOWN_NETWORK_IDS, (list(names),), {})
+            if answer[:1] == (protocol.OK,):
                 return answer[1]
             self._fall_back()
         return None
@@ -245,11 +269,12 @@ class WarmEngine:
     def _ask(self, name: str, args: tuple, kwargs: dict) -> tuple:
         """The watcher's answer, or () when there is none."""
         try:
-            return ask(self.connection, (PROTOCOL, self.version, name, args, kwargs))
-        except (Unanswered, OSError, ValueError):  # ValueError: an argument marshal cannot send
+            return ask(self.connection, [protocol.PROTOCOL, self.version, name, args, kwargs])
+        except (Unanswered, OSError, ValueError):  # ValueError: an argument JSON cannot carry
             return ()
 
     def _fall_back(self) -> None:
         """This call and every later one are made by the SDK's own client."""
-        self.connection.close()
-        self.fallback = docker_engine.cold()
+        if self.fallback is None:
+            self.connection.close()
+            self.fallback = self.cold()

@@ -47,9 +47,10 @@ def test_every_trigger_has_an_executable_entry_point():
 
 
 def test_subcommands_and_commands_reach_the_command_line():
-    assert target_for("/plugins/network/commands") == "commands:main"
-    assert target_for("/plugins/network/subcommands/set") == "commands:main"
-    assert target_for("/plugins/network/report") == "triggers:report"
+    assert target_for("/plugins/network/commands") == ("commands:main", False)
+    assert target_for("/plugins/network/subcommands/set") == ("commands:main", False)
+    assert target_for("/plugins/network/report") == ("triggers:report", False)
+    assert target_for("/plugins/network/network-get-ipaddr") == ("docker_triggers:network_get_ipaddr", True)
     assert target_for("/plugins/network/not-a-trigger") is None
 
 

@@ -4,7 +4,6 @@ without an engine call (docs/reference.md: Triggers answered warm)."""
 from __future__ import annotations
 
 import ast
-import marshal
 import os
 import re
 import signal
@@ -16,6 +15,7 @@ import time
 import pytest
 
 from network_plugin import agent, warm
+from network_plugin import warm_protocol as protocol
 from network_plugin.engine_events import LATE, STALLED, EngineEvents, parse_event, update_view
 from network_plugin.network_view import BEHIND_SECONDS, NetworkView
 from tests.fake_engine import FakeClock, FakeEngine
@@ -179,7 +179,7 @@ def answering():
         trigger_end, agent_end = socket.socketpair()
         threading.Thread(target=served._serve, args=(agent_end,), daemon=True).start()
         served.slots.acquire()
-        return served, warm.WarmEngine(trigger_end, served.version)
+        return served, warm.WarmEngine(trigger_end, served.version, cold=lambda: None)
 
     return serve
 
@@ -200,14 +200,14 @@ def test_an_agent_without_a_view_answers_that_the_engine_is_to_be_asked(answerin
     assert served.known == 0
 
 
-@pytest.mark.parametrize("args", [(), ("app-net",), ([1],), (["a"], ["b"])])
+@pytest.mark.parametrize("args", [[], ["app-net"], [[1]], [["a"], ["b"]], [None]])
 def test_a_malformed_question_of_known_networks_is_refused_and_the_agent_goes_on(args):
     served = agent.Agent(listed(network("app-net", "n1")))
-    request = (warm.PROTOCOL, served.version, warm.KNOWN_NETWORK_IDS, args, {})
+    request = [protocol.PROTOCOL, served.version, protocol.KNOWN_NETWORK_IDS, args, {}]
 
-    assert served.answer(marshal.dumps(request)) == (warm.REFUSED, "a malformed request")
-    good = (warm.PROTOCOL, served.version, warm.KNOWN_NETWORK_IDS, (["app-net"],), {})
-    assert served.answer(marshal.dumps(good)) == (warm.OK, {"app-net": "n1"})
+    assert served.answer(protocol.encode(request)) == (protocol.REFUSED, "a malformed request")
+    good = [protocol.PROTOCOL, served.version, protocol.KNOWN_NETWORK_IDS, [["app-net"]], {}]
+    assert served.answer(protocol.encode(good)) == (protocol.OK, {"app-net": "n1"})
 
 
 def test_after_a_stall_the_agent_says_a_network_destroyed_meanwhile_is_missing(answering):
@@ -264,7 +264,7 @@ ASK_VIEW = """
 import sys
 sys.path[0] = sys.argv[1]
 from network_plugin import warm
-engine = warm.engine()
+engine = warm.engine(lambda: None)
 assert engine is not None, "no watcher answers"
 print(repr(engine.known_network_ids(sys.argv[2:])))
 """

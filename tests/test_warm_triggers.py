@@ -9,7 +9,6 @@ with the watcher running; the watcher's count of the engine calls it made for tr
 
 from __future__ import annotations
 
-import marshal
 import os
 import pwd
 import re
@@ -28,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from network_plugin import properties, warm
+from network_plugin import warm_protocol as protocol
 from network_plugin.watch import POOL_SIZES
 from tests.docker_fixtures import DockerResources
 from tests.host import DokkuHost
@@ -63,9 +63,8 @@ def warm_calls(dokku: DokkuHost) -> int:
 
 
 def frame(message: object) -> bytes:
-    """A message as the watcher and the triggers frame it."""
-    data = marshal.dumps(message)
-    return len(data).to_bytes(4, "big") + data
+    """A message as the watcher and the triggers frame it (bytes: as they are)."""
+    return protocol.frame(message if isinstance(message, bytes) else protocol.encode(message))
 
 
 def outcome(result: subprocess.CompletedProcess[str]) -> tuple[int, str, str]:
@@ -348,7 +347,10 @@ class FakeWatcher:
         with connection:
             size = int.from_bytes(connection.recv(4, socket.MSG_WAITALL), "big")
             self.requests.append(connection.recv(size, socket.MSG_WAITALL))
-            connection.sendall(self.reply)
+            try:
+                connection.sendall(self.reply)
+            except OSError:
+                pass  # the trigger stopped reading (an answer over the cap) and went cold
 
     def close(self) -> None:
         self.thread.join(timeout=WAIT_SECONDS)
@@ -359,12 +361,20 @@ class FakeWatcher:
     "reply",
     [
         b"",  # killed before acknowledging
-        warm.ACK,  # killed after acknowledging: the connect's outcome is unknown
-        warm.ACK + (100).to_bytes(4, "big") + b"\xe9\x02",  # killed in the middle of its answer
-        warm.ACK + (4).to_bytes(4, "big") + b"\xff\xff\xff\xff",  # a malformed answer
-        warm.ACK + frame((warm.MISMATCH, "another version")),
+        protocol.ACK,  # killed after acknowledging: the connect's outcome is unknown
+        protocol.ACK + (100).to_bytes(4, "big") + b"\xe9\x02",  # killed in the middle of its answer
+        protocol.ACK + (4).to_bytes(4, "big") + b"\xff\xff\xff\xff",  # a malformed answer
+        protocol.ACK + frame((protocol.MISMATCH, "another version")),
+        protocol.ACK + frame(["ok", {"Id": "x" * protocol.MAX_ANSWER}]),  # over the cap
+        protocol.ACK + frame(b"[" * 100_000),  # nested beyond the recursion limit
+        protocol.ACK + frame(b"(\xff\xff\xff\x7f"),  # marshal's tuple of 2**31-1 items
+        protocol.ACK + frame(["ok", "not a container"]),  # not what inspect_container answers
+        protocol.ACK + frame(["ok", {"Id": 1}, "more"]),
     ],
-    ids=["killed-before-ack", "killed-after-ack", "answer-cut", "malformed-answer", "another-version"],
+    ids=[
+        *("killed-before-ack", "killed-after-ack", "answer-cut", "malformed-answer", "another-version"),
+        *("over-the-cap", "too-deep", "tuple-bomb", "not-a-dict", "too-long"),
+    ],
 )
 @pytest.mark.usefixtures("test_image")
 def test_a_watcher_failing_mid_request_leaves_the_trigger_to_run_cold(
@@ -568,38 +578,38 @@ def exchange(data: bytes) -> object:
     try:
         connection.settimeout(WAIT_SECONDS)
         connection.sendall(data)
-        assert connection.recv(1, socket.MSG_WAITALL) == warm.ACK
+        assert connection.recv(1, socket.MSG_WAITALL) == protocol.ACK
         size = int.from_bytes(connection.recv(4, socket.MSG_WAITALL), "big")
-        return marshal.loads(connection.recv(size, socket.MSG_WAITALL))
+        return tuple(protocol.decode(connection.recv(size, socket.MSG_WAITALL)))  # type: ignore[arg-type]
     finally:
         connection.close()
 
 
 def agent_version() -> str:
-    answer = exchange(frame((warm.PROTOCOL, "", warm.STATUS, (), {})))
+    answer = exchange(frame((protocol.PROTOCOL, "", protocol.STATUS, (), {})))
     return answer[1]["version"]  # type: ignore[index]
 
 
-OVERSIZED = (warm.MAX_REQUEST + 1).to_bytes(4, "big")
-MALFORMED = (warm.REFUSED, "a malformed request")
+OVERSIZED = (protocol.MAX_REQUEST + 1).to_bytes(4, "big")
+MALFORMED = (protocol.REFUSED, "a malformed request")
 
 
 @pytest.mark.parametrize(
     ("request_of", "answer_of"),
     [
-        (lambda version: OVERSIZED, lambda version: (warm.REFUSED, "a request is at most 65536 bytes")),
-        (lambda version: frame(b"not a tuple"), lambda version: MALFORMED),
+        (lambda version: OVERSIZED, lambda version: (protocol.REFUSED, "a request is at most 65536 bytes")),
+        (lambda version: frame("not a request"), lambda version: MALFORMED),
         (lambda version: (3).to_bytes(4, "big") + b"\xff\xfe\xfd", lambda version: MALFORMED),
         (
-            lambda version: frame((warm.PROTOCOL, "an older version", "containers", (), {})),
-            lambda version: (warm.MISMATCH, version),
+            lambda version: frame((protocol.PROTOCOL, "an older version", "containers", (), {})),
+            lambda version: (protocol.MISMATCH, version),
         ),
         (
-            lambda version: frame((warm.PROTOCOL, version, "remove_network", ("bridge",), {})),
+            lambda version: frame((protocol.PROTOCOL, version, "remove_network", ("bridge",), {})),
             lambda version: MALFORMED,
         ),
     ],
-    ids=["over-64-KiB", "not-a-request", "not-marshal", "another-version", "not-an-allowed-call"],
+    ids=["over-64-KiB", "not-a-request", "not-json", "another-version", "not-an-allowed-call"],
 )
 def test_a_refused_request_is_answered_and_the_watcher_lives_on(
     dokku: DokkuHost, watcher, request_of: Callable[[str], bytes], answer_of: Callable[[str], tuple]
@@ -609,7 +619,7 @@ def test_a_refused_request_is_answered_and_the_watcher_lives_on(
 
     assert exchange(request_of(version)) == answer_of(version)
 
-    assert exchange(frame((warm.PROTOCOL, version, "networks", (), {"names": ["bridge"]})))[0] == warm.OK
+    assert exchange(frame((protocol.PROTOCOL, version, "networks", (), {"names": ["bridge"]})))[0] == "ok"
     assert running.process.poll() is None
     assert not [line for line in running.lines() if line.startswith(" !     ")]
 
@@ -673,7 +683,7 @@ def test_a_peer_of_another_uid_is_refused_in_one_line(
         # Opened up by hand: the folder's mode alone keeps other users out; this tests the uid check.
         path.parent.chmod(0o711)
         path.chmod(0o666)
-        status = frame((warm.PROTOCOL, "", warm.STATUS, (), {})).hex()
+        status = frame((protocol.PROTOCOL, "", protocol.STATUS, (), {})).hex()
 
         peer = subprocess.run(
             ["/usr/bin/python3", "-c", PEER, str(path), status],
@@ -706,8 +716,8 @@ def test_answered_connections_leave_no_thread_or_descriptor_behind(dokku: DokkuH
         return len(list(task.iterdir())), len(list(descriptors.iterdir()))
 
     def ask() -> None:
-        answer = exchange(frame((warm.PROTOCOL, version, "networks", (), {"names": ["bridge"]})))
-        assert answer[0] == warm.OK  # type: ignore[index]
+        answer = exchange(frame((protocol.PROTOCOL, version, "networks", (), {"names": ["bridge"]})))
+        assert answer[0] == protocol.OK  # type: ignore[index]
 
     for _ in range(300):
         ask()
