@@ -60,7 +60,7 @@ def apps_using_networks() -> dict[str, list[str]]:
     return using
 
 
-def describe(network: dict, containers: list[ContainerState], apps: list[str]) -> dict:
+def network_info(network: dict, containers: list[ContainerState], apps: list[str]) -> dict:
     """The JSON object of a network (the reference plugin's keys, plus ours)."""
     labels = network.get("Labels") or {}
     ipam = (network.get("IPAM") or {}).get("Config") or []
@@ -205,7 +205,7 @@ def destroy(name: str, force: bool) -> None:
 def _forget(name: str, force: bool) -> None:
     """A network gone from the engine but still recorded: drop the record, or it comes back."""
     error = _not_listed(name, NetworkGone(name))
-    if not isinstance(error, NetworkGone) or not records.exists(name):
+    if not isinstance(error, NetworkGone) or not records.is_recorded(name):
         raise error  # on a swarm worker, a network the engine does not list may still exist
     if not (force or os.environ.get("DOKKU_APPS_FORCE_DELETE") == "1"):
         _confirm_destroy(name)
@@ -213,7 +213,7 @@ def _forget(name: str, force: bool) -> None:
     records.remove(name)
 
 
-def exists(name: str) -> None:
+def show_exists(name: str) -> None:
     if not is_network_name(name):
         raise PluginError("Network does not exist")
     if not docker_engine.networks_by_name([name]):
@@ -225,7 +225,7 @@ def show_info(name: str, output_format: str) -> None:
     verify_format(output_format, "text")
     network = _require(name)
     containers = _containers_naming(network)
-    described = describe(network, containers, apps_using_networks().get(name, []))
+    described = network_info(network, containers, apps_using_networks().get(name, []))
     if output_format == "json":
         print_json(described)
         return
@@ -272,7 +272,9 @@ def show_list(output_format: str, dokku_managed: bool) -> None:
     if output_format == "json":
         containers = docker_engine.list_containers({})
         using = apps_using_networks()
-        print_json([describe(network, containers, using.get(network["Name"], [])) for network in networks])
+        print_json(
+            [network_info(network, containers, using.get(network["Name"], [])) for network in networks]
+        )
         return
     section("Networks")
     for network in networks:

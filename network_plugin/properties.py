@@ -86,7 +86,7 @@ def stored_networks(app: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:
     return named
 
 
-def exists(app: str, key: str) -> bool:
+def is_stored(app: str, key: str) -> bool:
     return is_file(property_path(app, key))
 
 
@@ -131,7 +131,7 @@ def validated_value(owner: str, key: str, values: list[str]) -> str:
     """The value to store for `network:set <owner> <key> <values...>`, after every check."""
     value = normalized(key, (",".join if key in ATTACH_KEYS else " ".join)(values))
     if key in ATTACH_KEYS:
-        _verify_attach_lists(owner, key, value)
+        _verify_new_attach_list(owner, key, value)
     return value
 
 
@@ -174,14 +174,14 @@ def verified_computed(app: str, key: str) -> str:
     return value
 
 
-def _verify_attach_lists(owner: str, key: str, value: str) -> None:
+def _verify_new_attach_list(owner: str, key: str, value: str) -> None:
     """No network may end up in both computed attach lists, of `owner` or, for a global
     value, of any app that takes it (an app's own value hides the global one)."""
     other_key = ATTACH_POST_DEPLOY if key == ATTACH_POST_CREATE else ATTACH_POST_CREATE
     # Unset, the app's list falls back to the global one.
-    verify_attach_lists(value or (get_global(key) if owner != GLOBAL_APP else ""), computed(owner, other_key))
+    verify_attach_pair(value or (get_global(key) if owner != GLOBAL_APP else ""), computed(owner, other_key))
     if owner == GLOBAL_APP:
-        verify_apps_attach_lists(
+        verify_apps_attach_pairs(
             [app for app in list_apps() if not get(app, key)],
             lambda stored_owner, stored_key: (
                 value if (stored_owner, stored_key) == (GLOBAL_APP, key) else get(stored_owner, stored_key)
@@ -189,7 +189,7 @@ def _verify_attach_lists(owner: str, key: str, value: str) -> None:
         )
 
 
-def verify_apps_attach_lists(apps: list[str], stored: Callable[[str, str], str]) -> None:
+def verify_apps_attach_pairs(apps: list[str], stored: Callable[[str, str], str]) -> None:
     """No app of `apps` has a network in both computed attach lists, `stored(owner, key)` being
     the value the app (or `--global`) stores, or is about to: the rule a global change holds
     every app that takes it to; the apps are named, grouped by network."""
@@ -205,7 +205,7 @@ def verify_apps_attach_lists(apps: list[str], stored: Callable[[str, str], str])
         raise PluginError(f"Network name already associated with app {listed(clashing)}: {clash}")
 
 
-def verify_attach_lists(value: str, other_value: str) -> None:
+def verify_attach_pair(value: str, other_value: str) -> None:
     """A network is never in both attach lists (`value` and the other list's computed value)."""
     clash = _first_shared(networks(value), other_value)
     if clash:
@@ -220,7 +220,7 @@ def _first_shared(names: list[str], other_value: str) -> str:
 def copy_all(source_app: str, target_app: str) -> None:
     """Make `target_app`'s properties exactly those `source_app` has (clone and rename): a value
     the target had of its own (e.g. written by an older Dokku's post-create) does not survive."""
-    values = {key: get(source_app, key) for key in DEFAULTS if exists(source_app, key)}
+    values = {key: get(source_app, key) for key in DEFAULTS if is_stored(source_app, key)}
     with AppLock(target_app):
         for key in DEFAULTS:
             if key in values:

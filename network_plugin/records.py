@@ -205,7 +205,7 @@ def write(name: str, options: CreateOptions) -> bool:
         return write_atomic(path, content)
 
 
-def exists(name: str) -> bool:
+def is_recorded(name: str) -> bool:
     return is_file(record_path(name))
 
 
@@ -310,7 +310,7 @@ def record_engine_networks() -> None:
     for network in sorted(listed, key=lambda network: network.get("Name", "")):
         try:
             name = network.get("Name", "")
-            if not exists(name):
+            if not is_recorded(name):
                 write(*parse_spec(engine_spec(network)))
         except PluginError as error:
             warn(f"Not recording network {network.get('Name', '')}: {error.message}")

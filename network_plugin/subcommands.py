@@ -136,7 +136,7 @@ def exists_command(network: NetworkArgument = "") -> None:
     """Checks if a docker network exists."""
     from network_plugin import networks
 
-    networks.exists(network)
+    networks.show_exists(network)
 
 
 @cli.command("network:info")

@@ -126,7 +126,7 @@ def import_document(data: bytes) -> None:
     with _refusal():
         specs, owners = _parse(data)
         # Checked before the lock too, as network:set does: bad input leaves no lock file.
-        _verify_attach_lists(owners)
+        _verify_imported_attach_lists(owners)
     if specs:
         # Refused before any network is made, since none of them could be recorded.
         records.verify_folder_reachable()
@@ -134,7 +134,7 @@ def import_document(data: bytes) -> None:
     missing = []
     with host_lock():
         with _refusal():
-            _verify_attach_lists(owners)
+            _verify_imported_attach_lists(owners)
         _import_networks(specs, present)
         for owner, values in owners.items():
             if values and not _exists(owner):
@@ -214,7 +214,7 @@ def _values(owner: str, values: object) -> dict[str, str]:
     return checked
 
 
-def _verify_attach_lists(owners: dict[str, dict[str, str]]) -> None:
+def _verify_imported_attach_lists(owners: dict[str, dict[str, str]]) -> None:
     """The attach-list rule of network:set on the computed lists after the import: of
     `--global`, of every app the document names, and, for a global list it gives, of every app
     that takes it (network:set --global's check)."""
@@ -224,14 +224,14 @@ def _verify_attach_lists(owners: dict[str, dict[str, str]]) -> None:
         return given[key] if key in given else properties.get(owner, key)
 
     try:
-        properties.verify_attach_lists(*(stored(GLOBAL_APP, key) for key in properties.ATTACH_KEYS))
+        properties.verify_attach_pair(*(stored(GLOBAL_APP, key) for key in properties.ATTACH_KEYS))
     except PluginError as error:
         raise PluginError(f"{GLOBAL_APP}: {error.message}") from None
     apps = {owner for owner in owners if owner != GLOBAL_APP and _exists(owner)}
     given = [key for key in properties.ATTACH_KEYS if key in owners[GLOBAL_APP]]
     if given:
         apps.update(app for app in list_apps() if any(not stored(app, key) for key in given))
-    properties.verify_apps_attach_lists(sorted(apps), stored)
+    properties.verify_apps_attach_pairs(sorted(apps), stored)
 
 
 def _engine_networks(specs: list[tuple[str, CreateOptions]]) -> dict[str, dict]:
@@ -357,5 +357,5 @@ def _changed(owner: str, values: dict[str, str]) -> list[str]:
     return [
         key
         for key, value in values.items()
-        if (properties.exists(owner, key) if not value else properties.get(owner, key) != value)
+        if (properties.is_stored(owner, key) if not value else properties.get(owner, key) != value)
     ]

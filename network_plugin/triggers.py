@@ -54,7 +54,7 @@ def backfill_bind_all_interfaces() -> None:
     if is_file(record):
         return
     for app in list_apps():
-        if not properties.exists(app, properties.BIND_ALL_INTERFACES) and not proxy_is_enabled(app):
+        if not properties.is_stored(app, properties.BIND_ALL_INTERFACES) and not proxy_is_enabled(app):
             detail_unless_quiet(f"Setting network property 'bind-all-interfaces' to true for {app}")
             properties.write(app, properties.BIND_ALL_INTERFACES, "true")
     write_atomic(record, "apps without a proxy were given bind-all-interfaces=true\n")
