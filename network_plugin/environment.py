@@ -180,7 +180,9 @@ def remove_leftovers(plugin_dir: str, keep: set[str]) -> None:
 
 
 def _run(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    # In /, whoever runs this: a child the interpreter starts without -I (Debian 11's ensurepip
+    # runs pip so) must find no module in the caller's folder.
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False, cwd="/")
 
 
 def _last_line(result: subprocess.CompletedProcess[str]) -> str:
