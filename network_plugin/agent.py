@@ -2,13 +2,15 @@
 client (docs/reference.md: Triggers answered warm; the triggers' side is `network_plugin.warm`).
 
 `network:watch` starts it before anything else. The socket lives in a folder of its own under
-`$DOKKU_LIB_ROOT/data/network/` (0700, the service user's; opened without following a link),
-is made under a temporary name, given mode 0600 and renamed into place: whatever held its
-name (a stale socket, a link, a file, a FIFO) is replaced, never followed. Only peers of the
+`$DOKKU_LIB_ROOT/data/network/` (0700, the Dokku user's whoever made it: `watch_folder`;
+opened without following a link), is made under a temporary name, given mode 0600 and renamed
+into place: whatever held its name (a stale socket, a link, a file, a FIFO) is replaced, never
+followed. Only peers of the
 watcher's own uid or root are answered (SO_PEERCRED). Each connection is served on a thread
 of its own (at most MAX_CONNECTIONS at a time; beyond, a connection is closed and that trigger
 runs cold), which never waits on the watcher's jobs or locks: it only calls the engine.
-Answers are always the engine's own, asked at that moment, never the watcher's view of it.
+An SDK call's answer is always the engine's own, asked at that moment; only "which of these
+networks exist" may come from the watcher's view, and only while that view is current.
 A request is checked whole before anything is called (`network_plugin.warm_protocol`): its
 shape, the call's name, the engine refs and keyword arguments it passes; anything else is
 refused.
