@@ -76,13 +76,18 @@ def version() -> str:
     return f"{code_version(package)} {environment.rpartition('/')[2]} {engine}"
 
 
-def open_warm_folder() -> int | None:
-    """The socket's folder, walked as every folder of the plugin (as root, a link root does not
-    own is refused: then no watcher is asked), or None."""
+def in_warm_folder(action: Callable[[int], Any], otherwise: Any = None) -> Any:
+    """`action` of a descriptor of the socket's folder, walked as every folder of the plugin and
+    closed after; `otherwise` when it cannot be opened (as root, a link root does not own is
+    refused: then no watcher is asked, and no stamp is read or written through it)."""
     try:
-        return open_folder(warm_root())
+        folder = open_folder(warm_root())
     except (OSError, PluginError):
-        return None
+        return otherwise
+    try:
+        return action(folder)
+    finally:
+        os.close(folder)
 
 
 def retry_time_in(folder: int) -> float:
@@ -98,22 +103,10 @@ def retry_time_in(folder: int) -> float:
 
 
 def retry_time() -> float:
-    folder = open_warm_folder()
-    if folder is None:
-        return 0.0
-    try:
-        return retry_time_in(folder)
-    finally:
-        os.close(folder)
+    return in_warm_folder(retry_time_in, 0.0)
 
 
-def trip_breaker() -> None:
-    """Triggers skip the watcher for BREAKER_SECONDS: its stamp is renamed into place, with
-    the moment to ask again as its modification time. A folder it cannot reach or write leaves
-    it be."""
-    folder = open_warm_folder()
-    if folder is None:
-        return
+def _stamp_breaker(folder: int) -> None:
     temp = f".{BREAKER_NAME}.{os.getpid()}.tmp"
     until = time.time() + BREAKER_SECONDS
     try:
@@ -129,21 +122,25 @@ def trip_breaker() -> None:
             os.unlink(temp, dir_fd=folder)
         except OSError:
             pass
-    finally:
-        os.close(folder)
 
 
-def remove_breaker() -> None:
-    """A watcher that answers again is asked again at once."""
-    folder = open_warm_folder()
-    if folder is None:
-        return
+def trip_breaker() -> None:
+    """Triggers skip the watcher for BREAKER_SECONDS: its stamp is renamed into place, with
+    the moment to ask again as its modification time. A folder it cannot reach or write leaves
+    it be."""
+    in_warm_folder(_stamp_breaker)
+
+
+def _remove_breaker_in(folder: int) -> None:
     try:
         os.unlink(BREAKER_NAME, dir_fd=folder)
     except FileNotFoundError:
         pass
-    finally:
-        os.close(folder)
+
+
+def remove_breaker() -> None:
+    """A watcher that answers again is asked again at once."""
+    in_warm_folder(_remove_breaker_in)
 
 
 def connect_in(folder: int, timeout: float = ACK_SECONDS) -> Any:
@@ -166,25 +163,17 @@ def connect_in(folder: int, timeout: float = ACK_SECONDS) -> Any:
 
 def connect(timeout: float = ACK_SECONDS) -> Any:
     """A connection to the watcher's socket, or None."""
-    folder = open_warm_folder()
-    if folder is None:
-        return None
-    try:
-        return connect_in(folder, timeout)
-    finally:
-        os.close(folder)
+    return in_warm_folder(lambda folder: connect_in(folder, timeout))
+
+
+def _connect_unless_tripped(folder: int) -> Any:
+    return None if retry_time_in(folder) else connect_in(folder)
 
 
 def engine(cold: Callable[[], Any]) -> WarmEngine | None:
     """The stand-in for the SDK's client while the watcher may be asked, else None; `cold`
     makes the SDK's client it falls back to."""
-    folder = open_warm_folder()
-    if folder is None:
-        return None
-    try:
-        connection = None if retry_time_in(folder) else connect_in(folder)
-    finally:
-        os.close(folder)
+    connection = in_warm_folder(_connect_unless_tripped)
     return None if connection is None else WarmEngine(connection, version(), cold)
 
 
