@@ -29,9 +29,9 @@ def _user_name(uid: int) -> str:
         return f"uid {uid}"
 
 
-def _wanted_owner() -> int:
-    """The uid the folder must belong to: the Dokku user's as root (when it exists), else our own."""
-    owner = dokku_owner()
+def _wanted_uid(owner: tuple[int, int] | None) -> int:
+    """The uid the folder must belong to: the Dokku user's (`owner`, as root when it exists),
+    else our own."""
     return owner[0] if owner else os.geteuid()
 
 
@@ -41,6 +41,7 @@ def open_watch_folder(create: bool = True) -> int:
     user. PluginError (saying why) when it belongs to anyone else."""
     folder = warm_root()
     name = os.path.basename(folder)
+    owner = dokku_owner()  # the user and group databases, read once
     parent = open_folder(os.path.dirname(folder), create=create)
     try:
         if create:
@@ -51,7 +52,7 @@ def open_watch_folder(create: bool = True) -> int:
         try:
             descriptor = os.open(name, FOLDER_FLAGS, dir_fd=parent)
         except PermissionError:  # not ours to enter (0700): say whose it is
-            reason = _owner_fault(os.stat(name, dir_fd=parent, follow_symlinks=False).st_uid)
+            reason = _owner_fault(os.stat(name, dir_fd=parent, follow_symlinks=False).st_uid, owner)
             if reason:
                 raise PluginError(reason) from None
             raise
@@ -59,11 +60,10 @@ def open_watch_folder(create: bool = True) -> int:
         os.close(parent)
     try:
         uid = os.fstat(descriptor).st_uid
-        owner = dokku_owner()
         if owner and uid == 0:
             os.fchown(descriptor, *owner)  # made just now, or left root's by a watcher run as root
             uid = owner[0]
-        reason = _owner_fault(uid)
+        reason = _owner_fault(uid, owner)
         if reason:
             raise PluginError(reason)
         os.fchmod(descriptor, FOLDER_MODE)  # mkdir's mode is filtered by the umask
@@ -82,16 +82,18 @@ def fault() -> str:
     except (OSError, PluginError):
         return ""
     try:
-        return _owner_fault(os.stat(os.path.basename(folder), dir_fd=parent, follow_symlinks=False).st_uid)
+        uid = os.stat(os.path.basename(folder), dir_fd=parent, follow_symlinks=False).st_uid
+        return _owner_fault(uid, dokku_owner())
     except OSError:
         return ""
     finally:
         os.close(parent)
 
 
-def _owner_fault(uid: int) -> str:
-    """The line saying the folder belongs to `uid` and not to whom it should; "" when it should."""
-    wanted = _wanted_owner()
+def _owner_fault(uid: int, owner: tuple[int, int] | None) -> str:
+    """The line saying the folder belongs to `uid` and not to whom it should (`dokku_owner()`'s
+    `owner`); "" when it should."""
+    wanted = _wanted_uid(owner)
     if uid == wanted:
         return ""
     folder, user = warm_root(), _user_name(wanted)
