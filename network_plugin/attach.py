@@ -40,21 +40,32 @@ def aliases(app: str, process_type: str, hostname: str) -> list[str]:
 
 
 def attach(container: dict, network: dict, app: str, phase: str, process_type: str) -> bool:
-    """Connect the inspected `container` to `network` unless it already is; True when connected now.
+    """Connect the inspected `container` to `network` unless it already is, in the deploy phase
+    with the app's aliases; True when connected now.
 
     The caller inspects each container once, whatever the number of networks: joining
     one network does not change whether the container is on another.
     """
-    container_id = container["Id"]
-    endpoints = (container.get("NetworkSettings") or {}).get("Networks") or {}
-    if network["Name"] in endpoints:
+    if is_on(container, network["Name"]):
         return False
     process_type = process_type or (container["Config"].get("Labels") or {}).get(
         docker_engine.PROCESS_TYPE_LABEL, ""
     )
     names = []
     if phase == DEPLOY_PHASE and process_type:
-        names = aliases(app, process_type, container["Config"].get("Hostname") or container_id[:12])
+        names = aliases(app, process_type, container["Config"].get("Hostname") or container["Id"][:12])
+    return connect(container, network, names)
+
+
+def is_on(container: dict, network_name: str) -> bool:
+    """The inspected `container` has an endpoint on the network, whatever its aliases."""
+    return network_name in ((container.get("NetworkSettings") or {}).get("Networks") or {})
+
+
+def connect(container: dict, network: dict, names: list[str]) -> bool:
+    """Connect the inspected `container`, not on `network` when inspected, to it with the aliases
+    `names`; True when connected now, False when a concurrent trigger did."""
+    container_id = container["Id"]
     target = network["Id"] or network["Name"]
     try:
         docker_engine.api().connect_container_to_network(container_id, target, aliases=names or None)
@@ -82,17 +93,17 @@ def attach(container: dict, network: dict, app: str, phase: str, process_type: s
     return True
 
 
-def attach_after_create(container_id: str, app: str, phase: str, process_type: str) -> None:
-    """`post-container-create`: every network of computed attach-post-create."""
+def attach_after_create(container_id: str, app: str, phase: str, process_type: str) -> dict:
+    """`post-container-create`: every network of computed attach-post-create. The container's
+    inspect (made once, before attaching), which the trigger's links need too."""
     names = configured_networks(app, properties.ATTACH_POST_CREATE)
-    if not names:
-        return
     found = docker_engine.network_ids(names)
     container = None
     for name in names:
         network = existing_network(found, name)
         container = container or docker_engine.require_container(container_id)
         attach(container, network, app, phase, process_type)
+    return container or docker_engine.require_container(container_id)
 
 
 def attach_after_deploy(app: str) -> None:
