@@ -9,16 +9,19 @@ from network_plugin.validation import verify_process_type
 
 
 def post_container_create(args: list[str]) -> int:
-    """`post-container-create <type> <container-id> <app> <phase> [<proc>]`."""
+    """`post-container-create <type> <container-id> <app> <phase> [<proc>]`: the app's container
+    joins its attach-post-create networks, and the containers it links to join the network it
+    was created on."""
     container_type, container_id, app, phase, process_type = (arg(args, i) for i in range(5))
     if container_type != "app":
         return 0
     verify_app(app)
-    if not properties.computed(app, properties.ATTACH_POST_CREATE):
-        return 0  # the common case: answered without loading the docker SDK
-    from network_plugin import attach
+    if not properties.computed(app, properties.ATTACH_POST_CREATE) and not properties.creation_network(app):
+        return 0  # the common case: answered from the files, without the engine
+    from network_plugin import attach, links
 
-    attach.attach_after_create(container_id, app, phase, process_type)
+    container = attach.attach_after_create(container_id, app, phase, process_type)
+    links.connect_linked(container)
     return 0
 
 

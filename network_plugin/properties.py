@@ -19,6 +19,7 @@ from network_plugin.validation import (
     is_app_network,
     is_host_name,
     is_listener,
+    is_user_defined_network,
     verify_app_name,
     verify_app_network,
 )
@@ -74,6 +75,14 @@ def named_networks(app: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:
     return [
         (key, name) for key in keys for name in networks(computed(app, key)) if name not in DOCKER_NETWORKS
     ]
+
+
+def creation_network(app: str) -> str:
+    """The network of its own the app's containers are created on: its computed initial-network
+    unless that is one of Docker's (`bridge`, `default`, `host`, `none`) or another container's
+    stack; else ''. Only decides whether `post-container-create` asks the engine at all."""
+    name = computed(app, INITIAL_NETWORK)
+    return name if is_user_defined_network(name) else ""
 
 
 def stored_networks(app: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -77,6 +77,12 @@ def is_app_network(value: str) -> bool:
     return is_network_name(value) and not value.startswith(CONTAINER_MODE)
 
 
+def is_user_defined_network(mode: str) -> bool:
+    """A container's network mode that names a network of its own: not one of Docker's
+    (`bridge`, `default`, `host`, `none`), nor another container's stack (`container:<id>`)."""
+    return bool(mode) and mode not in DOCKER_NETWORKS and not mode.startswith(CONTAINER_MODE)
+
+
 def is_dns_name(value: str) -> bool:
     """Lower-case DNS name: dot-separated labels of at most 63 characters, at most 253 in all,
     no label starting or ending with `-`."""

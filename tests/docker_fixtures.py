@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import tarfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +28,9 @@ BUSYBOX = Path(os.environ.get("NETWORK_TEST_BUSYBOX", "/bin/busybox"))
 # of a run still going on the same engine.
 RESOURCE_LABEL = "com.dokku.network-test"
 OWNER = str(os.getpid())
+# What a service container (`DockerResources.service`) answers over HTTP, and on which port.
+SERVICE_PAGE = "served by the linked service"
+SERVICE_PORT = 8000
 DOCKERFILE = b"""FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
@@ -137,6 +141,52 @@ class DockerResources:
         if start:
             container.start()
         return container
+
+    def service(self, network: str | None = None) -> Container:
+        """A running service as Dokku's service plugins run one (`dokku.postgres.<name>`, on the
+        default bridge unless `network`), answering HTTP on SERVICE_PORT with SERVICE_PAGE."""
+        serve = (
+            f"mkdir /www && echo {SERVICE_PAGE} >/www/index.html && exec httpd -f -p {SERVICE_PORT} -h /www"
+        )
+        return self.client.containers.run(
+            IMAGE,
+            ["sh", "-c", serve],
+            name=f"dokku.postgres.dnt-{OWNER}-{uuid.uuid4().hex[:8]}",
+            network_mode=network,
+            labels={RESOURCE_LABEL: OWNER},
+            detach=True,
+        )
+
+    def created_by_scheduler(self, app: str, network: str, links: list[str], proc: str = "web") -> str:
+        """The id of an app container created as Dokku's scheduler creates it: `docker container
+        create` (the CLI, which keeps a user-defined network's links on its endpoint, where the
+        API's `HostConfig.Links` are dropped) with Dokku's labels and the deploy's docker args,
+        `--network` and the service plugins' `--link`s."""
+        labels = {
+            "com.dokku.app-name": app,
+            "com.dokku.process-type": proc,
+            "com.dokku.container-type": "deploy",
+            RESOURCE_LABEL: OWNER,
+        }
+        created = subprocess.run(
+            [
+                *(
+                    "docker",
+                    "container",
+                    "create",
+                    f"--name={app}.{proc}.{self.run_id}.{uuid.uuid4().hex[:4]}",
+                ),
+                *(f"--label={key}={value}" for key, value in labels.items()),
+                f"--network={network}",
+                *(f"--link={link}" for link in links),
+                *(IMAGE, "sleep", "3600"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return created.stdout.strip()
 
 
 @pytest.fixture(scope="session")
