@@ -205,6 +205,34 @@ def test_post_container_create_warm_and_cold(
 
 
 @pytest.mark.usefixtures("test_image")
+def test_post_container_create_connects_a_linked_service_warm_and_cold(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    """Every call of a link's connect is served warm: had one been made cold, the trigger would
+    have imported the SDK."""
+    dokku.create_app(APP)
+    network = docker_resources.network()
+    assert dokku.command("set", APP, properties.INITIAL_NETWORK, network.name).returncode == 0
+    service = docker_resources.service()
+    container_id = docker_resources.created_by_scheduler(APP, network.name, [f"{service.name}:db"])
+    args = ("app", container_id, APP, "deploy", "web")
+
+    answer, _ = same_warm_and_cold(
+        dokku,
+        watcher,
+        trigger(dokku, "post-container-create", *args),
+        reset=lambda: network.disconnect(service.id, force=True),
+        engine_state=lambda: networks_of(docker_resources, service.id),
+    )
+
+    assert answer == (0, "", "")
+    assert "db" in networks_of(docker_resources, service.id)[network.name]
+    network.disconnect(service.id, force=True)
+    assert imported(dokku, "post-container-create", *args) & WARM_NEVER == set()
+    assert "db" in networks_of(docker_resources, service.id)[network.name]
+
+
+@pytest.mark.usefixtures("test_image")
 def test_core_post_deploy_warm_and_cold(dokku: DokkuHost, docker_resources: DockerResources, watcher):
     network, container = attaching(dokku, docker_resources, properties.ATTACH_POST_DEPLOY, start=True)
 
