@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from network_plugin import properties
+from network_plugin import app_network, properties
 from network_plugin.apps import verify_app
 from network_plugin.arguments import arg
-from network_plugin.validation import verify_process_type
+from network_plugin.validation import is_user_defined_network, verify_process_type
 
 
 def post_container_create(args: list[str]) -> int:
@@ -16,7 +16,10 @@ def post_container_create(args: list[str]) -> int:
     if container_type != "app":
         return 0
     verify_app(app)
-    if not properties.computed(app, properties.ATTACH_POST_CREATE) and not properties.creation_network(app):
+    created_on = app_network.creation_network(app, process_type, phase)
+    if not properties.computed(app, properties.ATTACH_POST_CREATE) and not is_user_defined_network(
+        created_on
+    ):
         return 0  # the common case: answered from the files, without the engine
     from network_plugin import attach, links
 

@@ -125,3 +125,16 @@ def get_listeners(app: str, process_type: str) -> list[str]:
         host = f"[{ip}]" if ":" in ip else ip
         listeners.append(f"{host}:{port if is_port(port) else DEFAULT_PORT}")
     return listeners
+
+
+def ip_addresses(app: str) -> list[str]:
+    """The address of every `IP.<proc>.<n>` file of the app that holds one."""
+    root = app_root(app)
+    found = []
+    for name in app_file_names(app):
+        kind, dot, _ = name.partition(".")
+        if dot and kind == "IP":
+            ip = read_first_line(os.path.join(root, name))
+            if looks_like_ip(ip):
+                found.append(ip)
+    return found

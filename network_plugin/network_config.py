@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from network_plugin import docker_engine, listeners, properties
+from network_plugin import app_network, docker_engine, listeners
 from network_plugin.apps import DEFAULT_SCHEDULER, scheduler
 from network_plugin.docker_engine import ContainerGone, ContainerState
 from network_plugin.error_handler import PluginError, describe
@@ -36,7 +36,7 @@ def container_ip(app: str, process_type: str, state: ContainerState) -> str:
             return listener_host(static) or LOCALHOST
     if state.network_mode == "host":
         return LOCALHOST
-    network = properties.computed(app, properties.INITIAL_NETWORK) or DEFAULT_NETWORK
+    network = app_network.creation_network(app) or DEFAULT_NETWORK
     # The legacy top-level NetworkSettings.IPAddress is the default bridge's address.
     return state.networks.get(network) or state.networks.get(DEFAULT_NETWORK, "")
 
@@ -177,7 +177,7 @@ def _write_ips(
             continue  # gone or stopped: nothing to route to, nothing to fix
         ip = container_ip(app, process_type, state)
         if not ip:
-            network = properties.computed(app, properties.INITIAL_NETWORK) or DEFAULT_NETWORK
+            network = app_network.creation_network(app) or DEFAULT_NETWORK
             warn(
                 f"Unable to find an IP address for {app}.{process_type}.{index}"
                 f" (container {container_id[:12]}) on network {network}"

@@ -10,15 +10,17 @@ from __future__ import annotations
 import os
 import sys
 
-from network_plugin import docker_engine, host_network, properties, records, use_site_packages
+from network_plugin import app_network, docker_engine, host_network, properties, records, use_site_packages
 from network_plugin.docker_engine import NETWORK_NAME_LABEL, ContainerState, NetworkGone
 from network_plugin.error_handler import EngineAPIError, PluginError
 from network_plugin.files import list_folder
 from network_plugin.network_options import OVERLAY, CreateOptions
 from network_plugin.output import detail, info, one_line, print_json, section, warn
-from network_plugin.paths import properties_root
+from network_plugin.paths import GLOBAL_APP, properties_root
 from network_plugin.validation import (
+    APP_NETWORK_PREFIX,
     DOCKER_NETWORKS,
+    app_network_owner,
     is_app_name,
     is_network_name,
     verify_format,
@@ -51,10 +53,12 @@ def apps_using_networks() -> dict[str, list[str]]:
     """Network name -> apps (and `--global`) whose attach/initial properties name it."""
     using: dict[str, list[str]] = {}
     for owner in sorted(list_folder(properties_root())):
-        if not (is_app_name(owner) or owner == "--global"):
+        if not (is_app_name(owner) or owner == GLOBAL_APP):
             continue
         values = [properties.get(owner, key) for key in properties.NETWORK_KEYS]
         names = {name for value in values for name in properties.networks(value)}
+        if owner != GLOBAL_APP:
+            names.update(name for _, name in app_network.with_own(owner, [], (properties.INITIAL_NETWORK,)))
         for name in names:
             using.setdefault(name, []).append(owner)
     return using
@@ -99,6 +103,12 @@ def network_info(network: dict, containers: list[ContainerState], apps: list[str
 def create(name: str, options: CreateOptions) -> None:
     """Create `name` as `options` say (name and options checked by network_options.parse),
     always attachable, and record it so that it can be made again the same way."""
+    owner = app_network_owner(name)
+    if owner:
+        raise PluginError(
+            f"Invalid network name specified: {name}, {APP_NETWORK_PREFIX}<app> names the network of"
+            f" an app of its own: set app-network for {owner} instead"
+        )
     records.verify_folder_reachable()
     if docker_engine.networks_by_name([name]):
         raise PluginError(f"Network {name} already exists")

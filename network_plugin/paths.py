@@ -35,6 +35,18 @@ def property_dir(app: str) -> str:
     return os.path.join(properties_root(), app)
 
 
+def docker_options_files(app: str, phase: str, process_type: str) -> list[str]:
+    """The files of the app's docker options for `phase` (deploy, build, run), Dokku's
+    docker-options plugin's property lists (for every process type, then `process_type`'s)
+    and the file of the Dokku releases before them."""
+    folder = os.path.join(lib_root(), "config", "docker-options", app)
+    names = ["_default_", process_type] if process_type else ["_default_"]
+    return [
+        *(os.path.join(folder, f"{name}.{phase}") for name in names),
+        os.path.join(app_root(app), f"DOCKER_OPTIONS_{phase.upper()}"),
+    ]
+
+
 def scheduler_file(app: str) -> str:
     return os.path.join(lib_root(), "config", "scheduler", app, "selected")
 

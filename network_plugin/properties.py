@@ -16,10 +16,10 @@ from network_plugin.output import listed
 from network_plugin.paths import GLOBAL_APP, property_dir
 from network_plugin.validation import (
     DOCKER_NETWORKS,
+    app_network_owner,
     is_app_network,
     is_host_name,
     is_listener,
-    is_user_defined_network,
     verify_app_name,
     verify_app_network,
 )
@@ -28,6 +28,8 @@ TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+APP_NETWORK = "app-network"
+APP_NETWORK_POOL = "app-network-pool"
 ATTACH_POST_CREATE = "attach-post-create"
 ATTACH_POST_DEPLOY = "attach-post-deploy"
 BIND_ALL_INTERFACES = "bind-all-interfaces"
@@ -35,7 +37,13 @@ INITIAL_NETWORK = "initial-network"
 STATIC_WEB_LISTENER = "static-web-listener"
 TLD = "tld"
 
+# Where app networks take their subnets (/24 each) by default: private space beside Docker's own
+# default pools (172.17.0.0/12 and 192.168.0.0/16), room for 4,096 apps.
+DEFAULT_APP_NETWORK_POOL = "10.224.0.0/12"
+
 DEFAULTS = {
+    APP_NETWORK: "false",
+    APP_NETWORK_POOL: DEFAULT_APP_NETWORK_POOL,
     ATTACH_POST_CREATE: "",
     ATTACH_POST_DEPLOY: "",
     BIND_ALL_INTERFACES: "false",
@@ -44,6 +52,9 @@ DEFAULTS = {
     TLD: "",
 }
 GLOBAL_KEYS = frozenset(DEFAULTS) - {STATIC_WEB_LISTENER}
+# The pool is the host's: one for every app.
+APP_KEYS = frozenset(DEFAULTS) - {APP_NETWORK_POOL}
+BOOLEAN_KEYS = (APP_NETWORK, BIND_ALL_INTERFACES)
 ATTACH_KEYS = (ATTACH_POST_CREATE, ATTACH_POST_DEPLOY)
 NETWORK_KEYS = (INITIAL_NETWORK, ATTACH_POST_CREATE, ATTACH_POST_DEPLOY)
 
@@ -62,7 +73,8 @@ def get_global(key: str) -> str:
 
 def computed(app: str, key: str) -> str:
     """The app's value, else the global one, else the default."""
-    return get(app, key) or get_global(key) or DEFAULTS[key]
+    own = get(app, key) if key in APP_KEYS else ""
+    return own or get_global(key) or DEFAULTS[key]
 
 
 def networks(value: str) -> list[str]:
@@ -77,20 +89,12 @@ def named_networks(app: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:
     ]
 
 
-def creation_network(app: str) -> str:
-    """The network of its own the app's containers are created on: its computed initial-network
-    unless that is one of Docker's (`bridge`, `default`, `host`, `none`) or another container's
-    stack; else ''. Only decides whether `post-container-create` asks the engine at all."""
-    name = computed(app, INITIAL_NETWORK)
-    return name if is_user_defined_network(name) else ""
-
-
 def stored_networks(app: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:
     """`named_networks`, as the triggers about to use them read them: a name no app may store
     (hand-edited: `x;reboot`, `container:<id>`) is refused, never passed to the engine."""
     named = named_networks(app, keys)
     for key, name in named:
-        if not is_app_network(name):
+        if not is_app_network(name) or app_network_owner(name) not in ("", app):
             raise PluginError(f"Invalid {key} stored for {app}: {name}")
     return named
 
@@ -104,12 +108,17 @@ def write(app: str, key: str, value: str) -> None:
         write_atomic(property_path(app, key), value)
 
 
-def verify_key(key: str) -> None:
+def verify_key(key: str, owner: str) -> None:
+    """`key` is a property `owner` (an app, or `--global`) may hold."""
     if not key:
         raise PluginError("No property specified")
     if key not in DEFAULTS:
         valid = ", ".join(sorted(DEFAULTS))
         raise PluginError(f"Invalid property specified, valid properties include: {valid}")
+    if owner == GLOBAL_APP and key not in GLOBAL_KEYS:
+        raise PluginError("Property cannot be specified globally")
+    if owner != GLOBAL_APP and key not in APP_KEYS:
+        raise PluginError("Property can only be specified globally")
 
 
 def set_value(owner: str, key: str, values: list[str]) -> str:
@@ -138,9 +147,20 @@ def store(owner: str, key: str, value: str) -> None:
 
 def validated_value(owner: str, key: str, values: list[str]) -> str:
     """The value to store for `network:set <owner> <key> <values...>`, after every check."""
-    value = normalized(key, (",".join if key in ATTACH_KEYS else " ".join)(values))
+    value = owned_value(owner, key, (",".join if key in ATTACH_KEYS else " ".join)(values))
     if key in ATTACH_KEYS:
         _verify_new_attach_list(owner, key, value)
+    return value
+
+
+def owned_value(owner: str, key: str, value: str) -> str:
+    """`normalized`, and an app's own network named only by that app: its addresses are then
+    only ever held by its containers (no other app, nor `--global`, may name it)."""
+    value = normalized(key, value)
+    for name in networks(value) if key in NETWORK_KEYS else []:
+        app = app_network_owner(name)
+        if app and app != owner:
+            raise PluginError(f"Network {name} is the app network of {app}: only {app}'s containers join it")
     return value
 
 
@@ -165,7 +185,11 @@ def verify_value(key: str, value: str) -> None:
         verify_app_network(value)
     if key == TLD and not is_host_name(value):
         raise PluginError(f"Invalid tld specified, must be a lowercase DNS name: {value}")
-    if key == BIND_ALL_INTERFACES and value not in ("true", "false"):
+    if key == APP_NETWORK_POOL:
+        from network_plugin.subnet_pool import parse_pool
+
+        parse_pool(value)
+    if key in BOOLEAN_KEYS and value not in ("true", "false"):
         raise PluginError(f"Invalid value specified for {key}, must be true or false: {value}")
     if key == STATIC_WEB_LISTENER and not is_listener(value):
         raise PluginError(f"Invalid static web listener, must be an ip or host:port: {value}")
@@ -229,9 +253,9 @@ def _first_shared(names: list[str], other_value: str) -> str:
 def copy_all(source_app: str, target_app: str) -> None:
     """Make `target_app`'s properties exactly those `source_app` has (clone and rename): a value
     the target had of its own (e.g. written by an older Dokku's post-create) does not survive."""
-    values = {key: get(source_app, key) for key in DEFAULTS if is_stored(source_app, key)}
+    values = {key: get(source_app, key) for key in APP_KEYS if is_stored(source_app, key)}
     with AppLock(target_app):
-        for key in DEFAULTS:
+        for key in APP_KEYS:
             if key in values:
                 write_atomic(property_path(target_app, key), values[key])
             else:

@@ -11,10 +11,10 @@ their app's attach lists, for a job of the same kind.
 
 from __future__ import annotations
 
-from network_plugin import attach, docker_engine, properties
+from network_plugin import app_network, attach, docker_engine, properties
 from network_plugin.apps import list_apps
 from network_plugin.docker_engine import ContainerState
-from network_plugin.error_handler import describe
+from network_plugin.error_handler import PluginError, describe
 from network_plugin.network_config import deployed_containers, states_of
 from network_plugin.output import info, warn
 
@@ -30,8 +30,8 @@ def apps_naming(network: str) -> list[str]:
 def _named(app: str, keys: tuple[str, ...]) -> list[str]:
     """The networks the app's computed `keys` name; none, in one warning, when unreadable."""
     try:
-        return [name for _, name in properties.named_networks(app, keys)]
-    except OSError as error:
+        return [name for _, name in app_network.with_own(app, properties.named_networks(app, keys), keys)]
+    except (OSError, PluginError) as error:
         warn(f"Unable to read the network properties of {app}: {describe(error)}")
         return []
 
@@ -48,7 +48,7 @@ def reattach(app: str, names: list[str]) -> bool:
     connected = sum(attach.attach_running(running, found[name], app, inspected) for name in present)
     plural = "s" if len(present) > 1 else ""
     info(f"Attached {connected} container(s) of {app} to network{plural} {', '.join(present)} again")
-    return properties.computed(app, properties.INITIAL_NETWORK) in present
+    return app_network.creation_network(app) in present
 
 
 def missing(app: str, states: dict[str, ContainerState]) -> list[str]:

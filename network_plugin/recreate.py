@@ -10,7 +10,7 @@ make it.
 
 from __future__ import annotations
 
-from network_plugin import docker_engine
+from network_plugin import docker_engine, properties
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import host_lock
 from network_plugin.output import info
@@ -28,16 +28,18 @@ def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
     # A worker's engine lists an overlay network only while one of its containers uses it, yet
     # connects containers to it by name: it may well exist, and only a manager can make one.
     worker = docker_engine.is_swarm_worker()
+    own = next((name for key, name in named if key == properties.APP_NETWORK), "")
     recorded = {}
     unrecorded = []
     for name in missing:
         options = records.read(name) if records.can_record(name) else None
         if options is None:
-            if not worker:
+            if not worker and name != own:
                 unrecorded.append(name)
         elif not (worker and options.driver == OVERLAY):
             recorded[name] = options
-    if recorded:
+    new_own = own in missing and own not in recorded
+    if recorded or new_own:
         # Containers deployed side by side find the same network missing: one makes it while
         # the others wait, then find it (the engine would refuse them its subnet before it
         # lists it).
@@ -50,6 +52,10 @@ def ensure_networks(app: str, named: list[tuple[str, str]]) -> None:
             for name in made:
                 info(f"Recreating network {name}")
                 networks.make(name, recorded[name])  # False: network:create made it meanwhile
+            if new_own and _missing([own]):
+                from network_plugin.subnet_pool import make_app_network
+
+                make_app_network(app, own)
     if unrecorded:
         name = unrecorded[0]
         key = next(key for key, named_network in named if named_network == name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from network_plugin import properties
+from network_plugin import app_network, properties
 from network_plugin.error_handler import PluginError
 from network_plugin.listeners import get_listeners
 from network_plugin.output import detail, one_line, print_json, section
@@ -44,10 +44,24 @@ def _global_fields() -> dict[str, Field]:
 
 def _app_fields() -> dict[str, Field]:
     fields = _global_fields()
-    for key in properties.DEFAULTS:
+    for key in properties.APP_KEYS:
         fields[key] = _app_value(key)
     fields["web-listeners"] = _web_listeners
+    fields["effective-initial-network"] = _readable(lambda app: app_network.creation_network(app) or "bridge")
+    fields["app-network-status"] = _readable(app_network.status)
     return fields
+
+
+def _readable(field: Field) -> Field:
+    """A field computed from stored values: one the plugin would refuse shows why, in its place."""
+
+    def value(app: str) -> str:
+        try:
+            return field(app)
+        except PluginError as error:
+            return f"unknown: {error.message}"
+
+    return value
 
 
 def fields_for(app: str) -> dict[str, Field]:

@@ -20,10 +20,10 @@ try:  # typer 0.27+ parses the command line itself; the releases for Python 3.9 
 except ImportError:
     from click import ClickException as UsageError
 
-from network_plugin import properties
+from network_plugin import app_network, properties
 from network_plugin.apps import list_apps, verify_app
 from network_plugin.error_handler import PluginError
-from network_plugin.output import section, warn
+from network_plugin.output import info, section, warn
 from network_plugin.paths import GLOBAL_APP
 from network_plugin.report import report
 from network_plugin.validation import verify_app_name, verify_format
@@ -48,11 +48,15 @@ def set_property(
     """Set or clear a network property for an app."""
     if app != GLOBAL_APP:
         verify_app(app)
-    properties.verify_key(key)
-    if app == GLOBAL_APP and key not in properties.GLOBAL_KEYS:
-        raise PluginError("Property cannot be specified globally")
+    properties.verify_key(key, app)
     value = properties.set_value(app, key, values or [])
     section(f"Setting {key} to {value}" if value else f"Unsetting {key}")
+    if key == properties.APP_NETWORK and app != GLOBAL_APP:
+        status = app_network.status(app)
+        if status.startswith("not used"):
+            warn(f"app-network of {app}: {status}")
+        elif status not in ("off", "in use"):
+            info(f"app-network of {app}: {status}")
 
 
 @cli.command("network:report", context_settings=PASS_THROUGH)

@@ -17,7 +17,7 @@ from collections import Counter
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from network_plugin import docker_engine, host_network, networks, properties, records
+from network_plugin import app_network, docker_engine, host_network, networks, properties, records
 from network_plugin.apps import list_apps, verify_app
 from network_plugin.error_handler import PluginError, describe
 from network_plugin.file_lock import AppLock, host_lock
@@ -54,7 +54,8 @@ def export(app: str, allow_partial: bool) -> None:
     if app:
         verify_app(app)
         owners = [app]
-        named = {name for _, name in properties.named_networks(app, properties.NETWORK_KEYS)}
+        keys = properties.NETWORK_KEYS
+        named = {name for _, name in app_network.with_own(app, properties.named_networks(app, keys), keys)}
     else:
         owners = [GLOBAL_APP, *list_apps()]
         named = {
@@ -94,14 +95,14 @@ def export(app: str, allow_partial: bool) -> None:
 def _stored_values(owner: str, skipped: list[str]) -> dict[str, str]:
     """The owner's properties that are set; a stored value import would refuse is a warning
     (and goes to `skipped`)."""
-    keys = properties.GLOBAL_KEYS if owner == GLOBAL_APP else properties.DEFAULTS
+    keys = properties.GLOBAL_KEYS if owner == GLOBAL_APP else properties.APP_KEYS
     found = {}
     for key in sorted(keys):
         value = properties.get(owner, key)
         if not value:
             continue
         try:
-            found[key] = properties.normalized(key, value)
+            found[key] = properties.owned_value(owner, key, value)
         except PluginError as error:
             warn(f"Not exporting {key} of {owner}: {clip(error.message, MAX_REASON_LENGTH)}")
             skipped.append(f"{owner} {key}")
@@ -203,12 +204,10 @@ def _values(owner: str, values: object) -> dict[str, str]:
     checked = {}
     for key, value in sorted(values.items()):
         try:
-            properties.verify_key(key)
-            if owner == GLOBAL_APP and key not in properties.GLOBAL_KEYS:
-                raise PluginError("Property cannot be specified globally")
+            properties.verify_key(key, owner)
             if not isinstance(value, str):
                 raise PluginError(f"the value of {key} must be a string")
-            checked[key] = properties.normalized(key, value)
+            checked[key] = properties.owned_value(owner, key, value)
         except PluginError as error:
             raise PluginError(f"{clip(owner)}: {error.message}") from None
     return checked

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from network_plugin import listeners, properties
+from network_plugin import app_network, listeners, properties
 from network_plugin.apps import list_apps, proxy_is_enabled, verify_app
 from network_plugin.arguments import arg
 from network_plugin.error_handler import PluginError
@@ -87,7 +87,10 @@ def uninstall(args: list[str]) -> int:
 
 
 def post_delete(args: list[str]) -> int:
-    properties.remove_all(arg(args, 0))
+    """`post-delete <app>`: the app's properties go, and its own network once unused."""
+    app = arg(args, 0)
+    properties.remove_all(app)
+    app_network.remove_unused(app)
     return 0
 
 
@@ -117,17 +120,19 @@ def post_app_rename_setup(args: list[str]) -> int:
     return 0
 
 
-def _pass_docker_args(args: list[str], keys: tuple[str, ...]) -> int:
-    """Echo the docker args on stdin, prefixed by ` --network=<initial-network> ` when set and
-    asked for; before that, make the missing networks of `keys` that have a record."""
+def _pass_docker_args(args: list[str], keys: tuple[str, ...], phase: str, process_type: str = "") -> int:
+    """Echo the docker args on stdin, prefixed by ` --network=<network> ` when asked for and the
+    app's containers are created on one (its initial-network, else its own: app_network); before
+    that, make the missing networks of `keys` (and the app's own) that have a record."""
     app = arg(args, 0)
     # Bytes in, bytes out: Dokku's args may hold any encoding, and are not ours to decode.
     stdin = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
     verify_app(app)
-    wants_network = properties.INITIAL_NETWORK in keys
     # The value lands on a docker command line: anything hand-edited into the store is refused.
-    network = properties.verified_computed(app, properties.INITIAL_NETWORK) if wants_network else ""
-    named = properties.stored_networks(app, keys)
+    network = (
+        app_network.creation_network(app, process_type, phase) if properties.INITIAL_NETWORK in keys else ""
+    )
+    named = app_network.with_own(app, properties.stored_networks(app, keys), keys, process_type, phase)
     if named:  # an app naming no network is answered from its files alone
         from network_plugin.recreate import ensure_networks
 
@@ -150,16 +155,19 @@ DEPLOY_KEYS = (*CREATE_KEYS, properties.ATTACH_POST_DEPLOY)
 
 
 def docker_args_process_build(args: list[str]) -> int:
+    """`docker-args-process-build <app> <image-source-type>`."""
     # A Dockerfile build runs `docker build`, which takes no --network of an app network.
-    return _pass_docker_args(args, CREATE_KEYS if arg(args, 1) != "dockerfile" else ())
+    return _pass_docker_args(args, CREATE_KEYS if arg(args, 1) != "dockerfile" else (), "build")
 
 
 def docker_args_process_deploy(args: list[str]) -> int:
-    return _pass_docker_args(args, DEPLOY_KEYS)
+    """`docker-args-process-deploy <app> <image-source-type> <image-tag> <proc> [<index>]`."""
+    return _pass_docker_args(args, DEPLOY_KEYS, "deploy", arg(args, 3))
 
 
 def docker_args_process_run(args: list[str]) -> int:
-    return _pass_docker_args(args, CREATE_KEYS)
+    """`docker-args-process-run <app> <image-source-type> <image-tag>`."""
+    return _pass_docker_args(args, CREATE_KEYS, "run")
 
 
 def network_config_exists(args: list[str]) -> int:
@@ -184,7 +192,13 @@ def network_get_property(args: list[str]) -> int:
     verify_app(app)
     if key not in properties.DEFAULTS:
         raise PluginError(f"Invalid network property specified: {key}")
-    print(properties.verified_computed(app, key))
+    # Callers ask initial-network for the network that holds the app's addresses (openresty's
+    # label): with app-network, the app's own.
+    print(
+        app_network.creation_network(app)
+        if key == properties.INITIAL_NETWORK
+        else properties.verified_computed(app, key)
+    )
     return 0
 
 

@@ -27,6 +27,8 @@ _DNS_LABEL_REST = _LOWER_ALNUM | frozenset("-")
 DOCKER_NETWORKS = frozenset({"bridge", "default", "host", "none"})
 
 CONTAINER_MODE = "container:"
+# The name of an app's own network (app-network) is this prefix and the app's name: kept for it.
+APP_NETWORK_PREFIX = "dokku-app-"
 # A network the plugin makes has a record named for it (records.py): `<name>.json` in the
 # 255 bytes of a file name.
 MAX_NEW_NETWORK_BYTES = 255 - len(".json")
@@ -46,6 +48,12 @@ def _matches(value: str, first: frozenset[str], rest: frozenset[str]) -> bool:
 
 def is_app_name(value: str) -> bool:
     return _matches(value, _LOWER_ALNUM, _APP_NAME_REST)
+
+
+def app_network_owner(name: str) -> str:
+    """The app whose own network `name` is (`dokku-app-<app>`), '' for any other name."""
+    app = name[len(APP_NETWORK_PREFIX) :] if name.startswith(APP_NETWORK_PREFIX) else ""
+    return app if is_app_name(app) else ""
 
 
 def is_process_type(value: str) -> bool:

@@ -75,6 +75,20 @@ def _process_is_gone(pid: str) -> bool:
     return False
 
 
+# Apps whose own network (app-network) a test makes are named `ant<pid>-<n>`: their networks,
+# `dokku-app-ant<pid>-<n>`, are swept by that pid like everything labelled.
+APP_NETWORK_PREFIX = "dokku-app-ant"
+
+
+def app_name() -> str:
+    """A name for an app whose own network a test makes: never one a parallel run uses."""
+    return f"ant{OWNER}-{uuid.uuid4().hex[:6]}"
+
+
+def _app_network_owner(name: str) -> str:
+    return name[len(APP_NETWORK_PREFIX) :].partition("-")[0] if name.startswith(APP_NETWORK_PREFIX) else ""
+
+
 def sweep(client: docker.DockerClient, owners: Callable[[str], bool] = OWNER.__eq__) -> None:
     """Remove the containers, then the networks, made by the owners `owners` accepts (this process)."""
     # The low-level listing: the SDK's `containers.list` inspects each container it lists, and
@@ -88,6 +102,15 @@ def sweep(client: docker.DockerClient, owners: Callable[[str], bool] = OWNER.__e
     for network in client.networks.list(filters={"label": RESOURCE_LABEL}):
         if owners((network.attrs.get("Labels") or {}).get(RESOURCE_LABEL, "")):
             network.remove()
+    for summary in client.api.networks(filters={"name": APP_NETWORK_PREFIX}):
+        owner = _app_network_owner(summary["Name"])
+        if owner and owners(owner):
+            for container in client.api.inspect_network(summary["Id"]).get("Containers") or {}:
+                client.api.disconnect_container_from_network(container, summary["Id"], force=True)
+            try:
+                client.api.remove_network(summary["Id"])
+            except docker.errors.NotFound:
+                pass  # removed meanwhile (post-delete)
 
 
 def sweep_abandoned(client: docker.DockerClient) -> None:

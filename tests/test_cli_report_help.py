@@ -12,6 +12,13 @@ from tests.reference import documented_subcommands
 APP = "node-js-app"
 FIELDS = sorted(
     [
+        "network-app-network",
+        "network-app-network-status",
+        "network-computed-app-network",
+        "network-computed-app-network-pool",
+        "network-effective-initial-network",
+        "network-global-app-network",
+        "network-global-app-network-pool",
         "network-attach-post-create",
         "network-attach-post-deploy",
         "network-bind-all-interfaces",
@@ -32,7 +39,16 @@ FIELDS = sorted(
     ]
 )
 GLOBAL_FIELDS = [name for name in FIELDS if name.startswith(("network-computed-", "network-global-"))]
-DEFAULTS = {"network-computed-bind-all-interfaces": "false"}
+GLOBAL_DEFAULTS = {
+    "network-computed-app-network": "false",
+    "network-computed-app-network-pool": "10.224.0.0/12",
+    "network-computed-bind-all-interfaces": "false",
+}
+DEFAULTS = {
+    **GLOBAL_DEFAULTS,
+    "network-app-network-status": "off",
+    "network-effective-initial-network": "bridge",
+}
 NO_APPS_WARNING = " !     You haven't deployed any applications yet\n"
 SUBCOMMANDS = documented_subcommands()  # the usage lists them in name order
 
@@ -78,6 +94,7 @@ CONFIGURED_VALUES = {
     "network-computed-attach-post-deploy": "net-g",
     "network-computed-bind-all-interfaces": "true",
     "network-computed-initial-network": "net-init",
+    "network-effective-initial-network": "net-init",
     "network-computed-tld": "svc.local",
     "network-global-attach-post-deploy": "net-g",
     "network-global-initial-network": "net-init",
@@ -116,8 +133,8 @@ def test_global_bind_all_interfaces_reaches_a_new_app(dokku, app):
 def test_report_lines_are_padded_to_longest_flag(dokku, app):
     lines = report(dokku, app).stdout.splitlines()
     width = len("--network-computed-bind-all-interfaces")
-    assert lines[1] == "       " + "Network attach post create:".ljust(width)
-    assert lines[6] == "       Network computed bind all interfaces: false"
+    assert lines[1] == "       " + "Network app network:".ljust(width)
+    assert lines[10] == "       Network computed bind all interfaces: false"
 
 
 def test_report_of_configured_app(dokku, configured):
@@ -186,7 +203,7 @@ def test_report_without_app_with_info_flag_prints_each_value(dokku):
 @pytest.mark.parametrize("field", FIELDS)
 def test_info_flag_prints_only_its_value(dokku, configured, field):
     result = report(dokku, configured, f"--{field}")
-    expected = CONFIGURED_VALUES.get(field, "")
+    expected = (DEFAULTS | CONFIGURED_VALUES).get(field, "")
     assert (result.returncode, result.stdout, result.stderr) == (0, f"{expected}\n", "")
 
 

@@ -14,8 +14,9 @@ APP_NAME_ERROR = (
     " and may only contain lowercase alphanumerics, dots, and hyphens\n"
 )
 INVALID_PROPERTY_ERROR = (
-    " !     Invalid property specified, valid properties include: attach-post-create,"
-    " attach-post-deploy, bind-all-interfaces, initial-network, static-web-listener, tld\n"
+    " !     Invalid property specified, valid properties include: app-network,"
+    " app-network-pool, attach-post-create, attach-post-deploy, bind-all-interfaces,"
+    " initial-network, static-web-listener, tld\n"
 )
 APP_VALUES = [
     ("attach-post-create", "net-a"),

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from network_plugin.main import main
 from network_plugin.properties import DOCKER_NETWORKS
 from tests.host import LEAKY_VARIABLES
+from tests.test_cli_report_help import FIELDS as REPORT_FIELDS
 
 APP = "node-js-app"
 WARN = " !     "
@@ -41,6 +42,7 @@ APP_NAME_ERROR = (
     " and may only contain lowercase alphanumerics, dots, and hyphens\n"
 )
 KEYS = [
+    "app-network",
     "attach-post-create",
     "attach-post-deploy",
     "bind-all-interfaces",
@@ -48,7 +50,7 @@ KEYS = [
     "static-web-listener",
     "tld",
 ]
-DEFAULTS = dict.fromkeys(KEYS, "") | {"bind-all-interfaces": "false"}
+DEFAULTS = dict.fromkeys(KEYS, "") | {"app-network": "false", "bind-all-interfaces": "false"}
 
 # The documented rules (docs/reference.md: Apps and names, Properties, Triggers), written
 # independently of network_plugin.validation.
@@ -293,7 +295,7 @@ def is_valid_value(key: str, value: str) -> bool:
         return is_app_network(value)
     if key == "tld":
         return is_dns_name(value) and not value.rpartition(".")[2].isdigit()
-    if key == "bind-all-interfaces":
+    if key in ("app-network", "bind-all-interfaces"):
         return value in ("true", "false")
     return is_listener(value)
 
@@ -523,7 +525,7 @@ def test_report_of_hand_edited_properties_keeps_its_layout(capsys, values, globa
         lines = text.out.splitlines()
         # One line per field, whatever a hand edit put in a value (newlines, escapes).
         assert lines[0] == "=====> node-js-app network information"
-        assert len(lines) == 18, lines
+        assert len(lines) == 1 + len(REPORT_FIELDS), lines
         assert all(line.startswith("       ") and line[7:8].isupper() for line in lines[1:])
         assert trigger.out == text.out
         parsed = json.loads(document.out)

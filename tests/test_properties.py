@@ -89,9 +89,10 @@ def test_no_value_means_unset(property_root):
 
 def test_verify_key_lists_valid_properties_sorted():
     with pytest.raises(PluginError) as error:
-        properties.verify_key("nope")
+        properties.verify_key("nope", "app")
     assert error.value.message == (
-        "Invalid property specified, valid properties include: attach-post-create, "
+        "Invalid property specified, valid properties include: app-network, app-network-pool, "
+        "attach-post-create, "
         "attach-post-deploy, bind-all-interfaces, initial-network, static-web-listener, tld"
     )
 
