@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from tests.host import REPO_ROOT, DokkuHost
-from tests.polling import wait_for
+from tests.polling import terminate, wait_for
 from tests.watcher import DIE_WITH_PARENT
 
 # Debian's nginx lives in /usr/sbin, which is not on every user's PATH.
@@ -45,6 +45,7 @@ GENERATION_PATH = "/generation"
 STATE = "rig.json"
 REQUEST_SECONDS = 10.0
 RELOAD_SECONDS = 30.0
+STOP_SECONDS = 30.0
 PORT_TRIES = 5
 
 MAIN_CONFIG = """daemon off;
@@ -270,15 +271,9 @@ class NginxProxy:
 
     def stop(self) -> None:
         """SIGTERM (nginx's fast shutdown: the master ends its workers), SIGKILL if it hangs."""
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=RELOAD_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        if self.process is not None:
+            terminate(self.process, STOP_SECONDS)
+            self.process = None
 
 
 def missing_nginx() -> str:
