@@ -7,15 +7,22 @@ All four containers stop; one app's start again first and take the addresses the
 upstream still names; that other app's start 1.5 s later. Until its refresh, nginx sends its
 visitors to the first app's containers. With `app-network`, each app on a subnet of its own, no
 address can change hands between apps.
+
+The rig's own tests need no engine: a static web listener sends nginx to a local server.
 """
 
 from __future__ import annotations
 
+import http.client
+import http.server
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from docker.models.containers import Container
@@ -100,7 +107,7 @@ class Visitor:
         while not self.stop.is_set():
             try:
                 status, body = self.proxy.get(self.app, REQUEST_SECONDS)
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 status, body = 0, ""
             self.answers.append((time.monotonic(), body.split()[0] if status == 200 and body else ""))
             self.stop.wait(PACE_SECONDS)
@@ -212,6 +219,73 @@ def reshuffle(
             thread.join()
     assert running.stop() == 0
     return shown
+
+
+# --- the rig itself, without the engine: static web listeners stand in for containers --------
+
+
+@contextmanager
+def answering_server(body: str) -> Iterator[str]:
+    """A loopback HTTP server answering `body` to every GET: its `ip:port`."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # the test's output is not its log
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def run_refresh(dokku: DokkuHost, nginx_proxy: NginxProxy, app: str) -> subprocess.CompletedProcess[str]:
+    """The refresh as network:watch runs it: the command, then the app, in the host's environment."""
+    return dokku.run(Path(nginx_proxy.refresh_command), app)
+
+
+def test_the_refresh_command_renders_the_listeners_and_returns_once_nginx_serves_them(
+    dokku: DokkuHost, nginx_proxy: NginxProxy
+):
+    app = APPS[0]
+    dokku.create_app(app)
+    with answering_server("before") as before, answering_server("after") as after:
+        assert dokku.command("set", app, "static-web-listener", before).returncode == 0
+        nginx_proxy.refresh(app)
+        assert nginx_proxy.get(app) == (200, "before")
+        assert dokku.command("set", app, "static-web-listener", after).returncode == 0
+
+        refreshed = run_refresh(dokku, nginx_proxy, app)
+
+        assert (refreshed.returncode, refreshed.stdout, refreshed.stderr) == (0, "", "")
+        # Live when the command returns: no request after it reaches the old configuration.
+        assert [nginx_proxy.get(app) for _ in range(20)] == [(200, "after")] * 20
+        assert nginx_proxy.get("not-an-app-here")[0] == 404
+
+
+def test_a_refresh_with_nginx_stopped_is_one_line_and_a_failure(dokku: DokkuHost, nginx_proxy: NginxProxy):
+    app = APPS[0]
+    dokku.create_app(app)
+    nginx_proxy.stop()
+
+    refreshed = run_refresh(dokku, nginx_proxy, app)
+
+    assert (refreshed.returncode, refreshed.stdout) == (1, "")
+    assert refreshed.stderr.startswith(f" !     Unable to refresh nginx for {app}: nginx is not running in ")
+    assert len(refreshed.stderr.splitlines()) == 1
+
+
+# --- dokku/dokku#8313 -----------------------------------------------------------------------
 
 
 @pytest.mark.usefixtures("test_image")
