@@ -45,8 +45,14 @@ settings.register_profile("by-hand", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "by-hand")
 
 # The real engine: docker_client, test_image, docker_resources; two engines in a swarm: two_hosts;
-# network:watch on fakes (loop) and as the service runs it (watcher).
-pytest_plugins = ["tests.docker_fixtures", "tests.two_hosts", "tests.fake_engine", "tests.watcher"]
+# network:watch on fakes (loop) and as the service runs it (watcher); a real nginx (nginx_proxy).
+pytest_plugins = [
+    "tests.docker_fixtures",
+    "tests.two_hosts",
+    "tests.fake_engine",
+    "tests.watcher",
+    "tests.nginx_proxy",
+]
 
 
 # The fixtures that reach a Docker engine: a test using any of them (even through another

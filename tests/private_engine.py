@@ -19,6 +19,7 @@ import docker
 
 from tests.docker_fixtures import OWNER, build_test_image
 from tests.namespaced_engine import connect, dead_runs, remove_run_folder, run_folder, start_dockerd
+from tests.polling import terminate
 
 PREFIX = "dntw"
 STOP_SECONDS = 30.0
@@ -43,12 +44,7 @@ class PrivateEngine:
         """SIGTERM, as an engine upgrade or `systemctl stop docker` does; its containers stop too."""
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, STOP_SECONDS)
         self.process = None
 
 

@@ -26,12 +26,21 @@ if [[ "$(plugn trigger network-config-exists "$APP")" == "true" ]]; then
 fi
 echo "upstream: $(plugn trigger network-get-listeners "$APP" web)"
 """
-# scheduler-docker-local, for one container: the IP it prints is written back as it is.
+# scheduler-docker-local, for web container $INDEX: its docker args (a --network among them when
+# the app has one), then once the container is created, the triggers around its start.
+SCHEDULER_DOCKER_ARGS = """
+: | plugn trigger docker-args-process-deploy "$APP" herokuish latest web "$INDEX"
+"""
+SCHEDULER_START_CONTAINER = """
+plugn trigger post-container-create app "$CID" "$APP" deploy web
+docker container start "$CID" >/dev/null
+"""
+# The IP it prints is written back as it is.
 SCHEDULER_DEPLOY_CONTAINER = """
 ipaddr=$(plugn trigger network-get-ipaddr "$APP" web "$CID")
-echo "$CID" >"$DOKKU_ROOT/$APP/CONTAINER.web.1"
-[[ -n "$ipaddr" ]] && plugn trigger network-write-ipaddr "$APP" web 1 "$ipaddr"
-plugn trigger network-write-port "$APP" web 1 5000
+echo "$CID" >"$DOKKU_ROOT/$APP/CONTAINER.web.$INDEX"
+[[ -n "$ipaddr" ]] && plugn trigger network-write-ipaddr "$APP" web "$INDEX" "$ipaddr"
+plugn trigger network-write-port "$APP" web "$INDEX" 5000
 echo "upstream: $(plugn trigger network-get-listeners "$APP" web)"
 """
 # scheduler-deploy, after every container is up and before the retiring ones stop.
@@ -46,6 +55,7 @@ def replay(dokku: DokkuHost, script: str, **variables: str):
     env = {
         "PATH": f"{PLUGN.parent}:{os.environ['PATH']}",
         "APP": APP,
+        "INDEX": "1",
         **variables,
     }
     return dokku.run(Path("/bin/bash"), "-c", "set -eo pipefail\n" + script, env=env)
