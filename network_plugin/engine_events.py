@@ -3,12 +3,12 @@ network:watch).
 
 `EngineEvents.run` (a thread of its own) connects, lists Dokku's containers, hands the
 listing over (`on_sync`), then reads the event stream and hands over each app whose
-containers moved (`on_app_moved`) and each network created (`on_network_created`). A
-failed connect and a lost stream take the same way back: one warning line, a pause that
-doubles up to 30 s, and a new connect (which lists again: whatever happened in between is
-covered). Each event is parsed once (`parse_event`); a new kind of event is one more filter
-value, one more branch in `DeployContainers.apply` or beside it (as `created_network`), and
-one more hand-over callable.
+containers moved (`on_app_moved`, with whether a container of it runs again) and each
+network created (`on_network_created`). A failed connect and a lost stream take the same
+way back: one warning line, a pause that doubles up to 30 s, and a new connect (which lists
+again: whatever happened in between is covered). Each event is parsed once (`parse_event`);
+a new kind of event is one more filter value, one more branch in `DeployContainers.apply` or
+beside it (as `created_network`), and one more hand-over callable.
 
 The engine drops the events of a subscriber that falls behind (a buffer of 1,024, then
 100 ms), and says nothing. So a watcher that may have fallen behind lists everything again at
@@ -133,6 +133,12 @@ class DeployContainers:
             return None
         return self._container_event(event.action, event.actor, event.attributes)
 
+    def returning(self, event: EngineEvent) -> bool:
+        """Does the event (before `apply`) start again a deploy container known stopped: one
+        that ran before, not one a deploy just made?"""
+        known = event.actor in self.apps and event.actor not in self.running
+        return known and event.kind == "container" and event.action in CONTAINER_ACTIONS
+
     def _container_event(self, action: str, container_id: str, labels: dict[str, str]) -> str | None:
         if action == FORGET_ACTION:
             self.apps.pop(container_id, None)
@@ -206,7 +212,7 @@ class EngineEvents:
         self,
         stopping: threading.Event,
         on_sync: Callable[[list[str], dict[str, ContainerState]], None],
-        on_app_moved: Callable[[str], None],
+        on_app_moved: Callable[[str, bool], None],
         on_network_created: Callable[[str], None],
         *,
         connect: Callable[[], EventStream] = connect,
@@ -314,10 +320,11 @@ class EngineEvents:
         return "the engine closed it"
 
     def _hand_over(self, event: EngineEvent, containers: DeployContainers) -> None:
+        returning = containers.returning(event)
         app = containers.apply(event)
         network = created_network(event)
         update_view(self.view, event)
         if app:
-            self.on_app_moved(app)
+            self.on_app_moved(app, returning)
         if network:
             self.on_network_created(network)

@@ -69,11 +69,13 @@ def _needs_config(app: str) -> bool:
 
 
 class BuildResult:
-    """What a rebuild did: containers whose IP could not be found, IP files it rewrote per app,
-    and the apps with a deployed container not running (starting, stopped or gone)."""
+    """What a rebuild did: containers whose IP could not be found, the apps it built (with
+    deployed containers on this host), IP files it rewrote per app, and the apps with a
+    deployed container not running (starting, stopped or gone)."""
 
     def __init__(self, failures: int = 0) -> None:
         self.failures = failures
+        self.built: set[str] = set()
         self.changed: dict[str, list[str]] = {}
         self.unsettled: set[str] = set()
 
@@ -112,6 +114,7 @@ def _guarded(app: str, result: BuildResult, action: Callable[[str], object]) -> 
 
 def _build_app(app: str, states: dict[str, ContainerState], result: BuildResult) -> None:
     info(f"Ensuring network configuration is in sync for {app}")
+    result.built.add(app)
     if _in_sync(app, states):
         return  # the common case (a proxy build after a deploy wrote the IPs): no lock to take
     with AppLock(app):

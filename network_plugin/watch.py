@@ -137,9 +137,9 @@ class Watcher:
             self.schedule.reconcile(apps)
             self.wake.notify_all()
 
-    def _on_app_moved(self, app: str) -> None:
+    def _on_app_moved(self, app: str, returning: bool) -> None:
         with self.wake:
-            self.schedule.app_moved(app)
+            self.schedule.app_moved(app, returning)
             self.wake.notify_all()
 
     def _on_network_created(self, network: str) -> None:
@@ -188,7 +188,8 @@ class Watcher:
     def _rebuilt(self, app: str, result: object) -> None:
         with self.wake:
             if isinstance(result, BuildResult):
-                self.schedule.rebuilt(app, app in result.changed, app not in result.unsettled)
+                settled = app in result.built and app not in result.unsettled
+                self.schedule.rebuilt(app, app in result.changed, settled)
             else:  # it failed (one line said why): the next event or reconcile tries again
                 self.schedule.rebuilt(app, changed=False, settled=False)
             self.wake.notify_all()

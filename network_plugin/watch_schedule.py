@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 QUIET_SECONDS = 0.15
 # ...but an app whose events never pause is still rebuilt this long after the first one.
 MAX_DELAY_SECONDS = 1.0
-# While an app is in motion (its last rebuild found containers not running yet), it is
+# While an app is in motion (its last two rebuilds found containers not running yet), it is
 # rebuilt at most this often, however long its storm lasts; a settled app answers at once.
 MIN_INTERVAL_SECONDS = 2.0
 # The proxy is refreshed once every container of the app runs again: a storm spread over
@@ -74,7 +74,10 @@ class Schedule:
       when one of them is its initial network, it is rebuilt as if its containers moved.
     * An app whose IP files changed owes a proxy refresh: at once when its last rebuild
       found every container running and no rebuild is waiting, at the latest
-      `PROXY_MAX_DELAY_SECONDS` after the change.
+      `PROXY_MAX_DELAY_SECONDS` after the change. So does an app a container of which runs
+      again, once a rebuild finds them all running, files changed or not: the proxy may have
+      given up on the address while it was refused (nginx marks such a server down for
+      10 s), and only a reload takes it back at once.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -85,6 +88,8 @@ class Schedule:
         self.created_networks: dict[str, set[str]] = {}  # app -> networks to reattach it to
         self.owed: dict[str, float] = {}  # app -> when its files changed without a refresh since
         self.settled: set[str] = set()  # owing apps whose last rebuild found every container running
+        self.returned: set[str] = set()  # apps a container of which runs again, not settled since
+        self.stirring: set[str] = set()  # apps whose last rebuild, and only it, found them unsettled
         self.rebuilding: set[str] = set()
         self.refreshing: set[str] = set()
         self.reattaching: set[str] = set()
@@ -95,7 +100,10 @@ class Schedule:
     def busy(self) -> set[str]:
         return self.rebuilding | self.refreshing | self.reattaching
 
-    def app_moved(self, app: str) -> None:
+    def app_moved(self, app: str, returning: bool = False) -> None:
+        """The app's containers moved; `returning`: one of them runs again after a stop."""
+        if returning:
+            self.returned.add(app)
         self.moved.add(app, self.clock())
         self.from_listing.discard(app)  # the listing may predate the move: the rebuild lists again
 
@@ -147,9 +155,16 @@ class Schedule:
     def rebuilt(self, app: str, changed: bool, settled: bool) -> None:
         """The app's rebuild ended: whether it rewrote files, whether every container ran."""
         self.rebuilding.discard(app)
-        if changed:
+        if changed or (settled and app in self.returned):
             self.owed.setdefault(app, self.clock())
         if settled:
+            self.returned.discard(app)
+            self.stirring.discard(app)
+            self.moved.release(app)
+        elif app not in self.stirring:
+            # One rebuild finding a container not running yet does not put the app in motion:
+            # the next start of a restart is often a moment away. The second in a row does.
+            self.stirring.add(app)
             self.moved.release(app)
         if settled and app in self.owed:
             self.settled.add(app)
