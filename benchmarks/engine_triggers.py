@@ -47,12 +47,12 @@ from pathlib import Path
 
 from rebuild_scale import count_engine_calls, reference_rebuildall, remove_ip_files, sweep_uninterrupted
 from timing import (
-    add_counts_only,
     goals_result,
     interleaved_medians,
     plugin_host,
     run_benchmark,
     run_checked,
+    runs_options,
     wall_time,
 )
 
@@ -199,17 +199,8 @@ def count_calls(
     return counts
 
 
-def parse_options(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=15, help="timed runs per contender (median taken)")
-    add_counts_only(parser)
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str]) -> int:
-    options = parse_options(argv)
+    options = runs_options(__doc__, argv)
 
     client = engine_client()
     build_test_image(client)

@@ -56,6 +56,16 @@ def interleaved_medians(
     return {name: statistics.median(times[1:]) for name, times in samples.items()}
 
 
+def runs_options(description: str, argv: list[str]) -> argparse.Namespace:
+    """`--runs` (timed runs per contender) and `--counts-only`, the options of a side-by-side timing."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per contender (median taken)")
+    add_counts_only(parser)
+    return parser.parse_args(argv)
+
+
 def add_counts_only(parser: argparse.ArgumentParser) -> None:
     """`--counts-only`, as CI runs the full benchmarks: every time and ratio is printed, and only
     what is counted (engine calls, plugn calls, memory) is judged; a loaded machine's noise must

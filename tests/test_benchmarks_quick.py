@@ -69,3 +69,19 @@ def test_install_benchmark_asks_plugn_nothing_on_repeat_runs(run_benchmark):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "plugn calls during the repeat runs with the record: 0\n" in result.stdout
     assert "install, 30 apps, backfill not recorded (before)" in result.stdout
+
+
+@pytest.mark.usefixtures("test_image")
+def test_the_app_network_benchmark_runs_and_a_later_deploy_makes_no_network(run_benchmark):
+    result = run_benchmark("app_network.py", "--runs", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "networks a later deploy made: 0" in result.stdout.splitlines()
+    cases = [line.split("  ")[0] for line in result.stdout.splitlines()[2:8]]
+    assert cases == [
+        "off",
+        "on, first deploy",
+        "on, later deploy",
+        "off, watcher",
+        "on, first deploy, watcher",
+        "on, later deploy, watcher",
+    ]
