@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import tarfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -181,35 +180,30 @@ class DockerResources:
         )
 
     def created_by_scheduler(self, app: str, network: str, links: list[str], proc: str = "web") -> str:
-        """The id of an app container created as Dokku's scheduler creates it: `docker container
-        create` (the CLI, which keeps a user-defined network's links on its endpoint, where the
-        API's `HostConfig.Links` are dropped) with Dokku's labels and the deploy's docker args,
-        `--network` and the service plugins' `--link`s."""
+        """The id of an app container created as Dokku's scheduler creates it, `docker container
+        create` with Dokku's labels and the deploy's `--network` and the service plugins'
+        `--link`s, sent as the CLI sends them: the links in the host config and on the network's
+        endpoint (where a user-defined network keeps them; the API's host config alone drops
+        them). Through the SDK, as the Debian roots of tools/platform-test have no CLI."""
         labels = {
             "com.dokku.app-name": app,
             "com.dokku.process-type": proc,
             "com.dokku.container-type": "deploy",
             RESOURCE_LABEL: OWNER,
         }
-        created = subprocess.run(
-            [
-                *(
-                    "docker",
-                    "container",
-                    "create",
-                    f"--name={app}.{proc}.{self.run_id}.{uuid.uuid4().hex[:4]}",
-                ),
-                *(f"--label={key}={value}" for key, value in labels.items()),
-                f"--network={network}",
-                *(f"--link={link}" for link in links),
-                *(IMAGE, "sleep", "3600"),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
+        pairs = [tuple(link.rsplit(":", 1)) for link in links]
+        api = self.client.api
+        created = api.create_container(
+            IMAGE,
+            ["sleep", "3600"],
+            name=f"{app}.{proc}.{self.run_id}.{uuid.uuid4().hex[:4]}",
+            labels=labels,
+            host_config=api.create_host_config(network_mode=network, links=pairs),
+            networking_config=api.create_networking_config(
+                {network: api.create_endpoint_config(links=pairs)}
+            ),
         )
-        return created.stdout.strip()
+        return created["Id"]
 
 
 @pytest.fixture(scope="session")
