@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 
 ENGINE_UNREACHABLE = "Unable to reach the Docker engine"
+# Where the SDK looks for the engine when DOCKER_HOST names none.
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 class PluginError(Exception):
@@ -30,8 +32,8 @@ class PluginError(Exception):
 class EngineUnreachable(PluginError):
     """No client of the Docker engine could be made (no socket, no permission, bad DOCKER_HOST)."""
 
-    def __init__(self, reason: object) -> None:
-        super().__init__(f"{ENGINE_UNREACHABLE}: {reason}")
+    def __init__(self, reason: BaseException) -> None:
+        super().__init__(unreachable(reason))
 
 
 class EngineAPIError(PluginError):
@@ -70,10 +72,35 @@ def engine_fault(error: Exception) -> str:
         return error.message if isinstance(error, (EngineUnreachable, EngineAPIError)) else ""
     module = type(error).__module__
     if module.startswith(("requests", "urllib3")):
-        return f"{ENGINE_UNREACHABLE}: {error}"
+        return unreachable(error)
     if module.startswith("docker"):
         return f"Docker engine error: {getattr(error, 'explanation', None) or error}"
     return ""
+
+
+def unreachable(error: BaseException) -> str:
+    """The line for an engine out of reach: the address tried and the plainest reason in the
+    error's chain, never the HTTP library's internals (`('Connection aborted.', ...)`)."""
+    docker_host = os.environ.get("DOCKER_HOST")
+    where = f"{docker_host} (DOCKER_HOST)" if docker_host else f"{DEFAULT_DOCKER_HOST} (DOCKER_HOST unset)"
+    return f"{ENGINE_UNREACHABLE} at {where}: {plainest_reason(error)}"
+
+
+def plainest_reason(error: BaseException) -> str:
+    """The first system error in an error's chain (`No such file or directory`, `Connection
+    refused`, `Permission denied`), found through causes, contexts, arguments and urllib3's
+    `reason`; else the error's own text."""
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        linked = [*current.args, current.__cause__, current.__context__, getattr(current, "reason", None)]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return str(error)
 
 
 def unless_engine_fault(action: Callable[[], T], then: str = "") -> T | None:

@@ -224,7 +224,7 @@ def test_an_app_with_an_initial_network_of_its_own_asks_the_engine(dokku: DokkuH
     )
 
     assert result.returncode == 1
-    assert result.stderr.startswith(" !     Unable to reach the Docker engine: ")
+    assert result.stderr.startswith(" !     Unable to reach the Docker engine at ")
     assert len(result.stderr.splitlines()) == 1
 
 

@@ -114,7 +114,7 @@ def test_proxy_build_goes_on_when_the_engine_is_out_of_reach(dokku: DokkuHost, d
 
     assert result.returncode == 0
     assert result.stdout.splitlines()[-1] == f"upstream: {engine_ip(web)}:5000"
-    assert result.stderr.startswith(" !     Unable to reach the Docker engine: ")
+    assert result.stderr.startswith(" !     Unable to reach the Docker engine at ")
     assert len(result.stderr.splitlines()) == 1
 
 

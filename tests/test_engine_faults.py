@@ -5,6 +5,7 @@ from __future__ import annotations
 import docker.errors
 import pytest
 import requests.exceptions
+import urllib3.exceptions
 
 from network_plugin import attach, docker_engine, engine_client, network_config, properties
 from network_plugin.error_handler import run
@@ -12,6 +13,18 @@ from network_plugin.main import main
 from tests.host import DokkuHost
 
 UNREACHABLE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+# What a user reads for it: the address tried and the system's reason, nothing of the HTTP library.
+UNREACHABLE_LINE = (
+    " !     Unable to reach the Docker engine at unix:///nonexistent/docker.sock (DOCKER_HOST):"
+    " No such file or directory\n"
+)
+
+
+def connection_aborted(reason: OSError) -> requests.exceptions.ConnectionError:
+    """The error requests raises when the engine's socket fails, chained as the SDK's is."""
+    return requests.exceptions.ConnectionError(
+        urllib3.exceptions.ProtocolError("Connection aborted.", reason)
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,8 +49,7 @@ def test_unreachable_engine_is_one_line_and_changes_nothing(dokku: DokkuHost, ca
     result = getattr(dokku, kind)(name, *args, env=UNREACHABLE)
 
     assert result.returncode == 1
-    assert len(result.stderr.splitlines()) == 1
-    assert result.stderr.startswith(" !     Unable to reach the Docker engine: ")
+    assert result.stderr == UNREACHABLE_LINE
     assert (root / "IP.web.1").read_text() == "10.0.0.1"
 
 
@@ -50,29 +62,25 @@ def test_network_build_config_warns_and_succeeds_without_an_engine(dokku: DokkuH
     result = dokku.trigger("network-build-config", "node-js-app", env=UNREACHABLE)
 
     assert result.returncode == 0
-    assert len(result.stderr.splitlines()) == 1
-    assert result.stderr.startswith(" !     Unable to reach the Docker engine: ")
+    assert result.stderr == UNREACHABLE_LINE
     assert (root / "IP.web.1").read_text() == "10.0.0.1"
 
 
-def test_permission_denied_on_the_socket(host_paths, mocker, capsys):
+def test_permission_denied_on_the_socket(host_paths, mocker, capsys, monkeypatch):
     (host_paths[0] / "node-js-app").mkdir()
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
     mocker.patch.object(docker_engine, "_client", None)
-    fault = "('Connection aborted.', PermissionError(13, 'Permission denied'))"
-    mocker.patch.object(
-        engine_client,
-        "EngineClient",
-        side_effect=docker.errors.DockerException(f"Error while fetching server API version: {fault}"),
-    )
+    denied = connection_aborted(PermissionError(13, "Permission denied"))
+    refused = docker.errors.DockerException(f"Error while fetching server API version: {denied}")
+    refused.__context__ = denied  # the SDK raises it while handling requests' error
+    mocker.patch.object(engine_client, "EngineClient", side_effect=refused)
     (host_paths[0] / "node-js-app" / "CONTAINER.web.1").write_text("abc\n")
 
     assert main(["/plugin/subcommands/rebuild", "network:rebuild", "node-js-app"]) == 1
-    error = capsys.readouterr().err
-    assert error.startswith(
-        " !     Unable to reach the Docker engine: Error while fetching server API version"
+    assert capsys.readouterr().err == (
+        " !     Unable to reach the Docker engine at unix:///var/run/docker.sock (DOCKER_HOST unset):"
+        " Permission denied\n"
     )
-    assert "Permission denied" in error
-    assert len(error.splitlines()) == 1
 
 
 @pytest.mark.usefixtures("test_image")
@@ -161,14 +169,15 @@ def test_engine_stopping_mid_rebuildall_changes_no_file(host_paths, docker_resou
         (root / "IP.web.1").write_text("10.0.0.1")
     client = docker_engine.api()
     client.version()  # the engine answered once...
-    gone = requests.exceptions.ConnectionError("('Connection aborted.', FileNotFoundError(2, 'No file'))")
+    gone = connection_aborted(FileNotFoundError(2, "No such file or directory"))
     mocker.patch.object(client, "containers", side_effect=gone)  # ...then went away
 
     code = main(["/plugin/subcommands/rebuildall", "network:rebuildall"])
 
     assert code == 1
     error = capsys.readouterr().err
-    assert error.startswith(" !     Unable to reach the Docker engine: ('Connection aborted.'")
+    assert error.startswith(" !     Unable to reach the Docker engine at ")
+    assert error.endswith(": No such file or directory\n")
     assert len(error.splitlines()) == 1
     for app in ("app-a", "app-b"):
         assert (host_paths[0] / app / "IP.web.1").read_text() == "10.0.0.1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import docker.errors
 import pytest
 import requests.exceptions
+import urllib3.exceptions
 
 from network_plugin.error_handler import PluginError, run
 
@@ -47,12 +48,35 @@ def test_exit_code_of_the_action_is_returned(code):
     assert run(lambda args: code, []) == code
 
 
-def test_engine_connection_errors_are_named_as_such(capsys):
+def test_engine_connection_errors_are_named_as_such(capsys, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2375")
+
     def action(args):
         raise requests.exceptions.ConnectionError("Connection aborted.")
 
     assert run(action, []) == 1
-    assert capsys.readouterr().err == " !     Unable to reach the Docker engine: Connection aborted.\n"
+    assert capsys.readouterr().err == (
+        " !     Unable to reach the Docker engine at tcp://10.0.0.1:2375 (DOCKER_HOST): Connection aborted.\n"
+    )
+
+
+def test_an_unreachable_engine_is_its_address_and_the_system_reason(capsys, monkeypatch):
+    """Never the HTTP library's `('Connection aborted.', FileNotFoundError(2, ...))`: the socket
+    tried and the system's words, found down the chain requests and urllib3 build."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    refused = ConnectionRefusedError(111, "Connection refused")
+    new_connection = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection")
+    new_connection.__cause__ = refused
+    retries = urllib3.exceptions.MaxRetryError(None, "/version", new_connection)
+
+    def action(args):
+        raise requests.exceptions.ConnectionError(retries)
+
+    assert run(action, []) == 1
+    assert capsys.readouterr().err == (
+        " !     Unable to reach the Docker engine at unix:///var/run/docker.sock (DOCKER_HOST unset):"
+        " Connection refused\n"
+    )
 
 
 def test_engine_api_errors_show_the_engine_explanation(capsys):

@@ -498,7 +498,7 @@ def test_docker_args_never_carry_an_invalid_network(
             # never were): never passed on unchecked, whether the engine answers or not.
             assert (outcome.code, outcome.out) == (1, "")
             missing = f"{WARN}Network {network} (the initial-network of {APP}) "
-            assert outcome.err.startswith((missing, f"{WARN}Unable to reach the Docker engine: "))
+            assert outcome.err.startswith((missing, f"{WARN}Unable to reach the Docker engine at "))
         else:
             assert (outcome.code, outcome.out) == (1, "")
             assert outcome.err.startswith(f"{WARN}Invalid initial-network stored for {APP}: ")

@@ -300,7 +300,7 @@ def test_an_engine_out_of_reach_is_its_own_line_not_a_bad_document(dokku: DokkuH
     result = run_import(dokku, document(spec(fresh_name(), "10.201.0.0/24")).encode(), BOGUS_ENGINE)
 
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr.startswith(f"{WARN}Unable to reach the Docker engine: ")
+    assert result.stderr.startswith(f"{WARN}Unable to reach the Docker engine at ")
     assert len(result.stderr.splitlines()) == 1
     assert dokku.snapshot() == before
 
