@@ -26,6 +26,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import docker
 from rebuild_scale import count_engine_calls
 from timing import goals_result, plugin_host, run_benchmark, run_checked, runs_options, wall_time
 
@@ -78,6 +79,13 @@ def time_cases(
     return {name: statistics.median(times[1:]) for name, times in samples.items()}
 
 
+def bench_networks(client: docker.DockerClient) -> list[dict]:
+    """The networks of this run's apps only: the engine may be making others meanwhile (the tests)."""
+    return [
+        network for network in client.api.networks() if network["Name"].startswith(f"dokku-app-{PREFIX}-")
+    ]
+
+
 def main(argv: list[str]) -> int:
     options = runs_options(__doc__, argv)
     client = engine_client()
@@ -96,7 +104,7 @@ def main(argv: list[str]) -> int:
                 medians |= time_cases(dokku, (off, later), made, options.runs, WARM)
             finally:
                 watcher.stop()
-            networks_before = len(client.api.networks())
+            networks_before = len(bench_networks(client))
             calls = {
                 "off": count_engine_calls(deploy_args(dokku, off), dokku.env, Path(temp)),
                 "on, first deploy": count_engine_calls(
@@ -107,7 +115,7 @@ def main(argv: list[str]) -> int:
                 "on, later deploy": count_engine_calls(deploy_args(dokku, later), dokku.env, Path(temp)),
             }
             made.append(f"{PREFIX}-counted")
-            later_made = len(client.api.networks()) - networks_before - 1  # the counted first deploy's
+            later_made = len(bench_networks(client)) - networks_before - 1  # the counted first deploy's
             deletes = [
                 wall_time(
                     lambda app=app: run_checked([str(dokku.plugin_dir / "post-delete"), app], dokku.env)
