@@ -19,6 +19,7 @@ PROCESS_TYPE_LABEL = "com.dokku.process-type"
 CONTAINER_TYPE_LABEL = "com.dokku.container-type"
 NETWORK_NAME_LABEL = "com.dokku.network-name"
 NOT_FOUND = 404
+HEALTH_STATES = ("starting", "healthy", "unhealthy")
 _client: object = None  # the SDK's client, or the watcher's stand-in for it (`warm.WarmEngine`)
 # A trigger whose entry in `main.TRIGGERS` says so asks the running watcher first; commands,
 # the watcher among them, make their own client.
@@ -83,7 +84,7 @@ class ContainerState:
     A plain class: `dataclasses` costs a warm trigger ~10 ms of imports.
     """
 
-    __slots__ = ("id", "labels", "name", "network_mode", "networks", "running")
+    __slots__ = ("health", "id", "labels", "name", "network_mode", "networks", "running")
 
     def __init__(
         self,
@@ -94,6 +95,7 @@ class ContainerState:
         network_mode: str,
         labels: dict[str, str],
         networks: dict[str, str],  # network name -> IP address ('' when none)
+        health: str = "",  # Docker's health status: '' without a healthcheck, else starting/healthy/unhealthy
     ) -> None:
         self.id = id
         self.name = name
@@ -101,6 +103,7 @@ class ContainerState:
         self.network_mode = network_mode
         self.labels = labels
         self.networks = networks
+        self.health = health
 
     @property
     def app(self) -> str:
@@ -121,7 +124,22 @@ def _state(summary: dict) -> ContainerState:
         network_mode=(summary.get("HostConfig") or {}).get("NetworkMode", ""),
         labels=summary.get("Labels") or {},
         networks={name: (endpoint or {}).get("IPAddress") or "" for name, endpoint in settings.items()},
+        health=_health(summary),
     )
+
+
+def _health(summary: dict) -> str:
+    """A listed container's health: the summary's `Health` (API 1.52 on), else what its `Status`
+    ends with ("Up 2 minutes (unhealthy)", "(health: starting)")."""
+    health = summary.get("Health")
+    if isinstance(health, dict) and isinstance(health.get("Status"), str):
+        return health["Status"]
+    status = summary.get("Status")
+    if not isinstance(status, str) or not status.endswith(")"):
+        return ""
+    shown = status[status.rfind("(") + 1 : -1]
+    shown = shown[len("health: ") :] if shown.startswith("health: ") else shown
+    return shown if shown in HEALTH_STATES else ""  # "(Paused)" is no health
 
 
 def list_containers(filters: dict[str, object]) -> list[ContainerState]:

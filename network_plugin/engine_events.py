@@ -29,6 +29,7 @@ from typing import Protocol
 
 from network_plugin import docker_engine
 from network_plugin.apps import list_apps
+from network_plugin.container_health import UNHEALTHY
 from network_plugin.docker_engine import APP_LABEL, ContainerState, is_deploy_container
 from network_plugin.error_handler import describe
 from network_plugin.network_view import BEHIND_SECONDS, NetworkView
@@ -47,9 +48,21 @@ STOP_ACTION = "die"
 CREATE_ACTION = "create"  # a network's; the filter also lets containers' `create` through: ignored
 DESTROY_ACTION = "destroy"  # a container's (forget it) and a network's (the view drops it)
 FORGET_ACTION = DESTROY_ACTION
+# A container's health changed: "health_status: unhealthy" (the engine's filter matches this
+# prefix, and then every value as a prefix: no other action begins with one of ours).
+HEALTH_ACTION = "health_status"
+# After these a container's health is unknown to the readers (a start makes it `starting`).
+HEALTH_RESET_ACTIONS = ("start", "restart", STOP_ACTION, DESTROY_ACTION)
 EVENT_FILTERS = {
     "type": ["container", "network"],
-    "event": [*CONTAINER_ACTIONS, *NETWORK_ACTIONS, STOP_ACTION, DESTROY_ACTION, CREATE_ACTION],
+    "event": [
+        *CONTAINER_ACTIONS,
+        *NETWORK_ACTIONS,
+        STOP_ACTION,
+        DESTROY_ACTION,
+        CREATE_ACTION,
+        HEALTH_ACTION,
+    ],
 }
 
 
@@ -117,11 +130,36 @@ class DeployContainers:
     def __init__(self, states: Iterable[ContainerState] = ()) -> None:
         self.apps: dict[str, str] = {}
         self.running: set[str] = set()
+        self.unhealthy: dict[str, str] = {}  # id -> app, of the running ones Docker finds unhealthy
         for state in states:
             if is_app_name(state.app) and is_deploy_container(state.labels):
                 self.apps[state.id] = state.app
                 if state.running:
                     self.running.add(state.id)
+                    if state.health == UNHEALTHY:
+                        self.unhealthy[state.id] = state.app
+
+    def unhealthy_by_app(self) -> dict[str, frozenset[str]]:
+        return {app: self.unhealthy_of(app) for app in set(self.unhealthy.values())}
+
+    def unhealthy_of(self, app: str) -> frozenset[str]:
+        return frozenset(container_id for container_id, owner in self.unhealthy.items() if owner == app)
+
+    def health_changed(self, event: EngineEvent) -> str | None:
+        """Update the unhealthy containers from an event (before `apply`): the app whose set
+        changed, or None."""
+        if event.kind != "container":
+            return None
+        if event.action.startswith(HEALTH_ACTION):
+            status = event.action[len(HEALTH_ACTION) :].lstrip(": ")
+            app = event.attributes.get(APP_LABEL, "")
+            if status == UNHEALTHY and is_app_name(app) and is_deploy_container(event.attributes):
+                known = self.unhealthy.get(event.actor)
+                self.unhealthy[event.actor] = app
+                return None if known == app else app
+        elif event.action not in HEALTH_RESET_ACTIONS:
+            return None
+        return self.unhealthy.pop(event.actor, None)
 
     def apply(self, event: EngineEvent) -> str | None:
         """Update what is known from an engine event; the app it asks to rebuild, or None."""
@@ -190,6 +228,14 @@ def list_everything() -> Listing:
     return list_apps(), states
 
 
+def _unheeded(unhealthy: dict[str, frozenset[str]], listed: bool) -> None:
+    """No one follows the containers' health (the default)."""
+
+
+def _unheeded_loss() -> None:
+    """No one follows the stream's losses (the default)."""
+
+
 def _close(stream: EventStream | None) -> None:
     if stream is not None:
         try:
@@ -202,6 +248,9 @@ class EngineEvents:
     """Follows the engine until `stopping` is set; reconnects with backoff whatever went wrong,
     and at once when it may have fallen behind.
 
+    `on_health` is given the unhealthy deploy containers of each app (id set) after the listing
+    (every app with one, `listed` True) and after an event (the app whose set changed); `on_lost` is called
+    whenever the engine may be telling changes no one hears: a stream lost, a connect failed.
     `connect`, `listing`, `pause` (wait up to n seconds; True when stopping) and `wall_clock`
     (the time of day, to compare with the events' own) are the engine's and the clock's by
     default; tests give their own. The `view` is listed by `list_networks` on each connect and
@@ -215,6 +264,8 @@ class EngineEvents:
         on_app_moved: Callable[[str, bool], None],
         on_network_created: Callable[[str], None],
         *,
+        on_health: Callable[[dict[str, frozenset[str]], bool], None] = _unheeded,
+        on_lost: Callable[[], None] = _unheeded_loss,
         connect: Callable[[], EventStream] = connect,
         listing: Callable[[], Listing] = list_everything,
         pause: Callable[[float], bool] | None = None,
@@ -226,6 +277,8 @@ class EngineEvents:
         self.on_sync = on_sync
         self.on_app_moved = on_app_moved
         self.on_network_created = on_network_created
+        self.on_health = on_health
+        self.on_lost = on_lost
         self.connect = connect
         self.listing = listing
         self.pause = pause or stopping.wait
@@ -248,6 +301,7 @@ class EngineEvents:
                 reason = self._read(stream, containers)
                 message = f"Lost the Docker engine's event stream ({reason}); reconnecting in {backoff:g} s"
             self.close()
+            self.on_lost()
             with self._guard:
                 behind, self._behind = self._behind, None
             if self.stopping.is_set():
@@ -293,10 +347,14 @@ class EngineEvents:
         with self._guard:
             self._stream = stream
         apps, states = self.listing()
+        containers = DeployContainers(states.values())
         self.on_sync(apps, states)
+        self.on_health(
+            {app: containers.unhealthy_of(app) for app in set(containers.unhealthy.values())}, True
+        )
         losses = self.view.losses()
         self.view.listed(self.list_networks(), losses)
-        return stream, DeployContainers(states.values())
+        return stream, containers
 
     def _read(self, stream: EventStream, containers: DeployContainers) -> str:
         """Hand over the events until the stream ends (or `close` ends it); why it ended."""
@@ -321,6 +379,7 @@ class EngineEvents:
 
     def _hand_over(self, event: EngineEvent, containers: DeployContainers) -> None:
         returning = containers.returning(event)
+        sick = containers.health_changed(event)
         app = containers.apply(event)
         network = created_network(event)
         update_view(self.view, event)
@@ -328,3 +387,5 @@ class EngineEvents:
             self.on_app_moved(app, returning)
         if network:
             self.on_network_created(network)
+        if sick:
+            self.on_health({sick: containers.unhealthy_of(sick)}, False)

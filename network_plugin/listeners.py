@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from network_plugin import container_health
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock
 from network_plugin.files import (
@@ -19,7 +20,7 @@ from network_plugin.files import (
     remove_file,
     write_atomic,
 )
-from network_plugin.output import clip
+from network_plugin.output import clip, warn
 from network_plugin.paths import app_root, container_file
 from network_plugin.properties import STATIC_WEB_LISTENER, get
 from network_plugin.validation import (
@@ -111,20 +112,41 @@ def _indexes(app: str, process_type: str) -> list[str]:
 
 
 def get_listeners(app: str, process_type: str) -> list[str]:
-    """`ip:port` of every container of the process type, in container index order."""
+    """`ip:port` of every container of the process type, in container index order, but those
+    left out for their health (`container_health`); one warning when that would leave none."""
+    listed, _, all_unhealthy = listeners_by_health(app, process_type)
+    if all_unhealthy:
+        warn(container_health.all_unhealthy_warning(app, process_type))
+    return listed
+
+
+def listeners_by_health(app: str, process_type: str) -> tuple[list[str], list[str], bool]:
+    """(the listeners `get_listeners` gives; those it leaves out, each as `ip:port (<proc>.<n>
+    unhealthy)`; whether every candidate is unhealthy, and so none is left out)."""
     if process_type == "web":
         static = static_web_listener(app)
         if static:
-            return [static]
-    listeners = []
+            return [static], [], False
+    candidates = _candidates(app, process_type)
+    left_out, all_unhealthy = container_health.left_out(app, process_type, list(candidates))
+    listed = [listener for index, listener in candidates.items() if index not in left_out]
+    reasons = [
+        f"{candidates[index]} ({process_type}.{index} {container_health.UNHEALTHY})" for index in left_out
+    ]
+    return listed, reasons, all_unhealthy
+
+
+def _candidates(app: str, process_type: str) -> dict[str, str]:
+    """Container index -> `ip:port`, for each IP file holding an address, in index order."""
+    candidates = {}
     for index in _indexes(app, process_type):
         ip = read_first_line(container_file(app, "IP", process_type, index))
         if not looks_like_ip(ip):
             continue  # empty or foreign content must never reach a proxy's config
         port = read_first_line(container_file(app, "PORT", process_type, index))
         host = f"[{ip}]" if ":" in ip else ip
-        listeners.append(f"{host}:{port if is_port(port) else DEFAULT_PORT}")
-    return listeners
+        candidates[index] = f"{host}:{port if is_port(port) else DEFAULT_PORT}"
+    return candidates
 
 
 def ip_addresses(app: str) -> list[str]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from network_plugin import app_network, properties
+from network_plugin.container_health import all_unhealthy_warning
 from network_plugin.error_handler import PluginError
-from network_plugin.listeners import get_listeners
+from network_plugin.listeners import listeners_by_health
 from network_plugin.output import detail, one_line, print_json, section
 from network_plugin.paths import GLOBAL_APP
 
@@ -31,7 +32,14 @@ def _global_value(key: str) -> Field:
 
 
 def _web_listeners(app: str) -> str:
-    return " ".join(get_listeners(app, "web"))
+    return " ".join(listeners_by_health(app, "web")[0])
+
+
+def _left_out_web_listeners(app: str) -> str:
+    _, left_out, all_unhealthy = listeners_by_health(app, "web")
+    if all_unhealthy:
+        return f"none: {all_unhealthy_warning(app, 'web')}"
+    return " ".join(left_out)
 
 
 def _global_fields() -> dict[str, Field]:
@@ -47,6 +55,7 @@ def _app_fields() -> dict[str, Field]:
     for key in properties.APP_KEYS:
         fields[key] = _app_value(key)
     fields["web-listeners"] = _web_listeners
+    fields["web-listeners-left-out"] = _left_out_web_listeners
     fields["effective-initial-network"] = _readable(lambda app: app_network.creation_network(app) or "bridge")
     fields["app-network-status"] = _readable(app_network.status)
     return fields

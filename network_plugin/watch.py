@@ -24,8 +24,9 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Protocol
 
-from network_plugin import proxy, reattach
+from network_plugin import container_health, proxy, reattach, watcher_lock
 from network_plugin.docker_engine import ContainerState
 from network_plugin.engine_events import (
     EngineEvents,
@@ -35,13 +36,14 @@ from network_plugin.engine_events import (
     list_everything,
     list_local_networks,
 )
+from network_plugin.error_handler import PluginError, describe
 from network_plugin.network_config import BuildResult, build_config
 from network_plugin.network_view import NetworkView
 from network_plugin.output import info, warn
-from network_plugin.watch_jobs import REATTACH, REBUILD, REFRESH, JobRunner
+from network_plugin.watch_jobs import HEALTH, REATTACH, REBUILD, REFRESH, JobRunner
 from network_plugin.watch_schedule import Schedule
 
-POOL_SIZES = {REBUILD: 4, REATTACH: 2, REFRESH: 2}
+POOL_SIZES = {REBUILD: 4, REATTACH: 2, REFRESH: 2, HEALTH: 2}
 # On SIGTERM/SIGINT the jobs running may end for this long (a proxy build is never cut off by
 # our own exit); below the service's TimeoutStopSec (60 s), after which systemd kills.
 STOP_WAIT_SECONDS = 45.0
@@ -53,6 +55,32 @@ def _free_workers(kind: str, busy: set[str]) -> int:
     return POOL_SIZES[kind] - len(busy)
 
 
+class HealthFiles(Protocol):
+    """Where the readers find the unhealthy containers (`container_health`; tests give a fake)."""
+
+    def write(self, app: str, ids: frozenset[str]) -> bool: ...
+
+    def set_following(self, following: bool) -> None: ...
+
+    def apps_with_files(self) -> list[str]: ...
+
+
+class _NoHealthFiles:
+    """A watcher without its lock (its folder unusable): the readers would trust nothing it wrote."""
+
+    def write(self, app: str, ids: frozenset[str]) -> bool:
+        return False
+
+    def set_following(self, following: bool) -> None:
+        pass
+
+    def apps_with_files(self) -> list[str]:
+        return []
+
+
+NO_HEALTH = _NoHealthFiles()
+
+
 class Watcher:
     """The engine's events in, rebuild and refresh jobs out, until `stop()`.
 
@@ -60,7 +88,8 @@ class Watcher:
     and `missing` those of `network_plugin.reattach`; `connect`, `listing`, `list_networks`,
     `pause`, `wall_clock` (see `EngineEvents`), `clock` (see `Schedule`) and `heartbeat_clock`
     (see `NetworkView`) the engine's and the clock's. `networks` is its view of the engine's
-    networks, which the triggers' agent reads.
+    networks, which the triggers' agent reads; `health` keeps the unhealthy containers of each app
+    (`unhealthy`) where the readers find them.
     """
 
     def __init__(
@@ -79,12 +108,15 @@ class Watcher:
         wall_clock: Callable[[], float] = time.time,
         heartbeat_clock: Callable[[], float] = time.monotonic,
         stop_wait: float = STOP_WAIT_SECONDS,
+        health: HealthFiles = container_health,  # type: ignore[assignment] - a module of those functions
     ) -> None:
         self.build = build
         self.refresh = refresh
         self.naming = naming
         self.reattach = reattach
         self.missing = missing
+        self.health = health
+        self.unhealthy: dict[str, frozenset[str]] = {}  # app -> its unhealthy containers, as last told
         self.stop_wait = stop_wait
         self.stopping = threading.Event()
         self.wake = threading.Condition()  # guards what follows; notified whenever a job may be due
@@ -98,6 +130,8 @@ class Watcher:
             self._on_sync,
             self._on_app_moved,
             self._on_network_created,
+            on_health=self._on_health,
+            on_lost=self._on_lost,
             connect=connect,
             listing=listing,
             pause=pause,
@@ -108,15 +142,19 @@ class Watcher:
 
     def run(self) -> int:
         info("Watching the Docker engine for container changes")
+        self._on_lost()  # what an earlier watcher wrote is trusted once this one wrote it anew
         threading.Thread(target=self.events.run, name="events", daemon=True).start()
         threading.Thread(target=self.events.heartbeat, name="heartbeat", daemon=True).start()
         with self.wake:
             while not self.stopping.is_set():
                 self._start_due_jobs()
+                if self.schedule.following_due():
+                    self._say_following(True)
                 if self.schedule.in_sync():
                     info(IN_SYNC)
                 self.wake.wait(self._seconds_to_next_job())
         self.events.close()
+        self._on_lost()
         self._wait_for_jobs()
         self.jobs.shutdown()
         info("Stopped watching the Docker engine")
@@ -148,8 +186,47 @@ class Watcher:
             self.schedule.network_created(apps, network)
             self.wake.notify_all()
 
+    def _on_health(self, unhealthy: dict[str, frozenset[str]], listed: bool) -> None:
+        """The unhealthy containers of the apps in `unhealthy`; `listed`: of every app (a listing)."""
+        with self.wake:
+            if listed:
+                apps = set(unhealthy) | set(self._apps_with_health_files())
+                self.unhealthy = dict(unhealthy)
+                self.schedule.health_listed(apps)
+            else:
+                self.unhealthy.update(unhealthy)
+                for app in unhealthy:
+                    self.schedule.health_changed(app)
+            self.wake.notify_all()
+
+    def _apps_with_health_files(self) -> list[str]:
+        try:
+            return self.health.apps_with_files()
+        except (OSError, PluginError) as error:
+            warn(f"Unable to list the health files: {describe(error)}")
+            return []
+
+    def _on_lost(self) -> None:
+        """No one hears the engine now: the readers stop trusting the health files at once."""
+        with self.wake:
+            self.schedule.health_lost()
+        self._say_following(False)
+
+    def _say_following(self, following: bool) -> None:
+        try:
+            self.health.set_following(following)
+        except (OSError, PluginError) as error:
+            warn(f"Unable to tell the readers whether to trust the health files: {describe(error)}")
+
+    def _write_health(self, app: str) -> bool:
+        with self.wake:
+            ids = self.unhealthy.get(app, frozenset())
+        return self.health.write(app, ids)
+
     def _start_due_jobs(self) -> None:
         schedule = self.schedule
+        for app in schedule.health_due(_free_workers(HEALTH, schedule.writing_health)):
+            self.jobs.start(HEALTH, app, partial(self._write_health, app), partial(self._health_written, app))
         for app, from_listing in schedule.rebuilds_due(_free_workers(REBUILD, schedule.rebuilding)):
             job = (
                 partial(self._reconcile, app, self.listing)
@@ -182,6 +259,7 @@ class Watcher:
             _free_workers(REBUILD, schedule.rebuilding) > 0,
             _free_workers(REFRESH, schedule.refreshing) > 0,
             _free_workers(REATTACH, schedule.reattaching) > 0,
+            _free_workers(HEALTH, schedule.writing_health) > 0,
         )
         return None if moment is None else max(moment - schedule.clock(), 0.0)
 
@@ -192,6 +270,11 @@ class Watcher:
                 self.schedule.rebuilt(app, app in result.changed, settled)
             else:  # it failed (one line said why): the next event or reconcile tries again
                 self.schedule.rebuilt(app, changed=False, settled=False)
+            self.wake.notify_all()
+
+    def _health_written(self, app: str, result: object) -> None:
+        with self.wake:
+            self.schedule.health_written(app, result if isinstance(result, bool) else None)
             self.wake.notify_all()
 
     def _reattached(self, app: str, result: object) -> None:
@@ -249,7 +332,8 @@ def watch() -> int:
     from network_plugin.agent import Agent
 
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined] - a journal reads it live
-    watcher = Watcher()
+    lock = watcher_lock.hold()  # before the socket: a second watcher must not take it
+    watcher = Watcher(health=container_health if lock is not None else NO_HEALTH)
     stop_on_signals(watcher.stop)
     agent = Agent(watcher.networks)
     agent.start()
@@ -265,4 +349,6 @@ def watch() -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
+    if lock is not None:
+        lock.release()
     return status

@@ -19,7 +19,9 @@ from network_plugin.output import warn
 REBUILD = "rebuild"
 REATTACH = "reattach"
 REFRESH = "refresh"
+HEALTH = "health"
 FAILURE = {
+    HEALTH: "Unable to write the unhealthy containers of {app}",
     REBUILD: "Unable to rebuild the network configuration of {app}",
     REATTACH: "Unable to attach {app} to its networks again",
     REFRESH: "Unable to refresh the proxy of {app}",

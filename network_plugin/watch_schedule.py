@@ -22,6 +22,9 @@ MIN_INTERVAL_SECONDS = 2.0
 # seconds may take several rebuilds, each fixing files early, but reloads the proxy once.
 # An app that never settles (a container crash-looping) still gets its refresh this late.
 PROXY_MAX_DELAY_SECONDS = 10.0
+# An app's unhealthy containers are written for the readers (and its proxy refreshed) at most
+# this often: a container flapping between healthy and unhealthy costs one refresh in so long.
+HEALTH_INTERVAL_SECONDS = 3.0
 
 
 class Debouncer:
@@ -72,6 +75,10 @@ class Schedule:
     * An app naming a network just created is reattached to it once the creates pause (the
       same `Debouncer` rules, one job for every network of the app created meanwhile); then,
       when one of them is its initial network, it is rebuilt as if its containers moved.
+    * An app whose unhealthy containers changed gets its health file written once its changes
+      pause (the `Debouncer` rules, `HEALTH_INTERVAL_SECONDS` apart); a listing writes every
+      app's at once, and the readers trust the files again (`following_due`) once all are
+      written. A written change owes a refresh, at once unless a rebuild is waiting.
     * An app whose IP files changed owes a proxy refresh: at once when its last rebuild
       found every container running and no rebuild is waiting, at the latest
       `PROXY_MAX_DELAY_SECONDS` after the change. So does an app a container of which runs
@@ -93,12 +100,62 @@ class Schedule:
         self.rebuilding: set[str] = set()
         self.refreshing: set[str] = set()
         self.reattaching: set[str] = set()
+        self.health = Debouncer(QUIET_SECONDS, MAX_DELAY_SECONDS, HEALTH_INTERVAL_SECONDS)
+        self.health_from_listing: set[str] = set()  # health files a listing owes, due at once
+        self.health_unwritten: set[str] = set()  # those of the last listing not written yet
+        self.follow_owed = False  # the last listing's files are to be trusted once all are written
+        self.writing_health: set[str] = set()
+        self.health_owed: set[str] = set()  # owing apps whose health changed: refreshed at once
         self.syncing: set[str] = set()  # apps of the last reconcile not in sync yet
         self.reconciles = 0
         self.synced = 0  # reconciles whose apps all got in sync
 
     def busy(self) -> set[str]:
-        return self.rebuilding | self.refreshing | self.reattaching
+        return self.rebuilding | self.refreshing | self.reattaching | self.writing_health
+
+    def health_changed(self, app: str) -> None:
+        self.health.add(app, self.clock())
+
+    def health_listed(self, apps: Iterable[str]) -> None:
+        """A listing told every app's unhealthy containers: each of `apps` gets its file written."""
+        self.health_from_listing = set(apps)
+        self.health_unwritten = set(self.health_from_listing)
+        self.health.pending.clear()
+        self.follow_owed = True
+
+    def health_lost(self) -> None:
+        """The stream is lost: what the last listing owed is moot (the next one lists again)."""
+        self.health_from_listing.clear()
+        self.health_unwritten.clear()
+        self.follow_owed = False
+
+    def health_due(self, limit: int) -> list[str]:
+        """Up to `limit` apps whose health file to write now; they are busy until `health_written`."""
+        busy = self.busy()
+        due = sorted(self.health_from_listing - busy)[:limit]
+        self.health_from_listing.difference_update(due)
+        due += self.health.take_due(self.clock(), busy | set(due), limit - len(due))
+        self.writing_health.update(due)
+        return due
+
+    def health_written(self, app: str, changed: bool | None) -> None:
+        """The app's health file was written (`changed`: it changed), or failed to be (None: tried
+        again `HEALTH_INTERVAL_SECONDS` on; the readers are not told to trust it meanwhile)."""
+        self.writing_health.discard(app)
+        if changed is None:
+            self.health.add(app, self.clock())
+            return
+        self.health_unwritten.discard(app)
+        if changed:
+            self.owed.setdefault(app, self.clock())
+            self.health_owed.add(app)
+
+    def following_due(self) -> bool:
+        """True once after a listing, when every health file it owed is written."""
+        if self.follow_owed and not self.health_unwritten:
+            self.follow_owed = False
+            return True
+        return False
 
     def app_moved(self, app: str, returning: bool = False) -> None:
         """The app's containers moved; `returning`: one of them runs again after a stop."""
@@ -149,6 +206,7 @@ class Schedule:
         for app in due:
             del self.owed[app]
             self.settled.discard(app)
+            self.health_owed.discard(app)
         self.refreshing.update(due)
         return due
 
@@ -183,10 +241,18 @@ class Schedule:
             return True
         return False
 
-    def next_due(self, free_rebuilds: bool, free_refreshes: bool, free_reattaches: bool) -> float | None:
+    def next_due(
+        self, free_rebuilds: bool, free_refreshes: bool, free_reattaches: bool, free_health: bool = False
+    ) -> float | None:
         """When a job not startable now becomes due (a job ending or an event may come sooner)."""
         busy = self.busy()
         moments = []
+        if free_health:
+            if self.health_from_listing - busy:
+                moments.append(self.clock())
+            moment = self.health.next_due(busy)
+            if moment is not None:
+                moments.append(moment)
         if free_reattaches:
             moment = self.created.next_due(busy)
             if moment is not None:
@@ -209,6 +275,6 @@ class Schedule:
     def _refresh_due_at(self, app: str) -> float:
         # A settled app waits for the rebuild its new events asked for (its files may change
         # again), unless that makes the refresh overdue.
-        if app in self.settled and app not in self.moved.pending:
+        if (app in self.settled or app in self.health_owed) and app not in self.moved.pending:
             return self.owed[app]
         return self.owed[app] + PROXY_MAX_DELAY_SECONDS

@@ -143,6 +143,7 @@ class DockerResources:
         hostname: str | None = None,
         start: bool = True,
         command: list[str] | None = None,
+        healthcheck: dict | None = None,
     ) -> Container:
         """A container as Dokku's scheduler creates it; its id lands in `CONTAINER.<proc>.<index>`."""
         container = self.client.containers.create(
@@ -151,6 +152,7 @@ class DockerResources:
             name=f"{app}.{proc}.{index}.{self.run_id}.{uuid.uuid4().hex[:4]}",
             hostname=hostname,
             network_mode=network,
+            healthcheck=healthcheck,
             labels={
                 "com.dokku.app-name": app,
                 "com.dokku.process-type": proc,

@@ -40,6 +40,11 @@ def network_created(name: str, network_id: str = "n1") -> dict:
     return {"Type": "network", "Action": "create", "Actor": {"ID": network_id, "Attributes": {"name": name}}}
 
 
+def health_status(app: str, status: str) -> dict:
+    """The engine's event of the health of `app`'s deploy container becoming `status`."""
+    return container_event(f"health_status: {status}", deploy_labels(app), f"{app}-web-1")
+
+
 def moved(app: str, container_id: str = "") -> dict:
     """The `start` event of a deploy container of `app`."""
     return container_event("start", deploy_labels(app), container_id or f"{app}-web-1")
@@ -82,6 +87,7 @@ class FakeEngine:
         self.failures: list[Exception] = []
         self.streams: list[FakeStream] = []
         self.listings = 0
+        self.unhealthy: set[str] = set()  # apps whose container a listing shows unhealthy
 
     def connect(self) -> FakeStream:
         if self.failures:
@@ -100,6 +106,7 @@ class FakeEngine:
                 network_mode="bridge",
                 labels=deploy_labels(app),
                 networks={"bridge": "10.0.0.2"},
+                health="unhealthy" if app in self.unhealthy else "healthy",
             )
             for app in self.apps
         }
@@ -176,6 +183,37 @@ class Jobs:
             return sum(1 for name, _ in self.rebuilds if name == app)
 
 
+class FakeHealthFiles:
+    """The watcher's health files in memory: app -> ids written, and whether readers trust them
+    (`following`, with every change of it in `said`)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, frozenset[str]] = {}
+        self.said: list[bool] = []
+        self.writes: list[tuple[str, frozenset[str]]] = []
+        self.guard = threading.Lock()
+
+    @property
+    def following(self) -> bool:
+        return bool(self.said) and self.said[-1]
+
+    def write(self, app: str, ids: frozenset[str]) -> bool:
+        with self.guard:
+            self.writes.append((app, ids))
+            before = self.files.pop(app, frozenset())
+            if ids:
+                self.files[app] = ids
+            return before != ids
+
+    def set_following(self, following: bool) -> None:
+        with self.guard:
+            self.said.append(following)
+
+    def apps_with_files(self) -> list[str]:
+        with self.guard:
+            return sorted(self.files)
+
+
 class LoopUnderTest:
     """A `Watcher` on fakes, its loop in a thread; `stop()` stops it and returns its status.
 
@@ -189,6 +227,7 @@ class LoopUnderTest:
         self.heartbeat_clock = FakeClock()
         self.engine = FakeEngine(apps)
         self.jobs = Jobs()
+        self.health = FakeHealthFiles()
         self.pauses: list[float] = []
         self.watcher = Watcher(
             build=self.jobs.build,
@@ -204,6 +243,7 @@ class LoopUnderTest:
             wall_clock=self.wall_clock,
             heartbeat_clock=self.heartbeat_clock,
             stop_wait=stop_wait,
+            health=self.health,
         )
         self.status: list[int] = []
         self.thread = threading.Thread(target=lambda: self.status.append(self.watcher.run()), daemon=True)

@@ -36,6 +36,7 @@ FIELDS = sorted(
         "network-static-web-listener",
         "network-tld",
         "network-web-listeners",
+        "network-web-listeners-left-out",
     ]
 )
 GLOBAL_FIELDS = [name for name in FIELDS if name.startswith(("network-computed-", "network-global-"))]

@@ -62,8 +62,17 @@ def serve_identity(app: str, index: int) -> list[str]:
     return ["sh", "-c", script, f"{app} web.{index}"]
 
 
-def deploy(dokku: DokkuHost, docker_resources: DockerResources, app: str, index: int) -> Container:
-    """One web container, as scheduler-docker-local deploys it through the installed triggers."""
+def deploy(
+    dokku: DokkuHost,
+    docker_resources: DockerResources,
+    app: str,
+    index: int,
+    *,
+    command: list[str] | None = None,
+    healthcheck: dict | None = None,
+) -> Container:
+    """One web container, as scheduler-docker-local deploys it through the installed triggers
+    (serving its identity, unless `command`)."""
     args = replay(dokku, SCHEDULER_DOCKER_ARGS, APP=app, INDEX=str(index))
     assert args.returncode == 0, args.stderr
     networks = [word.partition("=")[2] for word in args.stdout.split() if word.startswith("--network=")]
@@ -73,7 +82,8 @@ def deploy(dokku: DokkuHost, docker_resources: DockerResources, app: str, index:
         index,
         network=networks[-1] if networks else None,
         start=False,
-        command=serve_identity(app, index),
+        command=command or serve_identity(app, index),
+        healthcheck=healthcheck,
     )
     deployed = replay(
         dokku,
