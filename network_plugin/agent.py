@@ -31,7 +31,7 @@ from network_plugin.error_handler import EngineAPIError, PluginError, describe
 from network_plugin.network_view import NetworkView
 from network_plugin.output import info, warn
 from network_plugin.paths import warm_root
-from network_plugin.warm import SOCKET_NAME, remove_breaker, version
+from network_plugin.warm import ANSWER_SECONDS, SOCKET_NAME, remove_breaker, version
 from network_plugin.warm_protocol import (
     ACK,
     API_ERROR,
@@ -43,6 +43,7 @@ from network_plugin.warm_protocol import (
     PROTOCOL,
     REFUSED,
     STATUS,
+    WRITES,
     Malformed,
     check_call,
     decode,
@@ -56,6 +57,9 @@ MAX_CONNECTIONS = 64
 # A trigger holds its connection for its own life, seconds at most.
 IDLE_SECONDS = 120.0
 PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
+# A write asked of the watcher waits for the app's lock this long at most, well within the
+# trigger's wait for the answer; then the trigger waits for the lock itself.
+WRITE_LOCK_SECONDS = ANSWER_SECONDS / 2
 
 
 class Agent:
@@ -68,6 +72,7 @@ class Agent:
         self.view = view
         self.calls = 0
         self.known = 0
+        self.writes = 0
         self.connections = 0
         self.listener: socket.socket | None = None
         self.inode = 0
@@ -205,7 +210,12 @@ class Agent:
         except Malformed:
             return (REFUSED, "a malformed request")
         if name == STATUS:
-            counts = {"connections": self.connections, "calls": self.calls, "known": self.known}
+            counts = {
+                "connections": self.connections,
+                "calls": self.calls,
+                "known": self.known,
+                "writes": self.writes,
+            }
             return (STATUS, {"pid": os.getpid(), "version": self.version, **counts})
         if protocol != PROTOCOL or version != self.version:
             return (MISMATCH, self.version)
@@ -215,6 +225,10 @@ class Agent:
             return (REFUSED, "a malformed request")
         if name == KNOWN_NETWORK_IDS:
             return self._known_network_ids(args[0])
+        return self._write(name, args) if name in WRITES else self._call(name, args, kwargs)
+
+    def _call(self, name: str, args: list, kwargs: dict) -> tuple:
+        """The SDK's call, made by the watcher's client: its result, or the engine's error."""
         try:
             result = getattr(docker_engine.api(), name)(*args, **kwargs)
         except EngineAPIError as error:
@@ -226,6 +240,25 @@ class Agent:
         with self.guard:
             self.calls += 1
         return answer
+
+    def _write(self, trigger: str, args: list[str]) -> tuple:
+        """Run the writer trigger's own function, as its process would (it prints nothing when it
+        succeeds), its lock waits kept under the trigger's wait for this answer: a trigger that gave
+        up on it never has its write made late, after its own. Any failure: the trigger writes
+        itself and says why."""
+        from network_plugin.file_lock import WaitingAtMost
+        from network_plugin.main import TRIGGERS
+
+        module_name, function_name = TRIGGERS[trigger][0].split(":")
+        module = __import__(f"network_plugin.{module_name}", fromlist=[function_name])
+        try:
+            with WaitingAtMost(WRITE_LOCK_SECONDS):
+                status = getattr(module, function_name)(args)
+        except Exception as error:  # noqa: BLE001 - the trigger writes itself, and its own error says why
+            return (REFUSED, describe(error))
+        with self.guard:
+            self.writes += 1
+        return (OK, status)
 
     def _known_network_ids(self, names: list[str]) -> tuple:
         """The view's answer (None: ask the engine)."""
@@ -293,6 +326,7 @@ def status() -> tuple[bool, str]:
         )
     return True, (
         f"Triggers are answered warm by the watcher (pid {watcher.get('pid')}) on {path}:"
-        f" {watcher.get('connections')} connections, {watcher.get('calls')} engine calls and"
-        f" {watcher.get('known')} answers from its view of the networks so far"
+        f" {watcher.get('connections')} connections, {watcher.get('calls')} engine calls,"
+        f" {watcher.get('known')} answers from its view of the networks and"
+        f" {watcher.get('writes')} writes so far"
     )

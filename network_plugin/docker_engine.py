@@ -21,9 +21,6 @@ NETWORK_NAME_LABEL = "com.dokku.network-name"
 NOT_FOUND = 404
 HEALTH_STATES = ("starting", "healthy", "unhealthy")
 _client: object = None  # the SDK's client, or the watcher's stand-in for it (`warm.WarmEngine`)
-# A trigger whose entry in `main.TRIGGERS` says so asks the running watcher first; commands,
-# the watcher among them, make their own client.
-_asks_watcher = False
 
 
 class ContainerGone(PluginError):
@@ -56,20 +53,14 @@ def api() -> Any:
     (the same calls, made by the watcher's client), else the SDK's own."""
     if _client is not None:
         return _client
-    if _asks_watcher:
-        from network_plugin import warm
+    from network_plugin import warm
 
+    if warm.asks_watcher():
         engine = warm.engine(cold)
         if engine is not None:
             use(engine)
             return engine
     return cold()
-
-
-def ask_watcher_first() -> None:
-    """This process is a trigger that may ask the running watcher for its engine calls."""
-    global _asks_watcher  # noqa: PLW0603 - one choice per process
-    _asks_watcher = True
 
 
 def use(client: object) -> None:

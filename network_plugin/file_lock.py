@@ -83,6 +83,21 @@ class LockOrderError(RuntimeError):
     opposite orders would wait for each other until the timeout. A bug, never the user's."""
 
 
+class WaitingAtMost:
+    """Within its block, the current thread's lock waits are cut to `seconds` (when shorter)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.before: float | None = None
+
+    def __enter__(self) -> None:
+        self.before = getattr(_held, "cap", None)
+        _held.cap = self.seconds
+
+    def __exit__(self, *exc_info: object) -> None:
+        _held.cap = self.before
+
+
 class AppLock:
     """Hold the app's lock for a `with` block; re-entrant in one thread.
 
@@ -109,12 +124,14 @@ class AppLock:
         from filelock import FileLock, Timeout
 
         descriptor = open_lock_file(self.app)
-        lock = FileLock(f"/proc/self/fd/{descriptor}", timeout=self.timeout, mode=FILE_MODE)
+        cap = getattr(_held, "cap", None)
+        timeout = self.timeout if cap is None else min(self.timeout, cap)
+        lock = FileLock(f"/proc/self/fd/{descriptor}", timeout=timeout, mode=FILE_MODE)
         try:
             lock.acquire()
         except Timeout:
             os.close(descriptor)
-            message = f"Timed out after {self.timeout:g}s waiting for the lock of {self.app}"
+            message = f"Timed out after {timeout:g}s waiting for the lock of {self.app}"
             raise PluginError(message) from None
         owner = dokku_owner()
         if owner:

@@ -34,6 +34,8 @@ from network_plugin.validation import (
 
 DEFAULT_PORT = "5000"
 CONFIG_KINDS = ("IP", "PORT")
+# The trigger that writes each kind: the running watcher is asked to run it (network_plugin.warm).
+WRITER_TRIGGERS = {"IP": "network-write-ipaddr", "PORT": "network-write-port"}
 INVALID_VALUE_MESSAGES = {
     "IP": "Invalid IP address or host name specified",
     "PORT": "Invalid port specified, must be between 1 and 65535",
@@ -73,6 +75,10 @@ def _write_container_value(
         # A redeploy writing what is there: nothing to serialise, so the lock (and the
         # import of filelock) is skipped. Linearised at this read, like any later write.
         return False
+    from network_plugin import warm
+
+    if warm.written_by_watcher(WRITER_TRIGGERS[kind], [app, process_type, index, value]):
+        return True  # by this very code, in the watcher, under the same lock
     with AppLock(app):
         if not value:
             # A container without an address (e.g. `--network none`) has no listener;

@@ -17,19 +17,20 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 # trigger name -> ("module:function", whether it may ask the running `network:watch` for its
-# engine calls: network_plugin.warm). Not here, on purpose (plugn skips a plugin without the
-# executable, which costs a deploy nothing): `post-create` (a new app gets no
-# bind-all-interfaces of its own, so a global value reaches it), `post-deploy` (it follows
-# `core-post-deploy` in the same deploy, which attached), `network-clear-config` (nginx calls
-# it on every ps:restore and rebuilds only when network-config-exists says true: removing
-# IP/PORT files there left apps without upstream until the next deploy).
+# engine calls or, for a writer, to make its write: network_plugin.warm). Not here, on
+# purpose (plugn skips a plugin without the executable, which costs a deploy nothing):
+# `post-create` (a new app gets no bind-all-interfaces of its own, so a global value reaches
+# it), `post-deploy` (it follows `core-post-deploy` in the same deploy, which attached),
+# `network-clear-config` (nginx calls it on every ps:restore and rebuilds only when
+# network-config-exists says true: removing IP/PORT files there left apps without upstream
+# until the next deploy).
 TRIGGERS = {
     "install": ("triggers:install", False),
     "update": ("triggers:update", False),
     "uninstall": ("triggers:uninstall", False),
     "post-delete": ("triggers:post_delete", False),
-    "post-app-clone-setup": ("triggers:post_app_clone_setup", False),
-    "post-app-rename-setup": ("triggers:post_app_rename_setup", False),
+    "post-app-clone-setup": ("triggers:post_app_clone_setup", True),
+    "post-app-rename-setup": ("triggers:post_app_rename_setup", True),
     "docker-args-process-build": ("triggers:docker_args_process_build", True),
     "docker-args-process-deploy": ("triggers:docker_args_process_deploy", True),
     "docker-args-process-run": ("triggers:docker_args_process_run", True),
@@ -37,8 +38,8 @@ TRIGGERS = {
     "network-get-listeners": ("triggers:network_get_listeners", False),
     "network-get-property": ("triggers:network_get_property", False),
     "network-get-static-listeners": ("triggers:network_get_static_listeners", False),
-    "network-write-ipaddr": ("triggers:network_write_ipaddr", False),
-    "network-write-port": ("triggers:network_write_port", False),
+    "network-write-ipaddr": ("triggers:network_write_ipaddr", True),
+    "network-write-port": ("triggers:network_write_port", True),
     "report": ("triggers:report", False),
     "post-container-create": ("docker_triggers:post_container_create", True),
     "core-post-deploy": ("docker_triggers:core_post_deploy", True),
@@ -64,9 +65,9 @@ def main(argv: list[str]) -> int:
         return 0  # plugn only runs triggers we link; any other name is not ours to handle
     target, asks_watcher = entry
     if asks_watcher:
-        from network_plugin import docker_engine
+        from network_plugin import warm
 
-        docker_engine.ask_watcher_first()
+        warm.ask_watcher_first()
     module_name, function_name = target.split(":")
     module = __import__(f"network_plugin.{module_name}", fromlist=[function_name])
     return run(getattr(module, function_name), argv[1:])

@@ -98,6 +98,26 @@ def post_app_clone_setup(args: list[str]) -> int:
     """apps:clone and apps:rename create `new_app` just before (and refuse one that exists): it
     gets exactly the old app's properties and no IP/PORT file. An app with deployed containers
     is not theirs to set up: removing its IP files would cut it off its proxy."""
+    from network_plugin import warm  # here: the readers of this module need no socket
+
+    old_app, new_app = _new_app_to_set_up(args)
+    if not warm.written_by_watcher("post-app-clone-setup", [old_app, new_app]):
+        _set_up_as_copy(old_app, new_app)
+    return 0
+
+
+def post_app_rename_setup(args: list[str]) -> int:
+    from network_plugin import warm
+
+    old_app, new_app = _new_app_to_set_up(args)
+    if not warm.written_by_watcher("post-app-rename-setup", [old_app, new_app]):
+        _set_up_as_copy(old_app, new_app)
+        properties.remove_all(old_app)
+    return 0
+
+
+def _new_app_to_set_up(args: list[str]) -> tuple[str, str]:
+    """(old app, new app) of a clone or rename, once checked."""
     old_app, new_app = arg(args, 0), arg(args, 1)
     verify_app_name(old_app)
     if new_app == old_app:
@@ -109,15 +129,12 @@ def post_app_clone_setup(args: list[str]) -> int:
             f"App {new_app} already has deployed containers:"
             " post-app-clone-setup only sets up the new app of apps:clone or apps:rename"
         )
+    return old_app, new_app
+
+
+def _set_up_as_copy(old_app: str, new_app: str) -> None:
     listeners.clear_config(new_app)
     properties.copy_all(old_app, new_app)
-    return 0
-
-
-def post_app_rename_setup(args: list[str]) -> int:
-    post_app_clone_setup(args)
-    properties.remove_all(arg(args, 0))
-    return 0
 
 
 def _pass_docker_args(args: list[str], keys: tuple[str, ...], phase: str, process_type: str = "") -> int:

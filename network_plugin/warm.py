@@ -1,5 +1,5 @@
-"""The triggers' side of the warm path: engine calls asked of the running `network:watch`
-(docs/reference.md: Triggers answered warm).
+"""The triggers' side of the warm path: engine calls and writes asked of the running
+`network:watch` (docs/reference.md: Triggers answered warm).
 
 A trigger runs its own code; only its engine client differs. `docker_engine.api()` gives an
 engine trigger a `WarmEngine` while the watcher's socket answers: each SDK call it makes (of
@@ -10,6 +10,11 @@ a frozen or dead watcher, a cut or malformed answer) makes the call, and the tri
 ones, with the SDK's own client: the same code then runs as it does without a watcher. A
 call made twice that way (its answer was cut) is one the code already makes safely twice: a
 read, a connect ("already exists"), a network made again (409).
+
+A writer (`written_by_watcher`) asks the watcher to run it, once it checked its arguments: the
+watcher, which imported `filelock` at its start, runs the trigger's own function under the
+same lock, so the trigger never imports it. Anything but a success makes the trigger write
+itself; a write made twice that way writes the same value twice.
 
 This module is imported by every engine trigger: it imports only built-in modules and
 `_socket` (~0.2 ms; `socket` and `json` would cost ~13 ms). What a frame holds is
@@ -45,6 +50,19 @@ BREAKER_SECONDS = 10.0
 ANSWER_SECONDS = 65.0
 # The engine a client reaches: a trigger and a watcher reaching two engines are two versions.
 ENGINE_VARIABLES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+# A trigger whose entry in `main.TRIGGERS` says so asks the running watcher first; commands,
+# and the watcher itself (which makes the writes it is asked for), never do.
+_asks_watcher = False
+
+
+def ask_watcher_first() -> None:
+    """This process is a trigger that may ask the running watcher (engine calls, writes)."""
+    global _asks_watcher  # noqa: PLW0603 - one choice per process
+    _asks_watcher = True
+
+
+def asks_watcher() -> bool:
+    return _asks_watcher
 
 
 def socket_path() -> str:
@@ -175,6 +193,24 @@ def engine(cold: Callable[[], Any]) -> WarmEngine | None:
     makes the SDK's client it falls back to."""
     connection = in_warm_folder(_connect_unless_tripped)
     return None if connection is None else WarmEngine(connection, version(), cold)
+
+
+def written_by_watcher(trigger: str, args: list[str]) -> bool:
+    """Did the running watcher make the write of `trigger` (one of `warm_protocol.WRITES`) with
+    `args`, by the trigger's own code under the same lock? False: the trigger makes it itself,
+    with its own lock (no watcher, a refusal, an error of any kind: the same code then says why)."""
+    if not _asks_watcher:
+        return False
+    connection = in_warm_folder(_connect_unless_tripped)
+    if connection is None:
+        return False
+    try:
+        answer = ask(connection, [protocol.PROTOCOL, version(), trigger, args, {}])
+    except (Unanswered, OSError, ValueError):
+        return False
+    finally:
+        connection.close()
+    return answer == (protocol.OK, 0)
 
 
 class Unanswered(Exception):

@@ -34,6 +34,14 @@ REFUSED = "error"
 STATUS = "status"
 # Not an SDK call: the ids of networks known to exist, from the watcher's view (else None).
 KNOWN_NETWORK_IDS = "known_network_ids"
+# Not an SDK call either: the writer triggers the watcher runs for a trigger (their arguments,
+# all strings, by number); the answer is their exit status.
+WRITES = {
+    "network-write-ipaddr": 4,
+    "network-write-port": 4,
+    "post-app-clone-setup": 2,
+    "post-app-rename-setup": 2,
+}
 MALFORMED = "a malformed request"
 
 
@@ -218,6 +226,10 @@ def check_call(name: str, args: list, kwargs: dict) -> None:
         if len(args) != 1 or args[0] is None or not _is_names(args[0]) or kwargs:
             raise Malformed(MALFORMED)
         return
+    if name in WRITES:
+        if len(args) != WRITES[name] or not _is_names(args) or kwargs:
+            raise Malformed(MALFORMED)
+        return
     if name not in CALLS:
         raise Malformed(MALFORMED)
     refs, keywords, _ = CALLS[name]
@@ -232,6 +244,8 @@ def check_call(name: str, args: list, kwargs: dict) -> None:
 def _is_result(name: str, value: object) -> bool:
     if name == KNOWN_NETWORK_IDS:
         return _is_text_map(value)
+    if name in WRITES:
+        return type(value) is int
     return name in CALLS and isinstance(value, CALLS[name][2])
 
 

@@ -42,6 +42,14 @@ def test_startup_benchmark_times_every_reader_and_writer(run_benchmark):
     names = [line.split("  ")[0] for line in result.stdout.splitlines()[2:]]
     assert "network-get-listeners" in names and "network-write-ipaddr" in names
     assert "python3 -c 'import filelock'" in names
+    # With the engine, the writers again with the watcher running, beside that run's readers.
+    warm = result.stdout[result.stdout.index("with network:watch running") :].splitlines()[2:]
+    assert [line.split("  ")[0] for line in warm] == [
+        "network-write-ipaddr",
+        "network-write-port",
+        "post-app-clone-setup",
+        "post-app-rename-setup",
+    ]
 
 
 @pytest.mark.usefixtures("test_image")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from network_plugin.error_handler import PluginError
-from network_plugin.file_lock import AppLock, LockOrderError, host_lock
+from network_plugin.file_lock import AppLock, LockOrderError, WaitingAtMost, host_lock
 from tests.host import REPO_ROOT, DokkuHost
 
 HOLDER = """
@@ -46,6 +46,17 @@ def test_a_held_lock_makes_the_next_writer_wait_then_time_out(holder):
         pass
     assert time.monotonic() - start >= 0.3
     assert refused.value.message == "Timed out after 0.3s waiting for the lock of node-js-app"
+
+
+def test_a_thread_waiting_at_most_some_seconds_gives_up_then_and_others_wait_their_own(holder):
+    """The watcher's writes for triggers wait less than the trigger waits for their answer."""
+    with pytest.raises(PluginError) as refused, WaitingAtMost(0.2), AppLock("node-js-app", timeout=5.0):
+        pass
+    assert refused.value.message == "Timed out after 0.2s waiting for the lock of node-js-app"
+    # Outside the block, the lock's own timeout holds again.
+    with pytest.raises(PluginError) as again, AppLock("node-js-app", timeout=0.3):
+        pass
+    assert again.value.message == "Timed out after 0.3s waiting for the lock of node-js-app"
 
 
 def test_other_apps_are_not_blocked(holder):

@@ -41,25 +41,25 @@ from tests.watcher import RunningWatcher
 APP = f"warm-app-{os.getpid()}"
 WARM_FOLDER = "var-lib-dokku/data/network/watch"
 STATUS = re.compile(
-    r"warm by the watcher \(pid \d+\) on \S+: (\d+) connections, (\d+) engine calls"
-    r" and (\d+) answers from its view of the networks so far$"
+    r"warm by the watcher \(pid \d+\) on \S+: (\d+) connections, (\d+) engine calls,"
+    r" (\d+) answers from its view of the networks and (\d+) writes so far$"
 )
 
 
-def warm_counts(dokku: DokkuHost) -> tuple[int, int, int]:
-    """(connections, engine calls, answers from its view of the networks) of the running
+def warm_counts(dokku: DokkuHost) -> tuple[int, int, int, int]:
+    """(connections, engine calls, answers from its view of the networks, writes) of the running
     watcher for triggers, by `network:watch --status` (its own connection counted)."""
     result = dokku.command("watch", "--status")
     assert (result.returncode, result.stderr) == (0, ""), result.stdout
     found = STATUS.search(result.stdout.strip())
     assert found, result.stdout
-    return int(found.group(1)), int(found.group(2)), int(found.group(3))
+    return int(found.group(1)), int(found.group(2)), int(found.group(3)), int(found.group(4))
 
 
 def warm_calls(dokku: DokkuHost) -> int:
-    """What the watcher answered for triggers: engine calls and answers from its view."""
-    _, calls, known = warm_counts(dokku)
-    return calls + known
+    """What the watcher answered for triggers: engine calls, answers from its view, writes."""
+    _, calls, known, writes = warm_counts(dokku)
+    return calls + known + writes
 
 
 def frame(message: object) -> bytes:
@@ -453,7 +453,7 @@ def test_a_frozen_watcher_costs_one_bounded_wait_then_triggers_skip_it_until_it_
 ):
     run, cold, attached_then_detach = attach_case(dokku, docker_resources)
     running = watcher()
-    connections, _, _ = warm_counts(dokku)
+    connections, *_ = warm_counts(dokku)
     breaker = socket_file(dokku).parent / warm.BREAKER_NAME
     os.kill(running.process.pid, signal.SIGSTOP)
     try:
@@ -658,7 +658,7 @@ def test_an_update_with_the_old_watcher_still_running_runs_the_triggers_cold(
 ):
     run, cold, attached_then_detach = attach_case(dokku, docker_resources)
     watcher()
-    connections, calls, known = warm_counts(dokku)
+    connections, calls, known, writes = warm_counts(dokku)
     module = dokku.plugin_dir / "network_plugin" / "warm.py"
     before = module.stat()
     os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))  # new code
@@ -672,7 +672,7 @@ def test_an_update_with_the_old_watcher_still_running_runs_the_triggers_cold(
     assert status.returncode == 1
     assert "runs another version of the plugin or its environment" in status.stdout
     # The status's and the trigger's connections, no engine call: each asked once, then ran cold.
-    assert warm_counts(dokku) == (connections + 3, calls, known)
+    assert warm_counts(dokku) == (connections + 3, calls, known, writes)
 
 
 PEER = """
@@ -822,3 +822,91 @@ def test_readers_import_no_thread_nor_socket_module(dokku: DokkuHost, name: str,
     modules = imported(dokku, name, *args)
 
     assert modules & {"threading", "_socket", "functools", *WARM_NEVER} == set()
+
+
+# --- the writers, made by the watcher --------------------------------------------------------
+
+OLD_APP, NEW_APP = f"{APP}-old", f"{APP}-new"
+WRITERS = {
+    "write-ip": ("network-write-ipaddr", (APP, "web", "2", "10.0.0.9")),
+    "write-port": ("network-write-port", (APP, "web", "2", "5001")),
+    "remove-ip": ("network-write-ipaddr", (APP, "web", "1", "")),
+    "clone": ("post-app-clone-setup", (OLD_APP, NEW_APP)),
+    "rename": ("post-app-rename-setup", (OLD_APP, NEW_APP)),
+}
+
+
+def set_up_writes(dokku: DokkuHost) -> None:
+    """The files every writer changes, as before its run (made again before each run)."""
+    for app in (APP, OLD_APP, NEW_APP):
+        shutil.rmtree(dokku.dokku_root / app, ignore_errors=True)
+        shutil.rmtree(dokku.property_file(app, "tld").parent, ignore_errors=True)
+    root = dokku.create_app(APP)
+    (root / "IP.web.1").write_text("10.0.0.4")
+    (root / "PORT.web.2").write_text("5000")
+    dokku.create_app(OLD_APP)
+    dokku.write_property(OLD_APP, "tld", "svc.local")
+    (dokku.create_app(NEW_APP) / "IP.web.1").write_text("10.0.0.7")
+
+
+@pytest.mark.parametrize("case", list(WRITERS))
+def test_a_writer_is_made_by_the_watcher_with_the_same_output_and_files(dokku: DokkuHost, watcher, case: str):
+    name, args = WRITERS[case]
+    prepare = lambda: set_up_writes(dokku)  # noqa: E731 - one line, named for what it does
+
+    shown, running = same_warm_and_cold(
+        dokku, watcher, trigger(dokku, name, *args), reset=prepare, prepare=prepare
+    )
+
+    assert shown == (0, "", "")
+    assert warm_counts(dokku)[3] == 1  # the write, made by the watcher
+    assert running.process.poll() is None
+
+
+def test_a_warm_writer_never_imports_filelock_and_a_cold_one_does(dokku: DokkuHost, watcher):
+    set_up_writes(dokku)
+    cold = imported(dokku, "network-write-ipaddr", APP, "web", "2", "10.0.0.9")
+    watcher()
+
+    warm_run = imported(dokku, "network-write-ipaddr", APP, "web", "2", "10.0.0.10")
+
+    assert "filelock" in cold
+    assert "filelock" not in warm_run
+    assert (dokku.dokku_root / APP / "IP.web.2").read_text() == "10.0.0.10"
+
+
+def test_a_value_a_writer_refuses_never_reaches_the_watcher(dokku: DokkuHost, watcher):
+    set_up_writes(dokku)
+    refused = trigger(dokku, "network-write-port", APP, "web", "2", "99999")
+    cold = outcome(refused())
+    watcher()
+
+    assert (
+        outcome(refused())
+        == cold
+        == (1, "", " !     Invalid port specified, must be between 1 and 65535: 99999\n")
+    )
+    assert warm_counts(dokku)[3] == 0
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"",
+        protocol.ACK,
+        protocol.ACK + frame((protocol.REFUSED, "Timed out after 32.5s waiting for the lock of the app")),
+        protocol.ACK + frame((protocol.MISMATCH, "another version")),
+        protocol.ACK + frame(["ok", "not a status"]),
+    ],
+    ids=["killed-before-ack", "killed-after-ack", "refused", "another-version", "malformed"],
+)
+def test_a_watcher_that_does_not_write_leaves_the_writer_to_write_alike(dokku: DokkuHost, reply: bytes):
+    name, args = WRITERS["write-ip"]
+    set_up_writes(dokku)
+    cold = changes(dokku, trigger(dokku, name, *args))
+    set_up_writes(dokku)
+    fake = FakeWatcher(dokku, reply)
+
+    assert changes(dokku, trigger(dokku, name, *args)) == cold
+    fake.close()
+    assert fake.requests  # it was asked
