@@ -1,4 +1,5 @@
-"""`network:watch` as a systemd service, put in place by `install`/`update`, removed by `uninstall`.
+"""`network:watch` as a systemd service, put in place by `install`/`update`, removed by `uninstall`
+(under runit, Dokku's Docker image's init: `runit_service`).
 
 Only on a host that runs systemd, and only when the trigger runs as root (as
 `plugin:install`, `plugin:update` and `plugin:uninstall` do); elsewhere `install`
@@ -39,7 +40,8 @@ CARRIED_VARIABLES = (
     "DOKKU_NETWORK_PROXY_REFRESH",
 )
 BY_HAND = (
-    "network:watch is not installed as a service (it needs systemd, and root for the install):"
+    "network:watch is not installed as a service (it needs systemd, or runit with"
+    " DOKKU_INIT_SYSTEM=sv, and root for the install):"
     " run `dokku network:watch` under your service manager to keep IP files and proxies in sync"
 )
 
@@ -58,7 +60,7 @@ def _systemd_value(value: str) -> str:
     return f'"{escaped}"'
 
 
-def _socket_group() -> str:
+def socket_group() -> str:
     """The group owning the engine's Unix socket ('' when root's, or when it is not a socket)."""
     import grp
 
@@ -72,7 +74,7 @@ def _socket_group() -> str:
 
 
 def render_unit(plugin_dir: str) -> str:
-    group = _socket_group()
+    group = socket_group()
     environment = [
         f"Environment={_systemd_value(f'{name}={os.environ[name]}')}"
         for name in CARRIED_VARIABLES
@@ -115,8 +117,14 @@ def install(plugin_dir: str, restart: bool, hint: bool = True) -> None:
 
     `plugn trigger install` runs at every plugin:install of any plugin: an operator who
     stopped or disabled the watcher keeps it that way (`try-restart` leaves a stopped unit
-    alone). Without systemd or root: say how to run the watcher by hand, when `hint`.
+    alone). Under runit (Dokku's Docker image), its service instead (`runit_service`). Without
+    either, or without root: say how to run the watcher by hand, when `hint`.
     """
+    from network_plugin import runit_service
+
+    if os.geteuid() == 0 and runit_service.applies():
+        runit_service.install(plugin_dir, restart)
+        return
     if not systemd_runs() or os.geteuid() != 0:
         if hint:
             info(BY_HAND)
@@ -135,7 +143,10 @@ def install(plugin_dir: str, restart: bool, hint: bool = True) -> None:
 
 
 def uninstall() -> None:
-    """Stop, disable and remove the unit, when there is one."""
+    """Stop, disable and remove the unit, and the runit service, when there is one."""
+    from network_plugin import runit_service
+
+    runit_service.uninstall()
     path = unit_path()
     if not os.path.lexists(path):
         return
