@@ -18,7 +18,7 @@ import os
 
 from network_plugin import service
 from network_plugin.files import remove_tree, write_atomic
-from network_plugin.output import info, warn
+from network_plugin.output import info
 
 SERVICE_NAME = "dokku-network-watch"
 # Dokku's variable: `sv` on its Docker image (runit), unset elsewhere.
@@ -76,19 +76,7 @@ def render_run(plugin_dir: str) -> str:
 
 
 def _sv(*args: str) -> str | None:
-    """`sv <args>`'s output, or None when it failed (one warning line: the plugin works without it)."""
-    import subprocess
-
-    try:
-        done = subprocess.run(["sv", *args], capture_output=True, text=True, check=False)
-    except OSError as error:
-        warn(f"Unable to run sv {' '.join(args)}: {error.strerror}")
-        return None
-    if done.returncode != 0:
-        reason = ((done.stdout + done.stderr).strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        warn(f"sv {' '.join(args)} failed: {reason}")
-        return None
-    return done.stdout
+    return service.run_manager("sv", *args)
 
 
 def _running(folder: str) -> bool:

@@ -95,20 +95,26 @@ def render_unit(plugin_dir: str) -> str:
     return unit
 
 
-def _systemctl(*args: str) -> bool:
-    """Run `systemctl <args>`; a failure is one warning line (the plugin works without its service)."""
+def run_manager(program: str, *args: str) -> str | None:
+    """The output of the service manager's `program <args>`, or None when it failed: one warning
+    line (the plugin works without its service)."""
     import subprocess
 
+    command = " ".join((program, *args))
     try:
-        done = subprocess.run(["systemctl", *args], capture_output=True, text=True, check=False)
+        done = subprocess.run([program, *args], capture_output=True, text=True, check=False)
     except OSError as error:
-        warn(f"Unable to run systemctl {' '.join(args)}: {error.strerror}")
-        return False
+        warn(f"Unable to run {command}: {error.strerror}")
+        return None
     if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        warn(f"systemctl {' '.join(args)} failed: {reason}")
-        return False
-    return True
+        reason = ((done.stdout + done.stderr).strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        warn(f"{command} failed: {reason}")
+        return None
+    return done.stdout
+
+
+def _systemctl(*args: str) -> bool:
+    return run_manager("systemctl", *args) is not None
 
 
 def install(plugin_dir: str, restart: bool, hint: bool = True) -> None:
