@@ -249,6 +249,8 @@ class Agent:
         from network_plugin.file_lock import WaitingAtMost
         from network_plugin.main import TRIGGERS
 
+        with self.guard:
+            self.writes += 1  # asked for, made or not
         module_name, function_name = TRIGGERS[trigger][0].split(":")
         module = __import__(f"network_plugin.{module_name}", fromlist=[function_name])
         try:
@@ -256,8 +258,6 @@ class Agent:
                 status = getattr(module, function_name)(args)
         except Exception as error:  # noqa: BLE001 - the trigger writes itself, and its own error says why
             return (REFUSED, describe(error))
-        with self.guard:
-            self.writes += 1
         return (OK, status)
 
     def _known_network_ids(self, names: list[str]) -> tuple:

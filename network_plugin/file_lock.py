@@ -44,6 +44,11 @@ def _held_apps() -> set[str]:
     return apps
 
 
+def holds_a_lock() -> bool:
+    """Does the current thread hold an app's lock (or the host's)?"""
+    return bool(_held_apps())
+
+
 class NotLockable(Exception):
     """A lock's folder is not a folder, or its file not a plain file: the message names which."""
 

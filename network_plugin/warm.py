@@ -198,8 +198,11 @@ def engine(cold: Callable[[], Any]) -> WarmEngine | None:
 def written_by_watcher(trigger: str, args: list[str]) -> bool:
     """Did the running watcher make the write of `trigger` (one of `warm_protocol.WRITES`) with
     `args`, by the trigger's own code under the same lock? False: the trigger makes it itself,
-    with its own lock (no watcher, a refusal, an error of any kind: the same code then says why)."""
-    if not _asks_watcher:
+    with its own lock (no watcher, a refusal, an error of any kind: the same code then says why).
+    A trigger holding a lock writes itself (a rebuild's IP files): the watcher would wait for it."""
+    from network_plugin.file_lock import holds_a_lock
+
+    if not _asks_watcher or holds_a_lock():
         return False
     connection = in_warm_folder(_connect_unless_tripped)
     if connection is None:

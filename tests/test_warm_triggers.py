@@ -272,6 +272,9 @@ def test_network_build_config_warm_and_cold(dokku: DokkuHost, docker_resources: 
     assert answer[0] == 0
     assert answer[1].startswith(f"-----> Ensuring network configuration is in sync for {APP}\n")
     assert sorted(path.name for path in root.glob("IP.*")) == ["IP.web.1", "IP.web.2"]
+    # The rebuild writes under the app's lock, which it holds: it never asks the watcher to write
+    # (the watcher would wait for that very lock until it gave up).
+    assert warm_counts(dokku)[3] == 0
 
 
 @pytest.mark.parametrize(
