@@ -93,3 +93,12 @@ def test_the_app_network_benchmark_runs_and_a_later_deploy_makes_no_network(run_
         "on, first deploy, watcher",
         "on, later deploy, watcher",
     ]
+
+
+def test_the_benchmark_against_dokkus_plugin_asks_for_its_folder(run_benchmark):
+    result = run_benchmark("go_plugin.py")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert (
+        result.stderr
+        == " !     Give --dokku-plugin the folder of Dokku's network plugin (its `triggers` binary)\n"
+    )
