@@ -662,14 +662,17 @@ needs_engine = pytest.mark.usefixtures("test_image")
 def test_an_address_changed_by_a_restart_is_rewritten_and_the_proxy_refreshed_once(
     dokku: DokkuHost, docker_resources: DockerResources, watcher, case: str
 ):
-    root = dokku.create_app("node-js-app")
+    # This process's and this case's alone: the same test's other cases, restarting a container of
+    # an app named alike on other xdist workers, would move this watcher's app too.
+    app = f"moved-{case}-{OWNER}"
+    root = dokku.create_app(app)
     process_type = "worker" if case == "worker" else "web"
     network = "bridge"
     if case == "initial-network":
         network = docker_resources.network().name
-        dokku.command("set", "node-js-app", "initial-network", network)
+        dokku.command("set", app, "initial-network", network)
     container = docker_resources.app_container(
-        "node-js-app", process_type, 1, app_root=root, network=None if network == "bridge" else network
+        app, process_type, 1, app_root=root, network=None if network == "bridge" else network
     )
     ip_file = root / f"IP.{process_type}.1"
     write_ip(root, ip_file.name, ip_on(container, network))
@@ -678,10 +681,10 @@ def test_an_address_changed_by_a_restart_is_rewritten_and_the_proxy_refreshed_on
     new_ip = move_address(container, network)
 
     wait_for(lambda: ip_file.read_text() == new_ip, f"{ip_file.name} to become {new_ip}")
-    running.wait_for_line("-----> Refreshed the proxy of node-js-app")
+    running.wait_for_line(f"-----> Refreshed the proxy of {app}")
     assert running.stop() == 0
-    assert running.calls() == ["node-js-app"]
-    assert f"       Updated node-js-app: {ip_file.name} ({new_ip})" in running.lines()
+    assert running.calls() == [app]
+    assert f"       Updated {app}: {ip_file.name} ({new_ip})" in running.lines()
 
 
 @needs_engine
