@@ -12,7 +12,7 @@ from network_plugin.apps import list_apps
 from network_plugin.error_handler import PluginError
 from network_plugin.file_lock import AppLock, host_lock
 from network_plugin.files import ensure_dir, is_file, read_value, remove_file, remove_tree, write_atomic
-from network_plugin.output import listed
+from network_plugin.output import clip, listed
 from network_plugin.paths import GLOBAL_APP, property_dir
 from network_plugin.validation import (
     DOCKER_NETWORKS,
@@ -193,6 +193,25 @@ def verify_value(key: str, value: str) -> None:
         raise PluginError(f"Invalid value specified for {key}, must be true or false: {value}")
     if key == STATIC_WEB_LISTENER and not is_listener(value):
         raise PluginError(f"Invalid static web listener, must be an ip or host:port: {value}")
+
+
+def refused_values(owner: str) -> list[str]:
+    """A line for each value stored for `owner` (an app, or `--global`) that `network:set` would
+    refuse (a hand edit, another plugin, an older version): the triggers stop on it."""
+    keys = GLOBAL_KEYS if owner == GLOBAL_APP else APP_KEYS
+    lines = []
+    for key in sorted(keys):
+        value = get(owner, key)
+        try:
+            if value:
+                verify_value(key, value)
+        except PluginError:
+            lines.append(
+                f"Invalid {key} stored for {owner}: {clip(value)}: network:set refuses it, and the"
+                f" triggers that read it stop on it; set it again (dokku network:set {owner} {key} <value>)"
+                " or unset it"
+            )
+    return lines
 
 
 def verified_computed(app: str, key: str) -> str:

@@ -6,7 +6,7 @@ from network_plugin import app_network, properties
 from network_plugin.container_health import all_unhealthy_warning
 from network_plugin.error_handler import PluginError
 from network_plugin.listeners import listeners_by_health
-from network_plugin.output import detail, one_line, print_json, section
+from network_plugin.output import detail, one_line, print_json, section, warn
 from network_plugin.paths import GLOBAL_APP
 
 TYPE_CHECKING = False
@@ -107,7 +107,8 @@ def json_document(values: dict[str, str]) -> dict[str, str]:
 
 
 def report(app: str, output_format: str = "stdout", info_flag: str = "") -> None:
-    """Print the report of one app (or `--global`): all fields, or only `info_flag`'s value."""
+    """Print the report of one app (or `--global`): all fields, or only `info_flag`'s value;
+    then, on stderr, one line for each stored value the plugin would refuse."""
     values = collect(app)
     if info_flag:
         name = info_flag[2:] if info_flag.startswith("--") else ""
@@ -119,3 +120,5 @@ def report(app: str, output_format: str = "stdout", info_flag: str = "") -> None
         print_json(json_document(values))
     else:
         print_stdout(app, values)
+    for line in properties.refused_values(app):
+        warn(line)

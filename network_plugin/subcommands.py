@@ -51,12 +51,34 @@ def set_property(
     properties.verify_key(key, app)
     value = properties.set_value(app, key, values or [])
     section(f"Setting {key} to {value}" if value else f"Unsetting {key}")
+    if key in properties.NETWORK_KEYS and value:
+        warn_about_missing_networks(app, key, value)
     if key == properties.APP_NETWORK and app != GLOBAL_APP:
         status = app_network.status(app)
         if status.startswith("not used"):
             warn(f"app-network of {app}: {status}")
         elif status not in ("off", "in use"):
             info(f"app-network of {app}: {status}")
+
+
+def warn_about_missing_networks(owner: str, key: str, value: str) -> None:
+    """Stored as Dokku allows, but said: a network that neither exists nor comes back (no record)
+    stops the next deploy of the apps it reaches. An engine out of reach checks nothing."""
+    from network_plugin import docker_engine, records
+    from network_plugin.validation import DOCKER_NETWORKS
+
+    names = [name for name in properties.networks(value) if name not in DOCKER_NETWORKS]
+    try:
+        found = docker_engine.networks_by_name(names)
+    except (PluginError, OSError):  # OSError: the SDK's connection errors
+        return
+    for name in names:
+        if name not in found and not records.is_recorded(name):
+            whose = "every app's" if owner == GLOBAL_APP else f"{owner}'s"
+            warn(
+                f"Network {name} does not exist: {whose} next deploy stops on it"
+                f" until it does (dokku network:create {name})"
+            )
 
 
 @cli.command("network:report", context_settings=PASS_THROUGH)

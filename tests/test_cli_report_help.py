@@ -412,3 +412,21 @@ def test_commands_not_implemented_exit_follows_environment(dokku):
 def test_commands_without_arguments_exit_not_implemented(dokku):
     result = dokku.commands()
     assert (result.returncode, result.stdout, result.stderr) == (10, "", "")
+
+
+def test_a_stored_value_the_plugin_refuses_is_flagged_by_the_report(dokku, app):
+    """A hand-stored `yes` (an operator's, before the switch): the scheduler's network-get-property
+    stops every deploy on it, and the report says so rather than showing it without a word."""
+    dokku.write_property(app, "bind-all-interfaces", "yes")
+
+    shown = report(dokku, app)
+    asked = dokku.trigger("network-get-property", app, "bind-all-interfaces")
+
+    stored = {"network-bind-all-interfaces": "yes", "network-computed-bind-all-interfaces": "yes"}
+    assert (shown.returncode, shown.stdout) == (0, expected_report(app, stored))
+    assert shown.stderr == (
+        f" !     Invalid bind-all-interfaces stored for {app}: yes: network:set refuses it, and the triggers"
+        f" that read it stop on it; set it again (dokku network:set {app} bind-all-interfaces <value>) or"
+        " unset it\n"
+    )
+    assert (asked.returncode, asked.stdout) == (1, "")

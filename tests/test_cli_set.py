@@ -27,6 +27,18 @@ APP_VALUES = [
     ("tld", "svc.cluster.local"),
 ]
 GLOBAL_VALUES = [(key, value) for key, value in APP_VALUES if key != "static-web-listener"]
+NETWORK_KEYS = ("attach-post-create", "attach-post-deploy", "initial-network")
+
+
+def missing(owner, key, name):
+    """What network:set says of a network that neither exists nor has a record (none of these do)."""
+    if key not in NETWORK_KEYS:
+        return ""
+    whose = "every app's" if owner == "--global" else f"{owner}'s"
+    return (
+        f" !     Network {name} does not exist: {whose} next deploy stops on it until it does"
+        f" (dokku network:create {name})\n"
+    )
 
 
 def mode(path):
@@ -40,7 +52,8 @@ def assert_refused(result, stderr, exit_code=1):
 @pytest.mark.parametrize(("key", "value"), APP_VALUES)
 def test_set_app_property_prints_setting_line(dokku, app, key, value):
     result = dokku.command("set", app, key, value)
-    assert (result.returncode, result.stdout, result.stderr) == (0, f"=====> Setting {key} to {value}\n", "")
+    expected = (0, f"=====> Setting {key} to {value}\n", missing(app, key, value))
+    assert (result.returncode, result.stdout, result.stderr) == expected
 
 
 @pytest.mark.parametrize(("key", "value"), APP_VALUES)
@@ -68,7 +81,8 @@ def test_property_folder_is_0755_under_restrictive_umask(dokku, app):
 @pytest.mark.parametrize(("key", "value"), GLOBAL_VALUES)
 def test_set_global_property_writes_global_file(dokku, key, value):
     result = dokku.command("set", "--global", key, value)
-    assert (result.returncode, result.stdout, result.stderr) == (0, f"=====> Setting {key} to {value}\n", "")
+    expected = (0, f"=====> Setting {key} to {value}\n", missing("--global", key, value))
+    assert (result.returncode, result.stdout, result.stderr) == expected
     path = dokku.property_file("--global", key)
     assert (path.read_bytes(), mode(path), mode(path.parent)) == (value.encode(), 0o600, 0o755)
 
@@ -232,7 +246,7 @@ def test_global_set_conflicting_with_no_app_is_stored(dokku, app):
     dokku.write_property(app, "attach-post-create", "shared1")
     dokku.write_property(app, "attach-post-deploy", "own")
     result = dokku.command("set", "--global", "attach-post-deploy", "shared1")
-    assert (result.returncode, result.stderr) == (0, "")
+    assert (result.returncode, result.stderr) == (0, missing("--global", "attach-post-deploy", "shared1"))
     assert dokku.property_file("--global", "attach-post-deploy").read_bytes() == b"shared1"
 
 
@@ -264,7 +278,8 @@ def test_parallel_sets_of_both_attach_lists_never_share_a_network(dokku, app):
         outcomes = sorted((run.wait(timeout=120), run.stderr.read()) for run in runs)
         for run in runs:
             run.stderr.close()
-        assert outcomes == [(0, ""), (1, f" !     Network name already associated with this app: {name}\n")]
+        won = missing(app, "attach-post-create", name)
+        assert outcomes == [(0, won), (1, f" !     Network name already associated with this app: {name}\n")]
         stored = [dokku.property_file(app, key) for key in ("attach-post-create", "attach-post-deploy")]
         assert sorted(path.read_text() for path in stored if path.exists()) == [name]
         for path in stored:
@@ -275,7 +290,7 @@ def test_global_value_overridden_by_app_value_does_not_conflict(dokku, app):
     dokku.write_property("--global", "attach-post-deploy", "net-g")
     dokku.write_property(app, "attach-post-deploy", "net-app")
     result = dokku.command("set", app, "attach-post-create", "net-g")
-    assert (result.returncode, result.stderr) == (0, "")
+    assert (result.returncode, result.stderr) == (0, missing(app, "attach-post-create", "net-g"))
     assert dokku.property_file(app, "attach-post-create").read_bytes() == b"net-g"
 
 
@@ -391,3 +406,16 @@ def test_set_over_reference_written_value_stores_raw_value(dokku, app):
     dokku.write_property(app, "attach-post-create", "net-a\n")
     dokku.command("set", app, "attach-post-create", "net-a", "net-b")
     assert dokku.property_file(app, "attach-post-create").read_bytes() == b"net-a,net-b"
+
+
+@pytest.mark.usefixtures("test_image")
+def test_a_network_that_exists_or_comes_back_is_set_without_a_word(dokku, app, docker_resources):
+    existing = docker_resources.network()
+    recorded = f"dnt-rec-{existing.name[4:]}"
+    assert dokku.command("create", recorded).returncode == 0  # made by the plugin: it has a record
+    docker_resources.client.api.remove_network(recorded)  # gone, but it comes back at the next deploy
+
+    for key, name in (("attach-post-create", existing.name), ("initial-network", recorded)):
+        result = dokku.command("set", app, key, name)
+        assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert dokku.command("destroy", "--force", recorded).returncode in (0, 1)
