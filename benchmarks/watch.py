@@ -5,7 +5,10 @@ installed the Dokku way in a temp folder) against the local engine and measures:
 
 * latency: an app container on its own network is stopped, a filler container takes its
   address, the container is started again; the time from `docker start` returning to
-  the IP file holding the new address (median and p95; goal p95 < 1 s);
+  the IP file holding the new address (median and p95; goal p95 < 1 s). Then two containers
+  of an app, stopped and started again in the other order, trade addresses: the time from the
+  last `docker start` to both IP files right (the same goal; an engine that tells a stop's
+  disconnect before its die, as 28.5 does, once made it 1.8 s);
 * idle CPU: the watcher's user+system time over a period without events of its apps
   (goal < 0.5 % of one core);
 * reattach: a network that 1, then 10 apps attach after deploy (one running container each)
@@ -124,6 +127,33 @@ def measure_latency(dokku: DokkuHost, resources: DockerResources, folder: Path, 
         for _ in range(restarts):
             started = move(resources, container, network)
             samples.append(heal_time(watcher, ip_file, ip_on(container, network), started))
+    finally:
+        assert watcher.stop() == 0
+    return samples
+
+
+def measure_trades(dokku: DokkuHost, resources: DockerResources, folder: Path, trades: int) -> list[float]:
+    """Seconds from the last `docker start` to both IP files right, per trade of two addresses."""
+    network = resources.network().name
+    root = dokku.create_app(f"{APP}-trading")
+    dokku.command("set", f"{APP}-trading", "initial-network", network)
+    containers = [
+        resources.app_container(f"{APP}-trading", "web", n, app_root=root, network=network) for n in (1, 2)
+    ]
+    ip_files = [root / "IP.web.1", root / "IP.web.2"]
+    watcher = RunningWatcher(dokku, folder / "trades", WATCH_ENV)
+    samples = []
+    try:
+        watcher.started()
+        for trade in range(trades):
+            for container in containers:
+                container.stop(timeout=0)
+            for container in containers[::-1] if trade % 2 == 0 else containers:
+                container.start()
+            started = time.perf_counter()
+            for container, ip_file in zip(containers, ip_files):
+                heal_time(watcher, ip_file, ip_on(container, network), started)
+            samples.append(time.perf_counter() - started)
     finally:
         assert watcher.stop() == 0
     return samples
@@ -269,7 +299,10 @@ def measure(options: argparse.Namespace, client: DockerClient) -> dict[str, Any]
             folder = Path(temp)
             dokku = plugin_host(folder)
             if "latency" in options.parts:
-                results["latency"] = measure_latency(dokku, resources, folder, options.restarts)
+                results["latency"] = (
+                    measure_latency(dokku, resources, folder, options.restarts),
+                    measure_trades(dokku, resources, folder, options.restarts),
+                )
             if "bursts" in options.parts:
                 results["bursts"] = measure_bursts(dokku, resources, folder, options.bursts)
             if "reattach" in options.parts:
@@ -286,13 +319,15 @@ def measure(options: argparse.Namespace, client: DockerClient) -> dict[str, Any]
     return results
 
 
-def report_latency(latencies: list[float], options: argparse.Namespace) -> list[str]:
-    median, p95 = statistics.median(latencies), percentile(latencies, 0.95)
-    print(f"latency, docker start -> IP file ({len(latencies)} restarts): median {median * 1000:.0f} ms,"
-          f" p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")  # fmt: skip
-    if judges_time(options) and p95 >= LATENCY_GOAL_SECONDS:
-        return [f"p95 latency {p95:.3f} s is not under {LATENCY_GOAL_SECONDS:g} s"]
-    return []
+def report_latency(latencies: tuple[list[float], list[float]], options: argparse.Namespace) -> list[str]:
+    missed = []
+    for what, samples in zip(("docker start -> IP file", "two containers trading addresses"), latencies):
+        median, p95 = statistics.median(samples), percentile(samples, 0.95)
+        print(f"latency, {what} ({len(samples)} restarts): median {median * 1000:.0f} ms,"
+              f" p95 {p95 * 1000:.0f} ms, max {max(samples) * 1000:.0f} ms")  # fmt: skip
+        if judges_time(options) and p95 >= LATENCY_GOAL_SECONDS:
+            missed.append(f"p95 latency of {what} {p95:.3f} s is not under {LATENCY_GOAL_SECONDS:g} s")
+    return missed
 
 
 def report_reattach(reattaches: dict[int, list[float]], options: argparse.Namespace) -> list[str]:
@@ -375,7 +410,8 @@ def main(argv: list[str]) -> int:
     client = engine_client()
     build_test_image(client)
     results = measure(options, client)
-    print(f"network:watch, Docker engine at {client.api.base_url}")
+    engine = client.version()
+    print(f"network:watch, Docker {engine['Version']} (API {engine['ApiVersion']}) at {client.api.base_url}")
     missed = [
         goal for part, report in REPORTS.items() if part in results for goal in report(results[part], options)
     ]

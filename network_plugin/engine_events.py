@@ -3,7 +3,8 @@ network:watch).
 
 `EngineEvents.run` (a thread of its own) connects, lists Dokku's containers, hands the
 listing over (`on_sync`), then reads the event stream and hands over each app whose
-containers moved (`on_app_moved`, with whether a container of it runs again) and each
+containers moved (`on_app_moved`, with whether a container of it runs again, and the container
+when only a network event of it says so), each running container that died (`on_died`) and each
 network created (`on_network_created`). A failed connect and a lost stream take the same
 way back: one warning line, a pause that doubles up to 30 s, and a new connect (which lists
 again: whatever happened in between is covered). Each event is parsed once (`parse_event`);
@@ -93,6 +94,11 @@ class EngineEvent:
     def network_name(self) -> str:
         return self.attributes.get("name", "")
 
+    @property
+    def network_container(self) -> str:
+        """The container a network's connect or disconnect is of ('' for any other event)."""
+        return self.attributes.get("container", "") if self.kind == "network" else ""
+
 
 def parse_event(raw: object) -> EngineEvent:
     """The engine's decoded event; ValueError when it is malformed (it changes nothing)."""
@@ -123,8 +129,10 @@ class DeployContainers:
     """The engine's Dokku deploy containers as the events tell them: id -> app, and which run.
 
     Network events carry only the container's id. A container connects to its
-    networks before it starts and leaves them after it dies: those events change
-    no address a proxy could use, and its start event follows anyway.
+    networks before it starts and leaves them as it dies: those events change
+    no address a proxy could use, and its start event follows anyway. Docker 20.10 sends
+    a stop's `disconnect` after the `die`, 28.5 before it: then the container is still known
+    running, and the rebuild its disconnect asked for is dropped at its `die` (`dying`).
     """
 
     def __init__(self, states: Iterable[ContainerState] = ()) -> None:
@@ -164,7 +172,7 @@ class DeployContainers:
     def apply(self, event: EngineEvent) -> str | None:
         """Update what is known from an engine event; the app it asks to rebuild, or None."""
         if event.kind == "network":
-            container_id = event.attributes.get("container", "")
+            container_id = event.network_container
             running = event.action in NETWORK_ACTIONS and container_id in self.running
             return self.apps.get(container_id) if running else None
         if event.kind != "container":
@@ -176,6 +184,11 @@ class DeployContainers:
         that ran before, not one a deploy just made?"""
         known = event.actor in self.apps and event.actor not in self.running
         return known and event.kind == "container" and event.action in CONTAINER_ACTIONS
+
+    def dying(self, event: EngineEvent) -> str | None:
+        """The app of the running deploy container the event (before `apply`) says died, or None."""
+        running = event.kind == "container" and event.action == STOP_ACTION and event.actor in self.running
+        return self.apps.get(event.actor) if running else None
 
     def _container_event(self, action: str, container_id: str, labels: dict[str, str]) -> str | None:
         if action == FORGET_ACTION:
@@ -236,6 +249,10 @@ def _unheeded_loss() -> None:
     """No one follows the stream's losses (the default)."""
 
 
+def _unheeded_death(app: str, container_id: str) -> None:
+    """No one follows the running containers that die (the default)."""
+
+
 def _close(stream: EventStream | None) -> None:
     if stream is not None:
         try:
@@ -248,9 +265,10 @@ class EngineEvents:
     """Follows the engine until `stopping` is set; reconnects with backoff whatever went wrong,
     and at once when it may have fallen behind.
 
-    `on_health` is given the unhealthy deploy containers of each app (id set) after the listing
-    (every app with one, `listed` True) and after an event (the app whose set changed); `on_lost` is called
-    whenever the engine may be telling changes no one hears: a stream lost, a connect failed.
+    `on_died` is given the app and id of each running deploy container that dies; `on_health`
+    the unhealthy deploy containers of each app (id set) after the listing (every app with one,
+    `listed` True) and after an event (the app whose set changed); `on_lost` is called whenever
+    the engine may be telling changes no one hears: a stream lost, a connect failed.
     `connect`, `listing`, `pause` (wait up to n seconds; True when stopping) and `wall_clock`
     (the time of day, to compare with the events' own) are the engine's and the clock's by
     default; tests give their own. The `view` is listed by `list_networks` on each connect and
@@ -261,9 +279,10 @@ class EngineEvents:
         self,
         stopping: threading.Event,
         on_sync: Callable[[list[str], dict[str, ContainerState]], None],
-        on_app_moved: Callable[[str, bool], None],
+        on_app_moved: Callable[[str, bool, str], None],
         on_network_created: Callable[[str], None],
         *,
+        on_died: Callable[[str, str], None] = _unheeded_death,
         on_health: Callable[[dict[str, frozenset[str]], bool], None] = _unheeded,
         on_lost: Callable[[], None] = _unheeded_loss,
         connect: Callable[[], EventStream] = connect,
@@ -277,6 +296,7 @@ class EngineEvents:
         self.on_sync = on_sync
         self.on_app_moved = on_app_moved
         self.on_network_created = on_network_created
+        self.on_died = on_died
         self.on_health = on_health
         self.on_lost = on_lost
         self.connect = connect
@@ -379,12 +399,15 @@ class EngineEvents:
 
     def _hand_over(self, event: EngineEvent, containers: DeployContainers) -> None:
         returning = containers.returning(event)
+        dying = containers.dying(event)
         sick = containers.health_changed(event)
         app = containers.apply(event)
         network = created_network(event)
         update_view(self.view, event)
         if app:
-            self.on_app_moved(app, returning)
+            self.on_app_moved(app, returning, event.network_container)
+        if dying:
+            self.on_died(dying, event.actor)
         if network:
             self.on_network_created(network)
         if sick:

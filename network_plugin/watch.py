@@ -130,6 +130,7 @@ class Watcher:
             self._on_sync,
             self._on_app_moved,
             self._on_network_created,
+            on_died=self._on_died,
             on_health=self._on_health,
             on_lost=self._on_lost,
             connect=connect,
@@ -175,10 +176,14 @@ class Watcher:
             self.schedule.reconcile(apps)
             self.wake.notify_all()
 
-    def _on_app_moved(self, app: str, returning: bool) -> None:
+    def _on_app_moved(self, app: str, returning: bool, network_of: str) -> None:
         with self.wake:
-            self.schedule.app_moved(app, returning)
+            self.schedule.app_moved(app, returning, network_of)
             self.wake.notify_all()
+
+    def _on_died(self, app: str, container_id: str) -> None:
+        with self.wake:
+            self.schedule.container_died(app, container_id)
 
     def _on_network_created(self, network: str) -> None:
         apps = self.naming(network)  # the apps' property files, read on the events' thread

@@ -69,7 +69,11 @@ class Debouncer:
 class Schedule:
     """Which app to rebuild or refresh next, one job per app at a time.
 
-    * An app whose containers moved is rebuilt once its events pause (`Debouncer`).
+    * An app whose containers moved is rebuilt once its events pause (`Debouncer`). A rebuild
+      that only network events of running containers asked for is dropped once they have all
+      died: Docker 28.5 sends a stop's `disconnect` before its `die` (20.10 after it, when the
+      container is known stopped); the rebuild would find it stopped, and two such would put
+      the app in motion, holding the rebuild of its start for `MIN_INTERVAL_SECONDS`.
     * A reconcile rebuilds every app at once, from the one listing it made; an app whose
       containers move afterwards gets a rebuild of its own after that one.
     * An app naming a network just created is reattached to it once the creates pause (the
@@ -91,6 +95,8 @@ class Schedule:
         self.clock = clock
         self.moved = Debouncer(QUIET_SECONDS, MAX_DELAY_SECONDS, MIN_INTERVAL_SECONDS)
         self.from_listing: set[str] = set()  # rebuilds a reconcile owes, due at once
+        # App -> the running containers whose network events alone asked for its waiting rebuild.
+        self.network_asked: dict[str, set[str]] = {}
         self.created = Debouncer(QUIET_SECONDS, MAX_DELAY_SECONDS)
         self.created_networks: dict[str, set[str]] = {}  # app -> networks to reattach it to
         self.owed: dict[str, float] = {}  # app -> when its files changed without a refresh since
@@ -157,12 +163,27 @@ class Schedule:
             return True
         return False
 
-    def app_moved(self, app: str, returning: bool = False) -> None:
-        """The app's containers moved; `returning`: one of them runs again after a stop."""
+    def app_moved(self, app: str, returning: bool = False, network_of: str = "") -> None:
+        """The app's containers moved; `returning`: one of them runs again after a stop;
+        `network_of`: only a network event of that running container says so."""
         if returning:
             self.returned.add(app)
+        if not network_of:
+            self.network_asked.pop(app, None)
+        elif app not in self.moved.pending or app in self.network_asked:
+            self.network_asked.setdefault(app, set()).add(network_of)
         self.moved.add(app, self.clock())
         self.from_listing.discard(app)  # the listing may predate the move: the rebuild lists again
+
+    def container_died(self, app: str, container_id: str) -> None:
+        """A running container of the app died: its network events ask for no rebuild any more."""
+        asked = self.network_asked.get(app)
+        if asked is None or container_id not in asked:
+            return
+        asked.discard(container_id)
+        if not asked:
+            del self.network_asked[app]
+            del self.moved.pending[app]
 
     def network_created(self, apps: Iterable[str], network: str) -> None:
         now = self.clock()
@@ -175,6 +196,7 @@ class Schedule:
         self.from_listing = set(apps)
         self.syncing = set(self.from_listing)
         self.moved.pending.clear()
+        self.network_asked.clear()
         self.reconciles += 1
 
     def rebuilds_due(self, limit: int) -> list[tuple[str, bool]]:
@@ -183,7 +205,10 @@ class Schedule:
         busy = self.busy()
         due = [(app, True) for app in sorted(self.from_listing - busy)[:limit]]
         self.from_listing.difference_update(app for app, _ in due)
-        due += [(app, False) for app in self.moved.take_due(self.clock(), busy, limit - len(due))]
+        moved = self.moved.take_due(self.clock(), busy, limit - len(due))
+        for app in moved:
+            self.network_asked.pop(app, None)
+        due += [(app, False) for app in moved]
         self.rebuilding.update(app for app, _ in due)
         return due
 

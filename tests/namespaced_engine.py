@@ -6,11 +6,14 @@ folder of its own (data root, exec root, pid file, socket, log) and is started w
 `nsenter --net=...`, not `ip netns exec` (which remounts /sys, hiding the cgroup mounts
 dockerd needs). Removing a run's folder stops every process that names a file under it
 (the engines, their containerd, shims), unmounts what they mounted and deletes the folder.
+The engines are the system's `dockerd`, or the command NETWORK_TEST_DOCKERD names (`tools/sid-engine
+run` names its root's: the suite's own engines are then as current as the one it is pointed at).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -27,6 +30,8 @@ RUNS_ROOT = Path("/tmp")
 START_SECONDS = 60.0
 STOP_SECONDS = 30.0
 POLL_SECONDS = 0.2
+DOCKERD = shlex.split(os.environ.get("NETWORK_TEST_DOCKERD", "dockerd"))
+TOOLS = ("ip", "nsenter", DOCKERD[0])
 
 
 def start_dockerd(netns: str, root: Path, *flags: str) -> subprocess.Popen[bytes]:
@@ -39,7 +44,7 @@ def start_dockerd(netns: str, root: Path, *flags: str) -> subprocess.Popen[bytes
             [
                 "nsenter",
                 f"--net=/var/run/netns/{netns}",
-                "dockerd",
+                *DOCKERD,
                 "--config-file",
                 str(config),
                 "--data-root",
@@ -77,6 +82,11 @@ def connect(process: subprocess.Popen[bytes], root: Path) -> docker.DockerClient
         return client
 
     return wait_for(answering, f"the dockerd under {root} to answer", START_SECONDS)  # type: ignore[return-value]
+
+
+def missing_tools() -> list[str]:
+    """The tools an engine of the tests' own needs that this machine lacks."""
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
 
 
 def run_folder(prefix: str, pid: str) -> Path:

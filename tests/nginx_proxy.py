@@ -1,10 +1,13 @@
 """A real nginx (Debian's package) in front of test apps, as Dokku's nginx-vhosts puts it there.
 
 nginx runs as a process of its own, with its prefix, pid, temp and log paths in a folder of the
-test, on a loopback port picked free (xdist workers run side by side). Each app is one `server`
-chosen by its `Host` header, proxying to an upstream rendered from the installed plugin's
-`network-get-listeners <app> web`, one `server <ip>:<port>;` per listener, as nginx-vhosts
-renders it. A refresh re-renders one app and reloads nginx (SIGHUP to its master), and returns
+test, listening on a Unix socket there (xdist workers run side by side; no port to pick). For an
+engine test it runs in the engine's network namespace when the engine has one of its own
+(NETWORK_TEST_ENGINE_NETNS, which `tools/sid-engine run` sets): only from there are the
+containers' addresses reached; the other tests' listeners are servers on this one's loopback.
+Each app is one `server` chosen by its `Host` header, proxying to an upstream rendered from the
+installed plugin's `network-get-listeners <app> web`, one `server <ip>:<port>;` per listener, as
+nginx-vhosts renders it. A refresh re-renders one app and reloads nginx (SIGHUP to its master), and returns
 only once the new configuration is live: its generation answers and no worker of the old one
 still takes connections.
 
@@ -38,7 +41,8 @@ from tests.watcher import DIE_WITH_PARENT
 
 # Debian's nginx lives in /usr/sbin, which is not on every user's PATH.
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-LOOPBACK = "127.0.0.1"
+ENGINE_NETNS = os.environ.get("NETWORK_TEST_ENGINE_NETNS", "")
+SOCKET = "nginx.sock"
 # The server answering when no app's name matches: it tells which configuration is live.
 CONTROL_HOST = "nginx-proxy.invalid"
 GENERATION_PATH = "/generation"
@@ -46,7 +50,6 @@ STATE = "rig.json"
 REQUEST_SECONDS = 10.0
 RELOAD_SECONDS = 30.0
 STOP_SECONDS = 30.0
-PORT_TRIES = 5
 
 MAIN_CONFIG = """daemon off;
 worker_processes 1;
@@ -64,7 +67,7 @@ http {{
     scgi_temp_path {folder}/temp/scgi;
     include {folder}/apps/*.conf;
     server {{
-        listen {host}:{port} default_server;
+        listen unix:{socket} default_server;
         server_name {control};
         include {folder}/generation.conf;
         location / {{
@@ -78,7 +81,7 @@ GENERATION_CONFIG = 'location = {path} {{\n    return 200 "{generation}\\n";\n}}
 APP_CONFIG = """upstream {app}-web {{
 {servers}}}
 server {{
-    listen {host}:{port};
+    listen unix:{socket};
     server_name {app};
     location / {{
         proxy_pass http://{app}-web;
@@ -87,7 +90,7 @@ server {{
 """
 # No listener: nginx refuses an upstream without servers, and nginx-vhosts has nothing to route to.
 NO_LISTENER_CONFIG = """server {{
-    listen {host}:{port};
+    listen unix:{socket};
     server_name {app};
     return 502;
 }}
@@ -108,15 +111,22 @@ def write_file(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
+class UnixConnection(http.client.HTTPConnection):
+    """HTTP over the Unix socket at `path`."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
 
 
-def get(port: int, host: str, path: str = "/", timeout: float = REQUEST_SECONDS) -> tuple[int, str]:
-    """One request on a connection of its own: (status, body)."""
-    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+def get(listening: str, host: str, path: str = "/", timeout: float = REQUEST_SECONDS) -> tuple[int, str]:
+    """One request on a connection of its own to nginx's socket `listening`: (status, body)."""
+    connection = UnixConnection(listening, timeout)
     try:
         connection.request("GET", path, headers={"Host": host, "Connection": "close"})
         response = connection.getresponse()
@@ -125,9 +135,9 @@ def get(port: int, host: str, path: str = "/", timeout: float = REQUEST_SECONDS)
         connection.close()
 
 
-def live_generation(port: int) -> int | None:
+def live_generation(listening: str) -> int | None:
     try:
-        status, body = get(port, CONTROL_HOST, GENERATION_PATH)
+        status, body = get(listening, CONTROL_HOST, GENERATION_PATH)
     except (OSError, http.client.HTTPException):
         return None
     return int(body) if status == 200 else None
@@ -149,11 +159,11 @@ def listeners(plugin_dir: str, app: str, env: dict[str, str]) -> list[str]:
     return done.stdout.split()
 
 
-def render_app(app: str, port: int, found: list[str]) -> str:
+def render_app(app: str, listening: str, found: list[str]) -> str:
     if not found:
-        return NO_LISTENER_CONFIG.format(app=app, host=LOOPBACK, port=port)
+        return NO_LISTENER_CONFIG.format(app=app, socket=listening)
     servers = "".join(f"    server {listener};\n" for listener in found)
-    return APP_CONFIG.format(app=app, servers=servers, host=LOOPBACK, port=port)
+    return APP_CONFIG.format(app=app, servers=servers, socket=listening)
 
 
 def workers(master: int) -> dict[int, str]:
@@ -171,7 +181,7 @@ def workers(master: int) -> dict[int, str]:
     return titles
 
 
-def reload(folder: Path, port: int, generation: int) -> None:
+def reload(folder: Path, listening: str, generation: int) -> None:
     """SIGHUP to the master; back once `generation` answers and the old workers stopped accepting
     (a worker sets its title to `... is shutting down` as it closes its listening sockets)."""
     try:
@@ -185,7 +195,7 @@ def reload(folder: Path, port: int, generation: int) -> None:
         accepting_old = [
             pid for pid, title in workers(master).items() if pid in old and "shutting down" not in title
         ]
-        return live_generation(port) == generation and not accepting_old
+        return live_generation(listening) == generation and not accepting_old
 
     try:
         wait_for(live, f"generation {generation} of {folder}", RELOAD_SECONDS)
@@ -199,29 +209,30 @@ def reload(folder: Path, port: int, generation: int) -> None:
 def refresh(folder: Path, app: str, env: dict[str, str]) -> None:
     """Render `app`'s server from its listeners and reload nginx (one refresh at a time)."""
     state = json.loads((folder / STATE).read_text())
-    port = state["port"]
+    listening = state["socket"]
     with (folder / "refresh.lock").open("w") as lock:
         # The watcher refreshes apps side by side: one render and reload at a time, each reading
         # the listeners under the lock (a later refresh never renders an older answer).
         fcntl.flock(lock, fcntl.LOCK_EX)
         found = listeners(state["plugin"], app, env)
         generation = int((folder / "generation").read_text()) + 1
-        write_file(folder / "apps" / f"{app}.conf", render_app(app, port, found))
+        write_file(folder / "apps" / f"{app}.conf", render_app(app, listening, found))
         write_file(
             folder / "generation.conf", GENERATION_CONFIG.format(path=GENERATION_PATH, generation=generation)
         )
         write_file(folder / "generation", f"{generation}\n")
-        reload(folder, port, generation)
+        reload(folder, listening, generation)
 
 
 class NginxProxy:
     """nginx started in `folder` for the apps of `dokku`; `stop()` ends it."""
 
-    def __init__(self, dokku: DokkuHost, folder: Path) -> None:
+    def __init__(self, dokku: DokkuHost, folder: Path, netns: str = "") -> None:
         self.dokku = dokku
         self.folder = folder
+        self.netns = netns  # the network namespace it runs in ('': this process's)
         self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
+        self.socket = str(folder / SOCKET)
         # The command network:watch runs with the app appended: this module, from the repository.
         script = folder / "refresh"
         script.parent.mkdir(parents=True, exist_ok=True)
@@ -237,37 +248,36 @@ class NginxProxy:
         write_file(
             self.folder / "generation.conf", GENERATION_CONFIG.format(path=GENERATION_PATH, generation=0)
         )
-        for _ in range(PORT_TRIES):
-            # Free when asked, but another process may bind it before nginx does: then another.
-            self.port = free_port()
-            state = {"port": self.port, "plugin": str(self.dokku.plugin_dir)}
-            write_file(self.folder / STATE, json.dumps(state))
-            config = MAIN_CONFIG.format(
-                folder=self.folder, host=LOOPBACK, port=self.port, control=CONTROL_HOST
-            )
-            write_file(self.folder / "nginx.conf", config)
-            error_log = self.folder / "error.log"
-            self.process = subprocess.Popen(
-                [*DIE_WITH_PARENT, NGINX, "-p", f"{self.folder}/", "-c", "nginx.conf", "-e", str(error_log)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            wait_for(
-                lambda: self.process.poll() is not None or live_generation(self.port) == 0, "nginx to answer"
-            )
-            if self.process.poll() is None:
-                return self
+        write_file(
+            self.folder / STATE, json.dumps({"socket": self.socket, "plugin": str(self.dokku.plugin_dir)})
+        )
+        config = MAIN_CONFIG.format(folder=self.folder, socket=self.socket, control=CONTROL_HOST)
+        write_file(self.folder / "nginx.conf", config)
+        error_log = self.folder / "error.log"
+        self.process = subprocess.Popen(
+            [
+                *DIE_WITH_PARENT,
+                *(["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []),
+                NGINX,
+                *("-p", f"{self.folder}/", "-c", "nginx.conf", "-e", str(error_log)),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(
+            lambda: self.process.poll() is not None or live_generation(self.socket) == 0, "nginx to answer"
+        )
+        if self.process.poll() is not None:
             log = error_log.read_text(errors="replace") if error_log.exists() else ""
-            if "Address already in use" not in log:
-                raise AssertionError(f"nginx exited with {self.process.returncode}: {log.strip()}")
-        raise AssertionError(f"no free loopback port for nginx in {PORT_TRIES} tries")
+            raise AssertionError(f"nginx exited with {self.process.returncode}: {log.strip()}")
+        return self
 
     def refresh(self, app: str) -> None:
         refresh(self.folder, app, self.dokku.env)
 
     def get(self, app: str, timeout: float = REQUEST_SECONDS) -> tuple[int, str]:
-        return get(self.port, app, timeout=timeout)
+        return get(self.socket, app, timeout=timeout)
 
     def stop(self) -> None:
         """SIGTERM (nginx's fast shutdown: the master ends its workers), SIGKILL if it hangs."""
@@ -282,14 +292,17 @@ def missing_nginx() -> str:
 
 
 @pytest.fixture
-def nginx_proxy(dokku: DokkuHost, tmp_path: Path) -> Iterator[NginxProxy]:
-    """A started nginx for the test's apps; stopped and its folder removed afterwards, whatever happened."""
+def nginx_proxy(dokku: DokkuHost, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[NginxProxy]:
+    """A started nginx for the test's apps, beside the engine's containers in an engine test;
+    stopped and its folder removed afterwards, whatever happened."""
     reason = missing_nginx()
     if reason:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true needs the nginx tests to run: {reason}")
         pytest.skip(reason)
-    proxy = NginxProxy(dokku, tmp_path / "nginx")
+    proxy = NginxProxy(
+        dokku, tmp_path / "nginx", ENGINE_NETNS if request.node.get_closest_marker("engine") else ""
+    )
     try:
         yield proxy.start()
     finally:

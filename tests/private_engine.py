@@ -10,7 +10,6 @@ happened, and a later run removes what a run that died left behind.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,14 @@ from contextlib import contextmanager
 import docker
 
 from tests.docker_fixtures import OWNER, build_test_image
-from tests.namespaced_engine import connect, dead_runs, remove_run_folder, run_folder, start_dockerd
+from tests.namespaced_engine import (
+    connect,
+    dead_runs,
+    missing_tools,
+    remove_run_folder,
+    run_folder,
+    start_dockerd,
+)
 from tests.polling import terminate
 
 PREFIX = "dntw"
@@ -83,5 +89,5 @@ def can_run_private_engine() -> str:
     """'' when this machine can start a private engine, else why not."""
     if os.geteuid() != 0:
         return "needs root"
-    missing = [tool for tool in ("dockerd", "nsenter", "ip") if shutil.which(tool) is None]
+    missing = missing_tools()
     return f"missing {', '.join(missing)}" if missing else ""

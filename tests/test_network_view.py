@@ -149,7 +149,7 @@ def test_the_events_thread_lists_the_networks_after_each_connect_and_follows_the
     events = EngineEvents(
         threading.Event(),
         synced,
-        lambda app, returning: None,
+        lambda app, returning, network_of: None,
         created,
         connect=engine.connect,
         listing=engine.listing,
@@ -221,7 +221,7 @@ def test_after_a_stall_the_agent_says_a_network_destroyed_meanwhile_is_missing(a
     events = EngineEvents(
         stopping,
         lambda apps, states: None,
-        lambda app, returning: None,
+        lambda app, returning, network_of: None,
         lambda name: None,
         connect=engine.connect,
         listing=engine.listing,

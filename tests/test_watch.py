@@ -91,8 +91,9 @@ def marker_app(dokku: DokkuHost, docker_resources: DockerResources) -> Container
 
 def wait_until_handled(running: RunningWatcher, marker: Container) -> None:
     """Restart the marker and wait for its rebuild: the events before it were read first."""
+    seen = running.rebuilds("marker-app")
     marker.restart(timeout=0)
-    running.wait_for_line("-----> Ensuring network configuration is in sync for marker-app", count=2)
+    running.wait_for_line("-----> Ensuring network configuration is in sync for marker-app", count=seen + 1)
 
 
 # --- without the engine ---------------------------------------------------------------------
@@ -313,6 +314,28 @@ def test_an_app_in_motion_owes_its_refresh_to_the_rebuild_that_finds_it_settled(
     assert schedule.refreshes_due(2) == ["app-a"]
 
 
+def test_a_rebuild_only_network_events_of_containers_that_died_since_asked_for_is_dropped():
+    schedule, clock = schedule_at()
+    schedule.app_moved("app-a", network_of="a1")  # a stop's disconnect, before its die (Docker 28.5)
+    schedule.app_moved("app-b", network_of="b1")
+    schedule.app_moved("app-b")  # and a start: owed whatever dies
+    schedule.app_moved("app-c", network_of="c1")
+    schedule.app_moved("app-c", network_of="c2")  # disconnected from a network, and running on
+    for app, container in (("app-a", "a1"), ("app-b", "b1"), ("app-c", "c1")):
+        schedule.container_died(app, container)
+    clock.now += QUIET_SECONDS
+    assert schedule.rebuilds_due(4) == [("app-b", False), ("app-c", False)]
+    schedule.rebuilt("app-b", changed=False, settled=True)
+    schedule.rebuilt("app-c", changed=False, settled=True)
+    for _ in range(3):  # stops that ask for nothing never put the app in motion
+        schedule.app_moved("app-a", network_of="a1")
+        schedule.container_died("app-a", "a1")
+        schedule.app_moved("app-a", returning=True)
+        clock.now += QUIET_SECONDS
+        assert schedule.rebuilds_due(4) == [("app-a", False)]
+        schedule.rebuilt("app-a", changed=True, settled=True)
+
+
 def test_an_app_whose_container_runs_again_owes_a_refresh_even_when_no_file_changed():
     schedule, clock = schedule_at()
     schedule.app_moved("app-a", returning=True)
@@ -456,6 +479,35 @@ def test_10000_events_of_200_apps_make_one_rebuild_per_app(loop):
     under_test.advance(QUIET_SECONDS)
     under_test.wait_until(lambda: not schedule.busy() and not schedule.moved.pending, "the rebuilds")
     assert sorted(under_test.jobs.rebuilds) == [(app, False) for app in [*apps, "marker"]]
+    assert under_test.stop() == 0
+
+
+@pytest.mark.parametrize("order", [("disconnect", "die"), ("die", "disconnect")], ids=["28.5", "20.10"])
+def test_a_stop_asks_for_no_rebuild_and_the_start_after_it_for_one(loop, order):
+    """Docker 28.5 sends a running container's `disconnect` before its `die`, 20.10 after it."""
+    under_test = loop(["node-js-app", "marker"])
+    under_test.start()
+    schedule = under_test.watcher.schedule
+    under_test.wait_until(lambda: schedule.synced == 1, "the reconcile")
+    stream = under_test.engine.stream()
+    container = "node-js-app-web-1"
+    stop = {
+        "disconnect": network_event("disconnect", container),
+        "die": container_event("die", deploy_labels("node-js-app"), container),
+    }
+    for _ in range(2):
+        stream.put(*(stop[action] for action in order), moved("marker"))
+        under_test.wait_until(lambda: "marker" in schedule.moved.pending, "the stop's events")
+        under_test.advance(QUIET_SECONDS)
+        under_test.wait_until(
+            lambda: not schedule.busy() and not schedule.moved.pending, "the marker's rebuild"
+        )
+        assert under_test.jobs.rebuilt("node-js-app") == 1  # the reconcile's
+        under_test.containers_moved("node-js-app")  # its start
+        under_test.wait_until(lambda: not schedule.busy() and not schedule.moved.pending, "its rebuild")
+        assert under_test.jobs.rebuilt("node-js-app") == 2
+        under_test.jobs.rebuilds.clear()
+        under_test.jobs.rebuilds.append(("node-js-app", True))
     assert under_test.stop() == 0
 
 
@@ -835,6 +887,43 @@ def test_a_restart_storm_makes_few_rebuilds_and_one_refresh_per_restarted_app(
     for app in apps:
         assert running.rebuilds(app) - 1 <= most, running.lines()
     assert running.rebuilds("calm-app") == 1
+
+
+@needs_engine
+def test_stopping_an_apps_containers_asks_for_no_rebuild_and_their_start_is_repaired(
+    dokku: DokkuHost, docker_resources: DockerResources, watcher
+):
+    """Stopped, then started in the other order, two containers trade addresses. Their stops ask
+    for no rebuild (Docker 28.5 sends a running container's `disconnect` before its `die`), so
+    the app is not in motion and its start is rebuilt as soon as its events pause. (An app of its
+    own: the containers of other tests' apps on the same engine are rebuilt by the watcher too.)"""
+    network = docker_resources.network().name
+    root = dokku.create_app("trading-app")
+    dokku.command("set", "trading-app", "initial-network", network)
+    containers = [
+        docker_resources.app_container("trading-app", "web", n, app_root=root, network=network)
+        for n in (1, 2)
+    ]
+    for n, container in enumerate(containers, start=1):
+        write_ip(root, f"IP.web.{n}", ip_on(container, network))
+    marker = marker_app(dokku, docker_resources)
+    running = watcher()
+
+    for order in (containers[::-1], containers):
+        rebuilt = running.rebuilds("trading-app")
+        for container in containers:
+            container.stop(timeout=0)
+        wait_until_handled(running, marker)
+        assert running.rebuilds("trading-app") == rebuilt, running.lines()
+        for container in order:
+            container.start()
+        expected = [ip_on(container, network) for container in containers]
+        wait_for(
+            lambda expected=expected: [(root / f"IP.web.{n}").read_text() for n in (1, 2)] == expected,
+            f"the IP files to become {expected}",
+        )
+        wait_until_handled(running, marker)  # the starts' rebuilds, due sooner, are done too
+    assert running.stop() == 0
 
 
 @needs_engine

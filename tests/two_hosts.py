@@ -17,7 +17,6 @@ Needs root; without it (or without the tools) the tests skip, except under CI=tr
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from tests.docker_fixtures import OWNER, RESOURCE_LABEL, build_test_image, sweep
 from tests.namespaced_engine import (
     connect,
     dead_runs,
+    missing_tools,
     mounts_under,
     processes_using,
     remove_run_folder,
@@ -43,7 +43,6 @@ from tests.namespaced_engine import (
 
 PREFIX = "dnt2h"
 UNDERLAY = "192.168.231"  # the "LAN" between the two hosts: .1 manager, .2 worker
-TOOLS = ("ip", "nsenter", "dockerd")
 WAIT_SECONDS = 60
 
 
@@ -171,7 +170,7 @@ def unable_reason() -> str:
     """Why the two hosts cannot be built here ('' when they can)."""
     if os.geteuid() != 0:
         return "two Docker hosts on one machine need root (network namespaces, dockerd)"
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    missing = missing_tools()
     if missing:
         return f"missing {', '.join(missing)}: install iproute2, util-linux and docker.io"
     return ""
