@@ -24,19 +24,22 @@ SUBCOMMAND_HELP = (
         "Creates an attachable docker network"
         " (--driver --subnet --gateway --ip-range --internal --ipv6 --opt --label)",
     ),
-    ("network:destroy <network>", "Destroys a docker network"),
+    ("network:destroy <network> [--force]", "Destroys a docker network"),
     ("network:exists <network>", "Checks if a docker network exists"),
     (
         "network:export [--app <app>] [--allow-partial]",
         "Prints the recorded networks and network properties as JSON, for network:import",
     ),
     ("network:import", "Creates the networks and sets the properties of a network:export document on stdin"),
-    ("network:info <network>", "Outputs information about a docker network"),
-    ("network:list", "Lists all docker networks"),
+    ("network:info <network> [--format text|json]", "Outputs information about a docker network"),
+    ("network:list [--format text|json] [--dokku-managed]", "Lists all docker networks"),
     ("network:rebuild <app>", "Rebuilds network settings for an app"),
     ("network:rebuildall", "Rebuild network settings for all apps"),
-    ("network:report [<app>] [<flag>]", "Displays a network report for one or more apps"),
-    ("network:set <app> <property> (<value>...)", "Set or clear a network property for an app"),
+    (
+        "network:report [<app>|--global] [--format stdout|json] [<flag>]",
+        "Displays a network report for one or more apps",
+    ),
+    ("network:set <app>|--global <property> [<value>...]", "Set or clear a network property for an app"),
     (
         "network:watch [--status]",
         "Keeps IP files and proxies in sync with the engine and answers the engine triggers, until stopped",

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from tests.reference import documented_subcommands
+from tests.reference import REFERENCE, documented_subcommands
 
 APP = "node-js-app"
 FIELDS = sorted(
@@ -375,6 +376,17 @@ def test_usage_has_one_line_per_command(dokku, subcommand):
     matching = [line for line in lines if line.split()[:1] == [f"network:{subcommand}"]]
     assert len(matching) == 1
     assert matching[0].startswith("    network:")
+
+
+def test_usage_shows_every_option_the_reference_gives(dokku):
+    """Each command's usage in network:help is its heading in docs/reference.md, options and all."""
+    headings = re.findall(r"^### `(network:[a-z]+[^`]*)`", REFERENCE.read_text(), re.MULTILINE)
+    usages = [line.strip() for line in dokku.commands("network:help").stdout.splitlines()]
+    for heading in headings:
+        assert [usage for usage in usages if usage.startswith(f"{heading}  ")], heading
+    assert {"--force", "--format text|json", "--dokku-managed", "--global", "--status"} <= {
+        option for heading in headings for option in re.findall(r"--[a-z-]+(?: text\|json)?", heading)
+    }
 
 
 def test_usage_lists_no_other_command(dokku):
