@@ -4,6 +4,7 @@ and does not run on a Dokku host unless told to."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.host import REPO_ROOT, clean_env
@@ -40,4 +41,22 @@ def test_the_demo_refuses_an_unknown_argument():
         2,
         "",
         " !     Usage: tools/demo [--on-dokku-host]\n",
+    )
+
+
+def test_the_demo_without_an_engine_is_one_line_never_a_traceback(tmp_path: Path):
+    socket = tmp_path / "docker.sock"  # nothing listens there
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "tools" / "demo.py")],
+        env=clean_env() | {"DOCKER_HOST": f"unix://{socket}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert (result.returncode, result.stdout) == (1, "")
+    where = f"unix://{socket} (DOCKER_HOST)"
+    assert result.stderr == (
+        f" !     Unable to reach the Docker engine at {where}: No such file or directory\n"
     )

@@ -17,11 +17,16 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import docker
+import docker.errors
+
+from network_plugin.error_handler import describe, unreachable
 from tests.docker_fixtures import DockerResources, build_test_image, engine_client, exec_in, sweep
 from tests.host import DokkuHost, clean_env, install_plugin
 
 APP = "node-js-app"
 TLD = "svc.demo"
+REFRESH = "true"
 
 
 class DemoFailed(Exception):
@@ -38,7 +43,12 @@ def show(title: str, result: subprocess.CompletedProcess[str], expected_exit: in
     return result.stdout
 
 
-def deploy_container(dokku: DokkuHost, resources: DockerResources, index: int) -> str:
+def silent(what: str) -> None:
+    """What a step that printed nothing did, as the engine shows it."""
+    print(f"       (prints nothing: {what})")
+
+
+def deploy_container(dokku: DokkuHost, resources: DockerResources, index: int, network: str) -> str:
     """What Dokku's scheduler does for one web container: create, trigger, start, record."""
     container = resources.app_container(
         APP, "web", index, app_root=dokku.dokku_root / APP, hostname=f"web{index}", start=False
@@ -46,6 +56,10 @@ def deploy_container(dokku: DokkuHost, resources: DockerResources, index: int) -
     show(
         f"plugn trigger post-container-create app {container.short_id} {APP} deploy web",
         dokku.trigger("post-container-create", "app", container.id, APP, "deploy", "web"),
+    )
+    endpoint = resources.client.api.inspect_container(container.id)["NetworkSettings"]["Networks"][network]
+    silent(
+        f"connected {container.short_id} to {network}, aliases {', '.join(sorted(endpoint['Aliases'] or []))}"
     )
     container.start()
     return container.id
@@ -65,9 +79,11 @@ def run_demo(dokku: DokkuHost, resources: DockerResources, network: str) -> None
         dokku.command("set", APP, "attach-post-create", network),
     )
     show(f"dokku network:set {APP} tld {TLD}", dokku.command("set", APP, "tld", TLD))
-    ids = [deploy_container(dokku, resources, index) for index in (1, 2)]
+    ids = [deploy_container(dokku, resources, index, network) for index in (1, 2)]
     show(f"plugn trigger core-post-deploy {APP}", dokku.trigger("core-post-deploy", APP))
+    silent("attach-post-deploy is unset, so there was nothing to attach once the containers ran")
     show(f"dokku network:rebuild {APP}", dokku.command("rebuild", APP))
+    print(f"       (no proxy here: the demo's refresh command is `{REFRESH}`, which does nothing)")
     show(f"dokku network:report {APP}", dokku.command("report", APP))
     show(f"dokku network:info {network}", dokku.command("info", network))
     listeners = show(
@@ -92,7 +108,20 @@ def run_demo(dokku: DokkuHost, resources: DockerResources, network: str) -> None
 
 
 def main() -> int:
-    client = engine_client()
+    """The demo; a failure of any kind is one ` !     ` line and exit 1, never a traceback."""
+    try:
+        client = engine_client()
+    except docker.errors.DockerException as error:
+        print(f" !     {unreachable(error)}", file=sys.stderr)
+        return 1
+    try:
+        return demonstrate(client)
+    except Exception as error:  # noqa: BLE001 - the demo's one error path: what failed, in one line
+        print(f" !     Demo failed: {describe(error)}", file=sys.stderr)
+        return 1
+
+
+def demonstrate(client: docker.DockerClient) -> int:
     build_test_image(client)
     resources = DockerResources(client)
     network = f"demo-net-{uuid.uuid4().hex[:6]}"
@@ -102,7 +131,7 @@ def main() -> int:
             "DOKKU_ROOT": str(base / "home"),
             "DOKKU_LIB_ROOT": str(base / "lib"),
             # No Dokku (and no proxy) here: a rebuild that changed files refreshes nothing.
-            "DOKKU_NETWORK_PROXY_REFRESH": "true",
+            "DOKKU_NETWORK_PROXY_REFRESH": REFRESH,
         }
         print(f"-----> Installing the plugin into {base}/plugins")
         dokku = DokkuHost(
