@@ -86,3 +86,15 @@ def test_the_layout_lists_every_module_once_with_its_tests():
     test_modules = [path.rpartition("/")[2] for path in repository_files() if path.startswith("tests/test_")]
     unnamed = sorted(name for name in test_modules if name not in named)
     assert unnamed == []
+
+
+def test_one_version_which_pyproject_and_the_changelog_follow():
+    version_line = re.compile(r'^version = "([^"]+)"$', re.MULTILINE)
+    plugin = version_line.findall((REPO_ROOT / "plugin.toml").read_text())
+    project = version_line.findall((REPO_ROOT / "pyproject.toml").read_text())
+    releases = re.findall(
+        r"^## (\S+) \(\d{4}-\d\d-\d\d\)$", (REPO_ROOT / "CHANGELOG.md").read_text(), re.MULTILINE
+    )
+    assert len(plugin) == 1
+    assert project == plugin
+    assert releases[0] == plugin[0]
