@@ -202,14 +202,14 @@ def wanted_aliases(container, app: str = "node-js-app") -> set[str]:
 
 
 def free_subnets(client, count: int) -> list[str]:
-    """/24 subnets no network of the engine uses, outside the engine's default pools."""
+    """/24 subnets no network of the engine uses, outside the engine's default pools and app-network's."""
     used = {
         config.get("Subnet")
         for network in client.api.networks()
         for config in (network.get("IPAM") or {}).get("Config") or []
     }
     base = int(OWNER) % 200  # another run on the engine starts elsewhere
-    return [subnet for n in range(250) if (subnet := f"10.231.{(base + n) % 250}.0/24") not in used][:count]
+    return [subnet for n in range(250) if (subnet := f"10.241.{(base + n) % 250}.0/24") not in used][:count]
 
 
 def make_network(client, name: str, subnet: str):
