@@ -15,7 +15,7 @@ from network_plugin.arguments import arg
 from network_plugin.error_handler import PluginError
 from network_plugin.files import is_file, write_atomic
 from network_plugin.output import detail_unless_quiet, info, warn
-from network_plugin.paths import properties_root
+from network_plugin.paths import GLOBAL_APP, properties_root
 from network_plugin.validation import verify_app_name
 
 # In the property store: the apps without a proxy got bind-all-interfaces once, on this host.
@@ -34,6 +34,10 @@ def install(args: list[str], restart_service: bool = False) -> int:
 
     made = make_entry_points()
     warn_about_core_plugin()
+    if made:  # a first install, or a new version: what the triggers will refuse, said once
+        for owner in (GLOBAL_APP, *list_apps()):
+            for line in properties.refused_values(owner):
+                warn(line)
     properties.setup()
     backfill_bind_all_interfaces()
     record_networks_made_before_records()

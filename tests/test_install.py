@@ -151,3 +151,24 @@ def test_entry_points_ignore_the_callers_environment(dokku: DokkuHost, app: str,
     assert (result.returncode, result.stdout, result.stderr) == (0, "svc.local\n", "")
     command = dokku.command("report", app, "--network-tld", env=hostile)
     assert (command.returncode, command.stdout, command.stderr) == (0, "svc.local\n", "")
+
+
+def test_an_install_that_makes_entry_points_names_each_stored_value_it_will_refuse(
+    dokku: DokkuHost, app: str
+):
+    """A first install (or a new version's): a value Dokku's plugin took that this one refuses
+    stops the app's next deploy; the install says which, once, and goes on."""
+    dokku.write_property(app, "bind-all-interfaces", "yes")
+    entry = dokku.plugin_dir / "network-get-property"
+    entry.unlink()  # as before a first install: the entry points are made
+
+    first = install(dokku)
+    again = install(dokku)
+
+    assert (first.returncode, first.stdout) == (0, NO_SERVICE)
+    assert first.stderr == (
+        f" !     Invalid bind-all-interfaces stored for {app}: yes: network:set refuses it, and the triggers"
+        f" that read it stop on it; set it again (dokku network:set {app} bind-all-interfaces <value>) or"
+        " unset it\n"
+    )
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")  # a repeat install says nothing
