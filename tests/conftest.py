@@ -47,7 +47,7 @@ settings.load_profile("ci" if os.environ.get("CI") == "true" else "by-hand")
 # The real engine: docker_client, test_image, docker_resources; two engines in a swarm: two_hosts;
 # network:watch on fakes (loop) and as the service runs it (watcher); a real nginx (nginx_proxy).
 pytest_plugins = [
-    "tests.docker_fixtures",
+    "tests.engine_fixtures",
     "tests.two_hosts",
     "tests.fake_engine",
     "tests.watcher",

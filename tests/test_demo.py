@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.host import REPO_ROOT, clean_env
+from tests.host import ENVIRONMENT_FROM, REPO_ROOT, clean_env
 
 
 def demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -44,18 +44,21 @@ def test_the_demo_refuses_an_unknown_argument():
     )
 
 
-def test_the_demo_without_an_engine_is_one_line_never_a_traceback(tmp_path: Path):
+def test_the_demo_without_an_engine_is_one_line_never_a_traceback(tmp_path: Path, plugin_dir: Path):
+    """Its steps run in the plugin's own environment (the session's, copied: nothing is built)."""
     socket = tmp_path / "docker.sock"  # nothing listens there
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "tools" / "demo.py")],
-        env=clean_env() | {"DOCKER_HOST": f"unix://{socket}"},
+        env=clean_env() | {"DOCKER_HOST": f"unix://{socket}", ENVIRONMENT_FROM: str(plugin_dir)},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
 
-    assert (result.returncode, result.stdout) == (1, "")
+    assert result.returncode == 1
+    assert result.stdout.startswith("-----> Installing the plugin into ")
+    assert result.stdout.endswith("/plugins, with its own environment\n")
     where = f"unix://{socket} (DOCKER_HOST)"
     assert result.stderr == (
         f" !     Unable to reach the Docker engine at {where}: No such file or directory\n"

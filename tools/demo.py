@@ -6,6 +6,10 @@ properties, "deploys" two web containers through the plugin's own triggers
 network info, and resolves `<app>.web.<tld>` from a peer container through Docker's DNS.
 Everything it creates is removed at the end, whatever happens. Exit status 0 when every
 step did what it should.
+
+Run by the system's `python3`, it installs the plugin into a temporary folder (its own
+environment, from its lock: nothing else), then runs the steps with that environment's
+interpreter (`demo.py <folder>`): the Docker SDK it drives the engine with is the plugin's.
 """
 
 from __future__ import annotations
@@ -17,12 +21,16 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import docker
-import docker.errors
+import os
 
 from network_plugin.error_handler import describe, unreachable
-from tests.docker_fixtures import DockerResources, build_test_image, engine_client, exec_in, sweep
-from tests.host import DokkuHost, clean_env, install_plugin
+from tests.host import ENVIRONMENT_FROM, DokkuHost, clean_env, install_plugin
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import docker
+
+    from tests.docker_fixtures import DockerResources
 
 APP = "node-js-app"
 TLD = "svc.demo"
@@ -97,6 +105,8 @@ def run_demo(dokku: DokkuHost, resources: DockerResources, network: str) -> None
 
     peer = resources.app_container("peer-app", network=network)
     name = f"{APP}.web.{TLD}"
+    from tests.docker_fixtures import exec_in, sweep
+
     code, output = exec_in(peer, ["nslookup", "-type=a", name, "127.0.0.11"])
     print(f"\n$ docker exec {peer.name} nslookup -type=a {name}\n{output}", end="")
     network_ips = {ip_on(resources, container_id, network) for container_id in ids}
@@ -107,51 +117,74 @@ def run_demo(dokku: DokkuHost, resources: DockerResources, network: str) -> None
     show(f"dokku network:destroy {network} --force", dokku.command("destroy", network, "--force"))
 
 
-def main() -> int:
-    """The demo; a failure of any kind is one ` !     ` line and exit 1, never a traceback."""
+def host(base: Path) -> DokkuHost:
+    """The throw-away Dokku root under `base`, the plugin installed in `base/plugins`."""
+    env = clean_env() | {
+        "DOKKU_ROOT": str(base / "home"),
+        "DOKKU_LIB_ROOT": str(base / "lib"),
+        "PLUGIN_PATH": str(base / "plugins"),
+        # No Dokku (and no proxy) here: a rebuild that changed files refreshes nothing.
+        "DOKKU_NETWORK_PROXY_REFRESH": REFRESH,
+    }
+    plugin_dir = base / "plugins" / "enabled" / "network"
+    return DokkuHost(plugin_dir=plugin_dir, dokku_root=base / "home", lib_root=base / "lib", env=env)
+
+
+def main(argv: list[str]) -> int:
+    """Install, then the demo in the plugin's environment; given the folder, the demo itself. A
+    failure of any kind is one ` !     ` line and exit 1, never a traceback."""
+    if len(argv) > 1:
+        return demonstrate_in(Path(argv[1]))
+    with tempfile.TemporaryDirectory(prefix="dokku-network-demo-") as folder:
+        base = Path(folder)
+        dokku = host(base)
+        print(f"-----> Installing the plugin into {base}/plugins, with its own environment")
+        (base / "home").mkdir()
+        environment_from = os.environ.get(ENVIRONMENT_FROM)  # the tests' (nothing is built)
+        try:
+            install_plugin(base / "plugins", dokku.env, Path(environment_from) if environment_from else None)
+        except (RuntimeError, OSError) as error:
+            print(f" !     Unable to install the plugin: {describe(error)}", file=sys.stderr)
+            return 1
+        python = dokku.plugin_dir / ".venv" / "bin" / "python3"
+        return subprocess.run([str(python), "-E", __file__, folder], check=False).returncode
+
+
+def demonstrate_in(base: Path) -> int:
+    import docker.errors
+
+    from tests.docker_fixtures import engine_client
+
     try:
         client = engine_client()
     except docker.errors.DockerException as error:
         print(f" !     {unreachable(error)}", file=sys.stderr)
         return 1
     try:
-        return demonstrate(client)
+        return demonstrate(client, host(base))
     except Exception as error:  # noqa: BLE001 - the demo's one error path: what failed, in one line
         print(f" !     Demo failed: {describe(error)}", file=sys.stderr)
         return 1
 
 
-def demonstrate(client: docker.DockerClient) -> int:
+def demonstrate(client: docker.DockerClient, dokku: DokkuHost) -> int:
+    from tests.docker_fixtures import DockerResources, build_test_image, sweep
+
     build_test_image(client)
     resources = DockerResources(client)
     network = f"demo-net-{uuid.uuid4().hex[:6]}"
-    with tempfile.TemporaryDirectory(prefix="dokku-network-demo-") as folder:
-        base = Path(folder)
-        env = clean_env() | {
-            "DOKKU_ROOT": str(base / "home"),
-            "DOKKU_LIB_ROOT": str(base / "lib"),
-            # No Dokku (and no proxy) here: a rebuild that changed files refreshes nothing.
-            "DOKKU_NETWORK_PROXY_REFRESH": REFRESH,
-        }
-        print(f"-----> Installing the plugin into {base}/plugins")
-        dokku = DokkuHost(
-            plugin_dir=install_plugin(base / "plugins", env),
-            dokku_root=base / "home",
-            lib_root=base / "lib",
-            env=env | {"PLUGIN_PATH": str(base / "plugins")},
-        )
-        try:
-            run_demo(dokku, resources, network)
-        except DemoFailed as failure:
-            print(f" !     Demo failed: {failure}", file=sys.stderr)
-            return 1
-        finally:
-            sweep(client)
-            for leftover in client.networks.list(names=[network]):
-                leftover.remove()
+    try:
+        run_demo(dokku, resources, network)
+    except DemoFailed as failure:
+        print(f" !     Demo failed: {failure}", file=sys.stderr)
+        return 1
+    finally:
+        sweep(client)
+        for leftover in client.networks.list(names=[network]):
+            leftover.remove()
     print("\n-----> Demo done: every step did what it should; everything it created is removed")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))

@@ -1,6 +1,5 @@
-# Sourced by tools/test and tools/demo: the developer virtualenv with the test
-# dependencies (which include everything the demo drives the engine with), exactly as
-# the test lock of its Python pins them: the plugin's own lock plus the test tools.
+# Sourced by tools/test: the developer virtualenv with the test dependencies, exactly as the
+# test lock of its Python pins them: the plugin's own lock plus the test tools.
 VENV=.test-venv
 
 ensure_test_venv() {
