@@ -188,6 +188,9 @@ def test_the_apps_naming_a_network_by_their_computed_properties(host_paths, caps
 
 needs_engine = pytest.mark.usefixtures("test_image")
 TLD = "svc.cluster.local"
+# This process's alone: other xdist workers' tests move containers of apps named alike, which
+# this module's watchers would take for their app's (and refresh it).
+APP = f"reattach-{OWNER}"
 
 
 def endpoint(container, network: str) -> dict:
@@ -196,7 +199,7 @@ def endpoint(container, network: str) -> dict:
     return container.attrs["NetworkSettings"]["Networks"].get(network) or {}
 
 
-def wanted_aliases(container, app: str = "node-js-app") -> set[str]:
+def wanted_aliases(container, app: str = APP) -> set[str]:
     hostname = container.attrs["Config"]["Hostname"]
     return {f"{app}.web.{TLD}", f"{hostname}.{app}.web.{TLD}"}
 
@@ -231,14 +234,14 @@ def remove_network(network, container) -> None:
 
 
 def app_attaching(dokku: DokkuHost, resources: DockerResources, key: str):
-    """node-js-app whose `key` names a fresh network, with a running container on it as
+    """The app (APP) whose `key` names a fresh network, with a running container on it as
     `core-post-deploy` attaches it and a true IP.web.1: (container, network)."""
-    root = dokku.create_app("node-js-app")
+    root = dokku.create_app(APP)
     network = resources.network()
     for name, value in ((key, network.name), (properties.TLD, TLD)):
-        assert dokku.command("set", "node-js-app", name, value).returncode == 0
-    container = resources.app_container("node-js-app", app_root=root)
-    assert dokku.trigger("core-post-deploy", "node-js-app").returncode == 0
+        assert dokku.command("set", APP, name, value).returncode == 0
+    container = resources.app_container(APP, app_root=root)
+    assert dokku.trigger("core-post-deploy", APP).returncode == 0
     if key == properties.ATTACH_POST_CREATE:  # post-container-create attached it: do it here
         network.connect(container, aliases=sorted(wanted_aliases(container)))
     (root / "IP.web.1").write_text(endpoint(container, "bridge")["IPAddress"])
@@ -265,7 +268,7 @@ def test_a_network_of_attach_post_deploy_created_again_gets_the_running_containe
     )
 
     back_on(container, backend.name, again)
-    line = f"-----> Attached 1 container(s) of node-js-app to network {backend.name} again"
+    line = f"-----> Attached 1 container(s) of {APP} to network {backend.name} again"
     running.wait_for_line(line)
     assert running.stop() == 0
     assert running.lines().count(line) == 1
@@ -286,7 +289,7 @@ def test_a_network_of_attach_post_create_made_again_while_the_watcher_was_away_i
     running = watcher()
 
     back_on(container, backend.name, again)
-    running.wait_for_line(f"-----> Attached 1 container(s) of node-js-app to network {backend.name} again")
+    running.wait_for_line(f"-----> Attached 1 container(s) of {APP} to network {backend.name} again")
     assert running.stop() == 0
     assert running.calls() == []
 
@@ -297,11 +300,11 @@ def test_an_initial_network_created_again_gets_the_container_back_and_its_ip_fil
 ):
     client = docker_resources.client
     first_subnet, second_subnet = free_subnets(client, 2)
-    root = dokku.create_app("node-js-app")
+    root = dokku.create_app(APP)
     front = make_network(client, f"dnt-{docker_resources.run_id}-front", first_subnet)
     for key, value in ((properties.INITIAL_NETWORK, front.name), (properties.TLD, TLD)):
-        assert dokku.command("set", "node-js-app", key, value).returncode == 0
-    container = docker_resources.app_container("node-js-app", app_root=root, network=front.name)
+        assert dokku.command("set", APP, key, value).returncode == 0
+    container = docker_resources.app_container(APP, app_root=root, network=front.name)
     old_ip = endpoint(container, front.name)["IPAddress"]
     (root / "IP.web.1").write_text(old_ip)
     running = watcher()
@@ -314,14 +317,14 @@ def test_an_initial_network_created_again_gets_the_container_back_and_its_ip_fil
     assert new_ip != old_ip
     assert wanted_aliases(container) <= set(endpoint(container, front.name)["Aliases"])
     wait_for(lambda: (root / "IP.web.1").read_text() == new_ip, f"IP.web.1 to become {new_ip}")
-    running.wait_for_line("-----> Refreshed the proxy of node-js-app")
+    running.wait_for_line(f"-----> Refreshed the proxy of {APP}")
     assert running.stop() == 0
-    assert running.calls() == ["node-js-app"]
-    assert f"       Updated node-js-app: IP.web.1 ({new_ip})" in running.lines()
+    assert running.calls() == [APP]
+    assert f"       Updated {APP}: IP.web.1 ({new_ip})" in running.lines()
     # While the network was gone the container had no address: a rebuild then (if the
     # disconnect's came before the reattach) said so.
     no_address = (
-        f" !     Unable to find an IP address for node-js-app.web.1 (container {container.id[:12]})"
+        f" !     Unable to find an IP address for {APP}.web.1 (container {container.id[:12]})"
         f" on network {front.name}"
     )
     assert {line for line in running.lines() if line.startswith(" !     ")} <= {no_address}
