@@ -17,7 +17,7 @@ from network_plugin import properties
 from network_plugin.apps import DEFAULT_SCHEDULER, scheduler
 from network_plugin.files import read_value
 from network_plugin.paths import docker_options_files
-from network_plugin.validation import APP_NETWORK_PREFIX, verify_process_type
+from network_plugin.validation import APP_NETWORK_PREFIX, is_ip_address, verify_process_type
 
 DEPLOY_PHASE = "deploy"
 # The phases Dokku keeps docker options for.
@@ -158,15 +158,18 @@ def status(app: str) -> str:
 def _addresses_inside_own_subnet(app: str) -> set[bool]:
     """For each IP file of the app, whether its address lies in the recorded subnet of the app's
     own network (all outside when it has no record)."""
-    import ipaddress
-
     from network_plugin import listeners, records
 
+    addresses = listeners.ip_addresses(app)
     name = name_of(app)
-    options = records.read(name) if records.can_record(name) and records.is_recorded(name) else None
+    if not (records.can_record(name) and records.is_recorded(name)):
+        return {False} if any(is_ip_address(address) for address in addresses) else set()
+    import ipaddress  # only for an app whose network is recorded: milliseconds a reader saves
+
+    options = records.read(name)
     subnets = [ipaddress.ip_network(pool.subnet) for pool in options.pools] if options else []
     found = set()
-    for address in listeners.ip_addresses(app):
+    for address in addresses:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:

@@ -9,7 +9,6 @@ cannot be read, or holds what `network:create` would refuse, is one warning and 
 
 from __future__ import annotations
 
-import json
 import os
 
 from network_plugin.error_handler import PluginError, unless_engine_fault
@@ -129,6 +128,8 @@ def parse_json(data: bytes | str) -> object:
     """A JSON document, refused (PluginError) when an object holds a key twice: JSON would let
     the last one win silently. Nesting too deep for the parser is a ValueError, as bad JSON is."""
     try:
+        import json  # here: the report reads whether a record exists, and needs no parser
+
         return json.loads(data, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise ValueError("nested too deeply") from None
@@ -138,6 +139,8 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     found: dict[str, object] = {}
     for key, value in pairs:
         if key in found:
+            import json
+
             raise PluginError(f"key {clip(json.dumps(key))} given twice")
         found[key] = value
     return found
@@ -197,6 +200,8 @@ def recorded() -> tuple[dict[str, CreateOptions], list[str]]:
 def write(name: str, options: CreateOptions) -> bool:
     """Record `name`; False when its record already said exactly that (nothing written)."""
     path = record_path(name)
+    import json
+
     content = json.dumps({"version": RECORD_VERSION, **spec(name, options)}, indent=2, sort_keys=True) + "\n"
     if holds(path, content):
         return False
