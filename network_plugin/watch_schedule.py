@@ -273,24 +273,20 @@ class Schedule:
         busy = self.busy()
         moments = []
         if free_health:
-            if self.health_from_listing - busy:
-                moments.append(self.clock())
-            moment = self.health.next_due(busy)
-            if moment is not None:
-                moments.append(moment)
+            moments += self._due_moments(self.health_from_listing, self.health, busy)
         if free_reattaches:
-            moment = self.created.next_due(busy)
-            if moment is not None:
-                moments.append(moment)
+            moments += self._due_moments(set(), self.created, busy)
         if free_rebuilds:
-            if self.from_listing - busy:
-                moments.append(self.clock())
-            moment = self.moved.next_due(busy)
-            if moment is not None:
-                moments.append(moment)
+            moments += self._due_moments(self.from_listing, self.moved, busy)
         if free_refreshes:
             moments.extend(self._refresh_due_at(app) for app in self._owing())
         return min(moments) if moments else None
+
+    def _due_moments(self, at_once: set[str], debouncer: Debouncer, busy: set[str]) -> list[float]:
+        """Now when an app of `at_once` (a listing's) is not busy; the debouncer's next moment."""
+        moments = [self.clock()] if at_once - busy else []
+        moment = debouncer.next_due(busy)
+        return moments if moment is None else [*moments, moment]
 
     def _owing(self) -> list[str]:
         """Owing apps that may be refreshed now: no job of theirs running, no reconcile rebuild waiting."""
