@@ -247,15 +247,13 @@ class Agent:
         up on it never has its write made late, after its own. Any failure: the trigger writes
         itself and says why."""
         from network_plugin.file_lock import WaitingAtMost
-        from network_plugin.main import TRIGGERS
+        from network_plugin.main import TRIGGERS, function_of
 
         with self.guard:
             self.writes += 1  # asked for, made or not
-        module_name, function_name = TRIGGERS[trigger][0].split(":")
-        module = __import__(f"network_plugin.{module_name}", fromlist=[function_name])
         try:
             with WaitingAtMost(WRITE_LOCK_SECONDS):
-                status = getattr(module, function_name)(args)
+                status = function_of(TRIGGERS[trigger][0])(args)
         except Exception as error:  # noqa: BLE001 - the trigger writes itself, and its own error says why
             return (REFUSED, describe(error))
         return (OK, status)

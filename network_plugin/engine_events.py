@@ -369,9 +369,7 @@ class EngineEvents:
         apps, states = self.listing()
         containers = DeployContainers(states.values())
         self.on_sync(apps, states)
-        self.on_health(
-            {app: containers.unhealthy_of(app) for app in set(containers.unhealthy.values())}, True
-        )
+        self.on_health(containers.unhealthy_by_app(), True)
         losses = self.view.losses()
         self.view.listed(self.list_networks(), losses)
         return stream, containers

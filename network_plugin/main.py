@@ -14,6 +14,7 @@ from network_plugin.error_handler import run
 
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import NoReturn
 
 # trigger name -> ("module:function", whether it may ask the running `network:watch` for its
@@ -68,9 +69,14 @@ def main(argv: list[str]) -> int:
         from network_plugin import warm
 
         warm.ask_watcher_first()
+    return run(function_of(target), argv[1:])
+
+
+def function_of(target: str) -> Callable[[list[str]], int]:
+    """The function a `module:function` target names, its module imported only now."""
     module_name, function_name = target.split(":")
     module = __import__(f"network_plugin.{module_name}", fromlist=[function_name])
-    return run(getattr(module, function_name), argv[1:])
+    return getattr(module, function_name)
 
 
 def leave(exit_code: int) -> NoReturn:

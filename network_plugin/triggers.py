@@ -102,26 +102,19 @@ def post_app_clone_setup(args: list[str]) -> int:
     """apps:clone and apps:rename create `new_app` just before (and refuse one that exists): it
     gets exactly the old app's properties and no IP/PORT file. An app with deployed containers
     is not theirs to set up: removing its IP files would cut it off its proxy."""
-    from network_plugin import warm  # here: the readers of this module need no socket
-
-    old_app, new_app = _new_app_to_set_up(args)
-    if not warm.written_by_watcher("post-app-clone-setup", [old_app, new_app]):
-        _set_up_as_copy(old_app, new_app)
-    return 0
+    return _set_up_new_app("post-app-clone-setup", args, renamed=False)
 
 
 def post_app_rename_setup(args: list[str]) -> int:
-    from network_plugin import warm
-
-    old_app, new_app = _new_app_to_set_up(args)
-    if not warm.written_by_watcher("post-app-rename-setup", [old_app, new_app]):
-        _set_up_as_copy(old_app, new_app)
-        properties.remove_all(old_app)
-    return 0
+    """As post-app-clone-setup, then the old app's properties go."""
+    return _set_up_new_app("post-app-rename-setup", args, renamed=True)
 
 
-def _new_app_to_set_up(args: list[str]) -> tuple[str, str]:
-    """(old app, new app) of a clone or rename, once checked."""
+def _set_up_new_app(trigger: str, args: list[str], *, renamed: bool) -> int:
+    """Check the clone's or rename's apps, then set the new one up: in the running watcher when it
+    answers (`warm.written_by_watcher`, which runs `trigger` itself), else here."""
+    from network_plugin import warm  # here: the readers of this module need no socket
+
     old_app, new_app = arg(args, 0), arg(args, 1)
     verify_app_name(old_app)
     if new_app == old_app:
@@ -133,12 +126,12 @@ def _new_app_to_set_up(args: list[str]) -> tuple[str, str]:
             f"App {new_app} already has deployed containers:"
             " post-app-clone-setup only sets up the new app of apps:clone or apps:rename"
         )
-    return old_app, new_app
-
-
-def _set_up_as_copy(old_app: str, new_app: str) -> None:
-    listeners.clear_config(new_app)
-    properties.copy_all(old_app, new_app)
+    if not warm.written_by_watcher(trigger, [old_app, new_app]):
+        listeners.clear_config(new_app)
+        properties.copy_all(old_app, new_app)
+        if renamed:
+            properties.remove_all(old_app)
+    return 0
 
 
 def _pass_docker_args(args: list[str], keys: tuple[str, ...], phase: str, process_type: str = "") -> int:
